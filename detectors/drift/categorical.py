@@ -1,0 +1,198 @@
+"""Drift test for one categorical feature: frequencies and unseen categories.
+
+Two questions per window, each at level ``alpha / 2``:
+
+* did the category shares change? A chi-square homogeneity test over the
+  reference's frequent categories (plus one "other" bin), gated by a PSI floor;
+* do categories never seen in the reference appear more often than the
+  reference itself predicts? The Good–Turing estimate (share of categories
+  seen once) is the expected rate of novelties; a one-sided binomial test,
+  gated by ``min_new_rate``, decides.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from detectors import stats
+from detectors.base import CRITICAL, WARNING, TestResult, WindowedTest
+from detectors.batch import CategoricalColumn
+from detectors.errors import require
+
+_MIN_EVENTS = 50
+_MIN_BIN_COUNT = 5
+_UNSEEN_EXAMPLES = 16
+
+
+class CategoricalDrift(WindowedTest[CategoricalColumn]):
+    """Chi-square share test plus a new-category rate test.
+
+    Parameters
+    ----------
+    alpha
+        False-alarm probability of one window's test.
+    max_categories
+        Frequent reference categories tested individually; the rest share one bin.
+    max_known
+        Distinct reference categories remembered for the unseen-category test.
+    min_psi
+        Smallest PSI of the category shares worth an alert.
+    min_new_rate
+        Smallest share of unseen categories in a window worth an alert.
+
+    Examples
+    --------
+    >>> test = CategoricalDrift(alpha=1e-6)
+    >>> test.update_many(CategoricalColumn(["a", "b"] * 2500))
+    >>> test.end_reference()
+    >>> test.update_many(CategoricalColumn(["a", "b", "zz", "zz"] * 500))
+    >>> result = test.end_window()
+    >>> result.drift, result.detector
+    (True, 'new_category')
+
+    """
+
+    name: ClassVar[str] = "categorical_drift"
+    config_keys: ClassVar[tuple[str, ...]] = (
+        "alpha", "max_categories", "max_known", "min_psi", "min_new_rate", "critical_psi")
+    state_keys: ClassVar[tuple[str, ...]] = (
+        "reference_ready", "drift", "reference_tally", "vocabulary", "reference_counts",
+        "unseen_rate", "reference_events", "counts", "events", "unseen", "unseen_examples",
+    )
+
+    def __init__(
+        self,
+        alpha: float,
+        max_categories: int = 64,
+        max_known: int = 10_000,
+        min_psi: float = 0.05,
+        min_new_rate: float = 0.01,
+        critical_psi: float = 0.25,
+    ) -> None:
+        require(max_categories >= 1, "max_categories", "an integer >= 1", max_categories)
+        require(max_known >= max_categories, "max_known", f"an integer >= max_categories "
+                f"({max_categories})", max_known)
+        require(min_psi >= 0.0, "min_psi", "a number >= 0", min_psi)
+        require(0.0 <= min_new_rate <= 1.0, "min_new_rate", "a share in [0, 1]", min_new_rate)
+        require(critical_psi >= min_psi, "critical_psi", f"a number >= min_psi ({min_psi})",
+                critical_psi)
+        self.max_categories = max_categories
+        self.max_known = max_known
+        self.min_psi = min_psi
+        self.min_new_rate = min_new_rate
+        self.critical_psi = critical_psi
+        super().__init__(alpha)
+
+    def _reset(self) -> None:
+        self._reference_ready = False
+        self._drift = False
+        self._reference_tally: dict[str, int] = {}
+        self._vocabulary: dict[str, int] = {}
+        self._reference_counts: NDArray[np.float64] = np.empty(0, dtype=np.float64)
+        self._unseen_rate = 0.0
+        self._reference_events = 0
+        self._counts: NDArray[np.float64] = np.empty(0, dtype=np.float64)
+        self._events = 0
+        self._unseen = 0
+        self._unseen_examples: dict[str, int] = {}
+
+    def update_many(self, column: CategoricalColumn) -> None:
+        """Add a segment's categories (``None`` = missing, skipped)."""
+        present = [v for v in column.values if v is not None]
+        if not self._reference_ready:
+            tally = self._reference_tally
+            for value, count in Counter(present).items():
+                if value in tally or len(tally) < self.max_known:
+                    tally[value] = tally.get(value, 0) + count
+            self._reference_events += len(present)
+            return
+        if not present:
+            return
+        other = len(self._vocabulary)
+        vocabulary = self._vocabulary
+        codes = [vocabulary.get(v, other) for v in present]
+        self._counts += np.bincount(codes, minlength=other + 1)
+        self._events += len(present)
+        known = self._reference_tally
+        novel = [v for v in present if v not in known]
+        if novel:
+            self._unseen += len(novel)
+            examples = self._unseen_examples
+            for value, count in Counter(novel).items():
+                if value in examples or len(examples) < _UNSEEN_EXAMPLES:
+                    examples[value] = examples.get(value, 0) + count
+
+    def end_reference(self) -> None:
+        """Fix the tested vocabulary and the expected rate of unseen categories."""
+        frequent = sorted(self._reference_tally.items(), key=lambda kv: (-kv[1], kv[0]))
+        frequent = [kv for kv in frequent if kv[1] >= _MIN_BIN_COUNT][: self.max_categories]
+        self._vocabulary = {value: i for i, (value, _) in enumerate(frequent)}
+        counts = np.zeros(len(self._vocabulary) + 1, dtype=np.float64)
+        for value, count in self._reference_tally.items():
+            counts[self._vocabulary.get(value, len(self._vocabulary))] += count
+        self._reference_counts = counts
+        singletons = sum(1 for count in self._reference_tally.values() if count == 1)
+        self._unseen_rate = (singletons + 1) / (self._reference_events + 1)
+        self._counts = np.zeros(counts.size, dtype=np.float64)
+        self._reference_ready = True
+
+    def end_window(self) -> TestResult:
+        """Test the window against the reference; reset the window."""
+        result = self._evaluate()
+        self._drift = result.drift
+        self._counts = np.zeros(self._reference_counts.size, dtype=np.float64)
+        self._events = 0
+        self._unseen = 0
+        self._unseen_examples = {}
+        return result
+
+    def _evaluate(self) -> TestResult:
+        n_ref = self._reference_events
+        n_win = self._events
+        summary = {"events": float(n_ref), "categories": float(len(self._reference_tally)),
+                   "unseen_rate": self._unseen_rate}
+        if n_ref < _MIN_EVENTS or n_win < _MIN_EVENTS:
+            return TestResult(
+                detector="chi2", drift=False, statistic=0.0, threshold=math.inf, p_value=None,
+                effect_size=0.0, severity=WARNING, window_events=n_win,
+                explanation=f"not tested: {n_ref} reference and {n_win} window values "
+                f"(need {_MIN_EVENTS} of each)", reference=summary)
+        alpha_each = self.alpha / 2.0
+        new_rate = self._unseen / n_win
+        new_p = stats.binomial_survival(self._unseen, n_win, self._unseen_rate)
+        if new_p < alpha_each and new_rate >= self.min_new_rate:
+            examples = ", ".join(f"{value!r} ({count})" for value, count in sorted(
+                self._unseen_examples.items(), key=lambda kv: -kv[1])[:3])
+            return TestResult(
+                detector="new_category", drift=True, statistic=new_rate,
+                threshold=self.min_new_rate, p_value=new_p, effect_size=new_rate,
+                severity=CRITICAL if new_rate >= 0.1 else WARNING, window_events=n_win,
+                explanation=f"{new_rate:.1%} of the window has categories never seen in the "
+                f"reference (expected ≤ {self._unseen_rate:.2%}): {examples}",
+                reference=summary)
+        chi2, df = stats.chi2_homogeneity(self._reference_counts, self._counts)
+        threshold = stats.chi2_upper_quantile(df, alpha_each)
+        effect = stats.psi(self._reference_counts, self._counts)
+        return TestResult(
+            detector="chi2", drift=chi2 > threshold and effect >= self.min_psi, statistic=chi2,
+            threshold=threshold, p_value=stats.chi2_survival(chi2, df), effect_size=effect,
+            severity=CRITICAL if effect >= self.critical_psi else WARNING, window_events=n_win,
+            explanation=self._explain_shares(effect), reference=summary)
+
+    def _explain_shares(self, effect: float) -> str:
+        names = [*self._vocabulary, "(other)"]
+        ref_share = self._reference_counts / max(float(self._reference_counts.sum()), 1.0)
+        win_share = self._counts / max(float(self._counts.sum()), 1.0)
+        moved = int(np.argmax(np.abs(win_share - ref_share)))
+        return (f"share of {names[moved]!r} {ref_share[moved]:.1%} → {win_share[moved]:.1%}; "
+                f"PSI {effect:.3f}")
+
+    def _restore(self, key: str, value: Any) -> Any:
+        if key in ("reference_counts", "counts"):
+            return np.asarray(value, dtype=np.float64)
+        return value

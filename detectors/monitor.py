@@ -1,0 +1,304 @@
+"""The per-model monitor: one reference, then tumbling windows, many tests.
+
+A :class:`ModelMonitor` watches one model version. Its first
+``reference_size`` events form the reference; every following
+``window_size`` events form a window, and when a window closes every test
+runs on it and the monitor returns a :class:`WindowReport`. Window boundaries
+count events, not batches, so a replay and a live run cut the same windows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from detectors.base import TestResult, WindowedTest
+from detectors.batch import (
+    CATEGORICAL,
+    FEATURE_TYPES,
+    NUMERIC,
+    CategoricalColumn,
+    Column,
+    ColumnBatch,
+    NumericColumn,
+)
+from detectors.drift.categorical import CategoricalDrift
+from detectors.drift.numeric import NumericDrift
+from detectors.errors import ConfigurationError, StateError, require
+from detectors.quality.missing import MissingRate
+
+DATA_DRIFT = "data_drift"
+PREDICTION_DRIFT = "prediction_drift"
+DATA_QUALITY = "data_quality"
+OUTPUT_COLUMNS = ("prediction", "score")
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    """Settings shared by every test of a model.
+
+    Parameters
+    ----------
+    reference_size
+        Events in the reference (the first events of a model version).
+    window_size
+        Events per tumbling window.
+    alpha
+        Probability that a stationary window raises any alert for the model;
+        split evenly (Bonferroni) over all of the model's tests.
+    min_psi
+        Effect-size floor for distribution drift.
+    min_missing_increase
+        Smallest rise in a missing-value rate worth an alert.
+    min_new_category_rate
+        Smallest share of never-seen categories worth an alert.
+
+    """
+
+    reference_size: int = 5000
+    window_size: int = 2000
+    alpha: float = 1e-6
+    min_psi: float = 0.05
+    min_missing_increase: float = 0.05
+    min_new_category_rate: float = 0.01
+
+    def __post_init__(self) -> None:
+        require(self.reference_size >= 100, "reference_size", "an integer >= 100",
+                self.reference_size)
+        require(self.window_size >= 100, "window_size", "an integer >= 100", self.window_size)
+        require(0.0 < self.alpha < 1.0, "alpha", "a probability in (0, 1)", self.alpha)
+        require(self.min_psi >= 0.0, "min_psi", "a number >= 0", self.min_psi)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One test's verdict on one window, tagged with what it is about."""
+
+    kind: str
+    feature: str
+    check: str
+    result: TestResult
+
+
+@dataclass(frozen=True)
+class WindowReport:
+    """Everything a closed window produced."""
+
+    index: int
+    start_ts: float
+    end_ts: float
+    events: int
+    findings: list[Finding]
+    reference: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def drifted(self) -> list[Finding]:
+        """Only the findings that call for an alert."""
+        return [f for f in self.findings if f.result.drift]
+
+
+class ModelMonitor:
+    """All the tests of one model version, fed with columnar batches.
+
+    Parameters
+    ----------
+    schema
+        Feature name → ``"numeric"`` or ``"categorical"``. ``prediction`` and
+        ``score`` are monitored too when present in a batch's ``outputs``.
+    outputs
+        Output column name → type, e.g. ``{"prediction": "numeric", "score": "numeric"}``.
+    config
+        Shared settings.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(3)
+    >>> monitor = ModelMonitor({"x": "numeric"}, {}, MonitorConfig(reference_size=1000,
+    ...                                                              window_size=500))
+    >>> ts = np.arange(3000.0)
+    >>> x = np.r_[rng.normal(size=2000), rng.normal(2.0, 1.0, 1000)]
+    >>> reports = monitor.update_many(ColumnBatch.from_numeric(ts=ts, x=x))
+    >>> [(r.index, [f.feature for f in r.drifted]) for r in reports]
+    [(0, []), (1, []), (2, ['x']), (3, ['x'])]
+
+    """
+
+    STATE_VERSION: ClassVar[int] = 1
+    state_keys: ClassVar[tuple[str, ...]] = (
+        "events", "window_index", "window_events", "window_start_ts", "window_end_ts",
+        "reference_start_ts", "reference_end_ts", "rejected")
+
+    def __init__(self, schema: dict[str, str], outputs: dict[str, str],
+                 config: MonitorConfig) -> None:
+        for name, kind in [*schema.items(), *outputs.items()]:
+            require(kind in FEATURE_TYPES, f"schema[{name!r}]", f"one of {FEATURE_TYPES}", kind)
+        for name in outputs:
+            require(name in OUTPUT_COLUMNS, "outputs", f"names among {OUTPUT_COLUMNS}", name)
+        self.schema = dict(schema)
+        self.outputs = dict(outputs)
+        self.config = config
+        self._reset()
+
+    def _reset(self) -> None:
+        n_tests = 2 * len(self.schema) + len(self.outputs)
+        alpha = self.config.alpha / max(n_tests, 1)
+        self._drift_tests: dict[str, WindowedTest[Any]] = {
+            name: self._distribution_test(kind, alpha) for name, kind in self.schema.items()}
+        self._output_tests: dict[str, WindowedTest[Any]] = {
+            name: self._distribution_test(kind, alpha) for name, kind in self.outputs.items()}
+        self._missing_tests: dict[str, WindowedTest[Any]] = {
+            name: MissingRate(alpha, self.config.min_missing_increase) for name in self.schema}
+        self._events = 0
+        self._window_index = 0
+        self._window_events = 0
+        self._window_start_ts = 0.0
+        self._window_end_ts = 0.0
+        self._reference_start_ts = 0.0
+        self._reference_end_ts = 0.0
+        self._rejected: dict[str, int] = {}
+
+    def _distribution_test(self, kind: str, alpha: float) -> WindowedTest[Any]:
+        if kind == NUMERIC:
+            return NumericDrift(alpha, self.config.reference_size, self.config.min_psi)
+        return CategoricalDrift(alpha, min_psi=self.config.min_psi,
+                                min_new_rate=self.config.min_new_category_rate)
+
+    @property
+    def reference_complete(self) -> bool:
+        """Whether the reference has been collected."""
+        return self._events >= self.config.reference_size
+
+    @property
+    def events(self) -> int:
+        """Events seen since the monitor was created or re-baselined."""
+        return self._events
+
+    def update_many(self, batch: ColumnBatch) -> list[WindowReport]:
+        """Feed a batch; return a report for every window it closed."""
+        for name, count in batch.rejected.items():
+            self._rejected[name] = self._rejected.get(name, 0) + count
+        reports: list[WindowReport] = []
+        position, n = 0, len(batch)
+        while position < n:
+            limit = (self.config.reference_size if not self.reference_complete
+                     else self.config.window_size)
+            stop = min(n, position + limit - self._window_events)
+            self._feed(batch, position, stop)
+            position = stop
+            if self._window_events == limit:
+                report = self._close()
+                if report is not None:
+                    reports.append(report)
+        return reports
+
+    def _feed(self, batch: ColumnBatch, start: int, stop: int) -> None:
+        if self._window_events == 0:
+            self._window_start_ts = float(batch.ts[start])
+        self._window_end_ts = float(batch.ts[stop - 1])
+        self._window_events += stop - start
+        self._events += stop - start
+        for tests, columns in ((self._drift_tests, batch.columns),
+                               (self._output_tests, batch.outputs),
+                               (self._missing_tests, batch.columns)):
+            for name, test in tests.items():
+                column = columns.get(name)
+                if column is None:
+                    column = _all_missing(tests is self._output_tests or
+                                          self.schema.get(name) == NUMERIC, stop - start)
+                else:
+                    column = column.slice(start, stop)
+                test.update_many(column)
+
+    def _close(self) -> WindowReport | None:
+        self._window_events = 0
+        if self._events == self.config.reference_size:
+            self._reference_start_ts = self._window_start_ts
+            self._reference_end_ts = self._window_end_ts
+            for test in self._all_tests():
+                test.end_reference()
+            return None
+        findings = [Finding(DATA_DRIFT, name, "distribution", test.end_window())
+                    for name, test in self._drift_tests.items()]
+        findings += [Finding(PREDICTION_DRIFT, name, "distribution", test.end_window())
+                     for name, test in self._output_tests.items()]
+        findings += [Finding(DATA_QUALITY, name, "missing_rate", test.end_window())
+                     for name, test in self._missing_tests.items()]
+        findings += self._rejected_findings()
+        report = WindowReport(
+            index=self._window_index, start_ts=self._window_start_ts,
+            end_ts=self._window_end_ts, events=self.config.window_size, findings=findings,
+            reference={"events": float(self.config.reference_size),
+                       "start_ts": self._reference_start_ts, "end_ts": self._reference_end_ts})
+        self._window_index += 1
+        return report
+
+    def _rejected_findings(self) -> list[Finding]:
+        findings = []
+        for name in sorted(set(self.schema) | set(self.outputs) | set(self._rejected)):
+            count = self._rejected.get(name, 0)
+            findings.append(Finding(DATA_QUALITY, name, "rejected_values", TestResult(
+                detector="rejected_values", drift=count > 0, statistic=float(count),
+                threshold=0.0, p_value=None, effect_size=count / self.config.window_size,
+                severity="warning", window_events=self.config.window_size,
+                explanation=f"{count} events were rejected for non-finite or wrongly typed "
+                f"values of {name!r} (sent to the dead-letter topic)", reference={})))
+        self._rejected = {}
+        return findings
+
+    def _all_tests(self) -> list[WindowedTest[Any]]:
+        return [*self._drift_tests.values(), *self._output_tests.values(),
+                *self._missing_tests.values()]
+
+    def to_state(self) -> dict[str, Any]:
+        """Versioned plain-dict state of the monitor and all its tests."""
+        return {
+            "type": "model_monitor",
+            "version": self.STATE_VERSION,
+            "schema": self.schema,
+            "outputs": self.outputs,
+            "config": self.config.__dict__.copy(),
+            "state": {key: getattr(self, "_" + key) for key in self.state_keys},
+            "tests": {
+                "drift": {n: t.to_state() for n, t in self._drift_tests.items()},
+                "output": {n: t.to_state() for n, t in self._output_tests.items()},
+                "missing": {n: t.to_state() for n, t in self._missing_tests.items()},
+            },
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ModelMonitor:
+        """Rebuild a monitor from :meth:`to_state` output."""
+        if state.get("type") != "model_monitor" or state.get("version") != cls.STATE_VERSION:
+            raise StateError(f"state: expected model_monitor version {cls.STATE_VERSION}, got "
+                             f"{state.get('type')!r} version {state.get('version')!r}")
+        try:
+            monitor = cls(state["schema"], state["outputs"], MonitorConfig(**state["config"]))
+            for key in cls.state_keys:
+                setattr(monitor, "_" + key, state["state"][key])
+            tests = state["tests"]
+            monitor._drift_tests = {n: _restore_test(s) for n, s in tests["drift"].items()}
+            monitor._output_tests = {n: _restore_test(s) for n, s in tests["output"].items()}
+            monitor._missing_tests = {n: MissingRate.from_state(s)
+                                      for n, s in tests["missing"].items()}
+        except (KeyError, TypeError, ConfigurationError) as exc:
+            raise StateError(f"state: cannot restore model_monitor: {exc}") from exc
+        return monitor
+
+
+def _restore_test(state: dict[str, Any]) -> WindowedTest[Any]:
+    for cls in (NumericDrift, CategoricalDrift):
+        if state.get("type") == cls.name:
+            return cls.from_state(state)
+    raise StateError(f"state: unknown test type {state.get('type')!r}")
+
+
+def _all_missing(numeric: bool, n: int) -> Column:
+    if numeric:
+        import numpy as np
+
+        return NumericColumn(np.zeros(n), np.ones(n, dtype=np.bool_))
+    return CategoricalColumn([None] * n)
+
+
+__all__ = ["CATEGORICAL", "NUMERIC", "Finding", "ModelMonitor", "MonitorConfig", "WindowReport"]
