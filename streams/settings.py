@@ -1,0 +1,218 @@
+"""One frozen settings object, built once at start-up from YAML and environment variables.
+
+Precedence: built-in defaults < YAML file (``--config`` or ``DRIFTLINE_CONFIG``)
+< environment variables. Every key is validated; an error names the key, what
+was expected and what was given.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from detectors.batch import FEATURE_TYPES
+from detectors.errors import ConfigurationError
+from detectors.monitor import MonitorConfig
+from streams.errors import SettingsError
+
+TOPIC_ROLES = ("predictions", "labels", "alerts", "retrain", "deadletter", "control")
+
+# Environment variable → dotted settings key, with the parser for its text.
+ENV_VARS: dict[str, tuple[str, type]] = {
+    "DRIFTLINE_BOOTSTRAP_SERVERS": ("bootstrap_servers", str),
+    "DRIFTLINE_REDIS_URL": ("redis_url", str),
+    "DRIFTLINE_GROUP_ID": ("group_id", str),
+    "DRIFTLINE_TOPIC_PREFIX": ("topics.prefix", str),
+    "DRIFTLINE_PARTITIONS": ("topics.partitions", int),
+    "DRIFTLINE_REFERENCE_SIZE": ("monitor.reference_size", int),
+    "DRIFTLINE_WINDOW_SIZE": ("monitor.window_size", int),
+    "DRIFTLINE_ALPHA": ("monitor.alpha", float),
+    "DRIFTLINE_SESSION_TIMEOUT_MS": ("worker.session_timeout_ms", int),
+}
+
+
+@dataclass(frozen=True)
+class TopicSettings:
+    """Topic names are ``prefix + role`` unless overridden in ``names``."""
+
+    prefix: str = "driftline."
+    partitions: int = 6
+    replication_factor: int = 1
+    names: Mapping[str, str] = field(default_factory=dict)
+
+    def name(self, role: str) -> str:
+        """Return the topic name for a role such as ``"predictions"``."""
+        return self.names.get(role, self.prefix + role)
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """What one input message may hold before it is dead-lettered."""
+
+    max_message_bytes: int = 1_048_576
+    max_events_per_message: int = 100_000
+    max_features: int = 2000
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How the batch consumer polls, checkpoints and joins its group."""
+
+    batch_size: int = 5000
+    poll_timeout_s: float = 0.5
+    checkpoint_interval_s: float = 2.0
+    session_timeout_ms: int = 10_000
+    resolve_after_windows: int = 3
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything driftline needs, validated. Build with :func:`load_settings`."""
+
+    bootstrap_servers: str = "localhost:9092"
+    redis_url: str = "redis://localhost:6379/0"
+    group_id: str = "driftline"
+    topics: TopicSettings = field(default_factory=TopicSettings)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+    models: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """Return a copy with top-level fields replaced (used by the embedded stack)."""
+        return replace(self, **changes)
+
+
+_SECTIONS: dict[str, type] = {
+    "topics": TopicSettings, "monitor": MonitorConfig, "limits": LimitSettings,
+    "worker": WorkerSettings,
+}
+
+
+def load_settings(path: str | Path | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from an optional YAML file and the environment.
+
+    Examples
+    --------
+    >>> s = load_settings(environ={"DRIFTLINE_WINDOW_SIZE": "1000"})
+    >>> s.monitor.window_size, s.topics.name("alerts")
+    (1000, 'driftline.alerts')
+    >>> load_settings(environ={"DRIFTLINE_WINDOW_SIZE": "many"})
+    Traceback (most recent call last):
+    ...
+    streams.errors.SettingsError: DRIFTLINE_WINDOW_SIZE: expected int, got 'many'
+    """
+    env = os.environ if environ is None else environ
+    path = path or env.get("DRIFTLINE_CONFIG")
+    raw: dict[str, Any] = {}
+    if path:
+        raw = _read_yaml(Path(path))
+    for var, (key, parse) in ENV_VARS.items():
+        if var in env:
+            try:
+                value = parse(env[var])
+            except ValueError as exc:
+                raise SettingsError(f"{var}: expected {parse.__name__}, got {env[var]!r}") from exc
+            section, _, name = key.rpartition(".")
+            target = raw.setdefault(section, {}) if section else raw
+            if not isinstance(target, dict):
+                raise SettingsError(f"{section}: expected a mapping, got {target!r}")
+            target[name] = value
+    return _build(raw)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(f"config file {str(path)!r}: cannot read it ({exc})") from exc
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"config file {str(path)!r}: not valid YAML ({exc})") from exc
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise SettingsError(f"config file {str(path)!r}: expected a mapping at the top, "
+                            f"got {type(loaded).__name__}")
+    return loaded
+
+
+def _build(raw: dict[str, Any]) -> Settings:
+    _reject_unknown("", raw, {f.name for f in fields(Settings)})
+    values: dict[str, Any] = {}
+    for key in ("bootstrap_servers", "redis_url", "group_id"):
+        if key in raw:
+            values[key] = _typed(key, raw[key], str)
+    for key, cls in _SECTIONS.items():
+        if key in raw:
+            values[key] = _section(key, raw[key], cls)
+    if "models" in raw:
+        values["models"] = _models(raw["models"])
+    topics = values.get("topics", TopicSettings())
+    unknown_roles = set(topics.names) - set(TOPIC_ROLES)
+    if unknown_roles:
+        raise SettingsError(f"topics.names: expected keys among {TOPIC_ROLES}, "
+                            f"got {sorted(unknown_roles)}")
+    if topics.partitions < 1:
+        raise SettingsError(f"topics.partitions: expected an integer >= 1, got {topics.partitions}")
+    return Settings(**values)
+
+
+def _section(name: str, raw: Any, cls: type) -> Any:
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{name}: expected a mapping, got {raw!r}")
+    known = {f.name: f for f in fields(cls)}
+    _reject_unknown(name + ".", raw, set(known))
+    values = {}
+    for key, value in raw.items():
+        default = getattr(cls(), key)
+        expected = type(default)
+        if isinstance(default, Mapping):
+            if not isinstance(value, dict):
+                raise SettingsError(f"{name}.{key}: expected a mapping, got {value!r}")
+            values[key] = {str(k): _typed(f"{name}.{key}.{k}", v, str) for k, v in value.items()}
+        else:
+            values[key] = _typed(f"{name}.{key}", value, expected)
+    try:
+        return cls(**values)
+    except ConfigurationError as exc:
+        raise SettingsError(f"{name}.{exc}") from exc
+
+
+def _models(raw: Any) -> dict[str, dict[str, str]]:
+    if not isinstance(raw, dict):
+        raise SettingsError(f"models: expected a mapping of model_id to settings, got {raw!r}")
+    models: dict[str, dict[str, str]] = {}
+    for model_id, spec in raw.items():
+        where = f"models.{model_id}"
+        if not isinstance(spec, dict):
+            raise SettingsError(f"{where}: expected a mapping, got {spec!r}")
+        _reject_unknown(where + ".", spec, {"features"})
+        features = spec.get("features", {})
+        if not isinstance(features, dict):
+            raise SettingsError(f"{where}.features: expected a mapping, got {features!r}")
+        for feature, kind in features.items():
+            if kind not in FEATURE_TYPES:
+                raise SettingsError(f"{where}.features.{feature}: expected one of "
+                                    f"{list(FEATURE_TYPES)}, got {kind!r}")
+        models[str(model_id)] = {str(k): str(v) for k, v in features.items()}
+    return models
+
+
+def _typed(key: str, value: Any, expected: type) -> Any:
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise SettingsError(f"{key}: expected {expected.__name__}, got {value!r}")
+    return value
+
+
+def _reject_unknown(prefix: str, raw: Mapping[str, Any], known: set[str]) -> None:
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise SettingsError(f"{prefix}{unknown[0]}: unknown key (expected one of {sorted(known)})")

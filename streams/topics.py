@@ -1,0 +1,39 @@
+"""Create driftline's topics at start-up (idempotent)."""
+
+from __future__ import annotations
+
+import logging
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from streams.errors import StackError
+from streams.settings import TOPIC_ROLES, Settings
+
+log = logging.getLogger(__name__)
+
+
+def ensure_topics(settings: Settings, timeout_s: float = 15.0) -> list[str]:
+    """Create every configured topic that does not exist yet; return the names created."""
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    try:
+        existing = set(admin.list_topics(timeout=timeout_s).topics)
+    except KafkaException as exc:
+        raise StackError(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}") from exc
+    wanted = [settings.topics.name(role) for role in TOPIC_ROLES]
+    missing = [name for name in wanted if name not in existing]
+    if not missing:
+        return []
+    futures = admin.create_topics([
+        NewTopic(name, settings.topics.partitions, settings.topics.replication_factor)
+        for name in missing])
+    created = []
+    for name, future in futures.items():
+        try:
+            future.result(timeout=timeout_s)
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise StackError(f"cannot create topic {name}: {exc}") from exc
+    log.info("created topics %s", created)
+    return created
