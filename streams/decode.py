@@ -76,7 +76,9 @@ def decode_message(value: bytes | None, kind: str, limits: LimitSettings) -> Dec
     try:
         document = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
-        return Decoded([], [Rejected(INVALID_JSON, f"not valid JSON: {exc}", value)])
+        # orjson refuses 1e400 and friends at parse time; say what it really is.
+        error = NON_FINITE if "infinity" in str(exc) else INVALID_JSON
+        return Decoded([], [Rejected(error, f"not valid JSON: {exc}", value)])
     if isinstance(document, dict):
         problem = validate_event(document, kind, limits)
         if problem is None:

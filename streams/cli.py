@@ -1,0 +1,209 @@
+"""The ``driftline`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+from detectors.errors import ConfigurationError
+from detectors.synthetic import SCENARIOS, ScenarioSpec
+from streams.errors import DriftlineError
+from streams.settings import Settings, load_settings
+
+DESCRIPTION = """\
+driftline watches ML models in production through Kafka: services publish
+prediction events (and later label events); driftline compares every window of
+recent events with a reference and publishes alert events when features,
+predictions or data quality drift.
+
+Configuration comes from a YAML file (--config or DRIFTLINE_CONFIG) and
+environment variables (DRIFTLINE_BOOTSTRAP_SERVERS, DRIFTLINE_REDIS_URL,
+DRIFTLINE_TOPIC_PREFIX, DRIFTLINE_PARTITIONS, DRIFTLINE_WINDOW_SIZE, ...).
+See deploy/driftline.yaml for every key and docs/events.md for the events.
+"""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config)
+
+
+class _Stop:
+    """Turns SIGTERM/SIGINT into a stop event (first signal) or an exit (second)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.event.is_set():
+            raise SystemExit(128 + signum)
+        self.event.set()
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from streams.worker import Worker
+
+    settings = _settings(args)
+    stop = _Stop()
+    stats = Worker(settings).run(stop.event)
+    logging.getLogger("driftline").info("worker stopped: %s", stats)
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from streams.demo import worker_env
+    from streams.embedded import EmbeddedStack, spawn, stop_process
+    from streams.topics import ensure_topics
+
+    settings = _settings(args)
+    stop = _Stop()
+    with EmbeddedStack() as stack:
+        assert stack.workdir is not None
+        settings = settings.with_overrides(bootstrap_servers=stack.bootstrap_servers,
+                                           redis_url=stack.redis_url)
+        ensure_topics(settings)
+        worker = spawn([sys.executable, "-m", "streams.cli", "worker"],
+                       stack.workdir / "worker.log", env=worker_env(settings))
+        print(f"driftline is up.\n  Kafka (Tansu): {stack.bootstrap_servers}\n"
+              f"  Redis:         {stack.redis_url}\n  worker pid:    {worker.pid} "
+              f"(log {stack.workdir / 'worker.log'})\n"
+              f"  publish to {settings.topics.name('predictions')}, read "
+              f"{settings.topics.name('alerts')}\nCtrl-C stops everything.", flush=True)
+        try:
+            while not stop.event.is_set():
+                if worker.poll() is not None:
+                    print(f"worker exited with code {worker.returncode}", file=sys.stderr)
+                    return 1
+                time.sleep(0.5)
+        finally:
+            stop_process(worker)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from streams.demo import run_demo
+
+    settings = _settings(args)
+    _Stop()
+    result = run_demo(settings, events=args.events, rate=args.rate, scenario=args.scenario)
+    return 0 if result.ok else 1
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from streams.replay import replay
+
+    settings = _settings(args)
+    for path in (args.predictions, args.labels):
+        if path is not None and not path.is_file():
+            raise DriftlineError(f"no such file: {path}")
+    stats = replay(settings, args.predictions, args.out, labels=args.labels,
+                   deadletter_out=args.deadletter, progress=None if args.quiet else sys.stderr)
+    print(f"replayed {stats.events:,} events ({stats.lines:,} lines, {stats.labels:,} labels) in "
+          f"{stats.seconds:.2f} s = {stats.events_per_second:,.0f} events/s; "
+          f"{stats.windows:,} windows, {stats.alerts} alerts → {args.out}, "
+          f"{stats.dead_letters} dead letters", file=sys.stderr)
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from streams.simulate import write_scenario
+
+    spec = ScenarioSpec(args.scenario, args.events, seed=args.seed,
+                        label_fraction=args.label_fraction,
+                        label_delay_events=args.label_delay)
+    files = write_scenario(spec, args.out)
+    print(f"wrote {files.events:,} predictions to {files.predictions}, {files.label_count:,} "
+          f"labels to {files.labels}, drift points to {files.truth}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="driftline", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, help="YAML settings file (default: "
+                        "$DRIFTLINE_CONFIG, else built-in defaults)")
+    parser.add_argument("--log-level", default="INFO",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default: INFO")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    worker = commands.add_parser(
+        "worker", help="run one worker against the configured Kafka and Redis",
+        description="Consume the predictions topic in batches, monitor every model, publish "
+        "alerts and dead letters, checkpoint state with offsets to Redis. Start more workers "
+        "with the same group_id to scale out over partitions. SIGTERM stops it cleanly.")
+    worker.set_defaults(run=cmd_worker)
+
+    up = commands.add_parser(
+        "up", help="start the embedded stack (Tansu broker, Redis) and a worker",
+        description="Start a Tansu Kafka broker and a redis-server on free loopback ports, "
+        "create the topics and run a worker; prints the addresses. Ctrl-C or SIGTERM stops "
+        "all of them (they also stop if this process is killed).")
+    up.set_defaults(run=cmd_up)
+
+    demo = commands.add_parser(
+        "demo", help="embedded stack + a simulated model service with a planted drift",
+        description="Start the embedded stack and a worker, publish a simulated credit-risk "
+        "model's predictions and labels with a drift at a printed point, and print alerts as "
+        "they arrive on the alerts topic. Ends with a summary; exit code 0 when the planted "
+        "drift was detected after the drift point and no drift alert fired before it.")
+    demo.add_argument("--events", type=int, default=60_000, help="predictions to publish "
+                      "(default 60,000: under a minute)")
+    demo.add_argument("--rate", type=float, default=4000.0,
+                      help="predictions per second (default 4000)")
+    demo.add_argument("--scenario", default="mean_shift", choices=SCENARIOS,
+                      help="what drift to plant (default mean_shift)")
+    demo.set_defaults(run=cmd_demo)
+
+    replay = commands.add_parser(
+        "replay", help="run the monitor over JSON-lines files, without Kafka",
+        description="Offline mode: each line of the predictions file is treated like one "
+        "Kafka message (an event or an array of events); alerts are written as contract-v1 "
+        "JSON lines. Labels are validated and counted (joining them is not implemented yet).")
+    replay.add_argument("--predictions", type=Path, required=True, help="predictions JSONL")
+    replay.add_argument("--labels", type=Path, help="labels JSONL (optional)")
+    replay.add_argument("--out", type=Path, required=True, help="where to write alerts (JSONL)")
+    replay.add_argument("--deadletter", type=Path,
+                        help="where to write dead letters (JSONL; default: not written)")
+    replay.add_argument("--quiet", action="store_true", help="no progress bar")
+    replay.set_defaults(run=cmd_replay)
+
+    simulate = commands.add_parser(
+        "simulate", help="write a synthetic scenario: predictions, labels, truth",
+        description="Write OUT/predictions.jsonl, OUT/labels.jsonl and OUT/truth.json (the "
+        "planted drift points) for a synthetic credit-risk model with 13 features.")
+    simulate.add_argument("--scenario", required=True, choices=SCENARIOS)
+    simulate.add_argument("--events", type=int, required=True, help="number of predictions")
+    simulate.add_argument("--out", type=Path, required=True, help="output directory")
+    simulate.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    simulate.add_argument("--label-fraction", type=float, default=1.0,
+                          help="share of predictions that get a label (default 1.0)")
+    simulate.add_argument("--label-delay", type=int, default=500,
+                          help="label arrives this many events after its prediction (default 500)")
+    simulate.set_defaults(run=cmd_simulate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``driftline`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        code: int = args.run(args)
+    except (DriftlineError, ConfigurationError) as exc:
+        print(f"driftline: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Read output topics the way any downstream consumer would, without joining a group.
+
+Assigning partitions directly skips the consumer-group join (seconds on Tansu),
+which suits the demo, ``driftline tail`` and tests.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
+
+from streams.errors import StackError
+
+
+class TopicReader:
+    """Assign every partition of ``topics`` and yield decoded JSON records."""
+
+    def __init__(self, bootstrap_servers: str, topics: list[str],
+                 from_beginning: bool = True) -> None:
+        self._consumer = Consumer({
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": f"driftline-reader-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": False,
+        })
+        metadata = self._consumer.list_topics(timeout=10)
+        start = OFFSET_BEGINNING if from_beginning else OFFSET_END
+        assignment = []
+        for topic in topics:
+            if topic not in metadata.topics:
+                raise StackError(f"topic {topic} does not exist (is a worker running?)")
+            assignment += [TopicPartition(topic, p, start) for p in metadata.topics[topic].partitions]
+        self._consumer.assign(assignment)
+
+    def poll(self, timeout_s: float = 0.5, max_records: int = 1000) -> list[tuple[str, Any]]:
+        """Return ``(topic, record)`` pairs that arrived within ``timeout_s``."""
+        records = []
+        for message in self._consumer.consume(max_records, timeout_s):
+            if message.error() is None:
+                records.append((message.topic(), orjson.loads(message.value())))
+        return records
+
+    def close(self) -> None:
+        """Release the consumer."""
+        self._consumer.close()

@@ -1,0 +1,120 @@
+"""One real Tansu broker and one real Redis for the whole session; unique topics per test."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+import pytest
+from confluent_kafka import Producer
+
+from streams.embedded import EmbeddedStack
+from streams.reader import TopicReader
+from streams.settings import Settings, load_settings
+from streams.worker import Worker
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[EmbeddedStack]:
+    with EmbeddedStack() as embedded:
+        yield embedded
+
+
+@pytest.fixture()
+def settings(stack: EmbeddedStack) -> Settings:
+    tag = uuid.uuid4().hex[:8]
+    base = load_settings(environ={
+        "DRIFTLINE_BOOTSTRAP_SERVERS": stack.bootstrap_servers,
+        "DRIFTLINE_REDIS_URL": stack.redis_url,
+        "DRIFTLINE_GROUP_ID": f"test-{tag}",
+        "DRIFTLINE_TOPIC_PREFIX": f"t{tag}.",
+        "DRIFTLINE_PARTITIONS": "2",
+        "DRIFTLINE_SESSION_TIMEOUT_MS": "6000",
+        "DRIFTLINE_REFERENCE_SIZE": "1000",
+        "DRIFTLINE_WINDOW_SIZE": "500",
+    })
+    return base
+
+
+class RunningWorker:
+    """A worker on a thread, stopped (and checkpointed) at teardown."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.worker = Worker(settings)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.worker.run, args=(self.stop,), daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(30)
+
+
+@pytest.fixture()
+def start_worker() -> Iterator[Callable[[Settings], RunningWorker]]:
+    workers: list[RunningWorker] = []
+
+    def start(settings: Settings) -> RunningWorker:
+        running = RunningWorker(settings)
+        workers.append(running)
+        return running
+
+    yield start
+    for running in workers:
+        running.close()
+
+
+def produce(settings: Settings, values: list[bytes], key: str = "m1",
+            topic_role: str = "predictions") -> None:
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers,
+                         "message.max.bytes": 10_000_000, "linger.ms": 5})
+    failures: list[Any] = []
+    for value in values:
+        producer.produce(settings.topics.name(topic_role), value, key=key,
+                         on_delivery=lambda err, msg: failures.append(err) if err else None)
+        producer.poll(0)
+    assert producer.flush(30) == 0
+    assert not failures, failures
+
+
+def events(n: int, start: int = 0, shift: float = 0.0, model: str = "m1",
+           seed: int = 1) -> list[dict[str, Any]]:
+    import numpy as np
+
+    rng = np.random.default_rng(seed + start)
+    x = rng.normal(shift, 1.0, n)
+    cats = rng.choice(["a", "b", "c"], size=n, p=[0.5, 0.3, 0.2])
+    return [{"model_id": model, "model_version": "v1", "event_id": f"{model}-{start + i}",
+             "ts": 1_700_000_000.0 + start + i, "features": {"x": float(x[i]), "c": str(cats[i])},
+             "prediction": int(x[i] > 0), "score": float(1 / (1 + np.exp(-x[i])))}
+            for i in range(n)]
+
+
+def as_arrays(items: list[dict[str, Any]], size: int = 100) -> list[bytes]:
+    return [orjson.dumps(items[i:i + size]) for i in range(0, len(items), size)]
+
+
+def read_until(settings: Settings, roles: list[str], done: Callable[[list[tuple[str, Any]]], bool],
+               timeout_s: float = 60.0) -> list[tuple[str, Any]]:
+    reader = TopicReader(settings.bootstrap_servers, [settings.topics.name(r) for r in roles])
+    records: list[tuple[str, Any]] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline and not done(records):
+            records += reader.poll(0.5)
+    finally:
+        reader.close()
+    return records
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return condition()
