@@ -6,6 +6,7 @@ so the cost of a test is independent of how many events a window holds.
 
 from __future__ import annotations
 
+import functools
 import math
 from statistics import NormalDist
 
@@ -31,31 +32,59 @@ def _tail_z(alpha: float) -> float:
     return t - (math.log(t) + 0.5 * math.log(2 * math.pi) + math.log(1 + 1 / t**2)) / t
 
 
+# Windows ask for the same (df, alpha) over and over; the bisection costs ~300 µs.
+@functools.lru_cache(maxsize=1024)
 def chi2_upper_quantile(df: int, alpha: float) -> float:
-    """Approximate the upper ``alpha`` quantile of a chi-square distribution.
+    """Return the upper ``alpha`` quantile of a chi-square(``df``) distribution.
 
-    Uses the Wilson–Hilferty cube-root normal approximation, accurate to a few
-    percent for ``df >= 1`` even at small ``alpha``.
+    Inverts the exact :func:`chi2_survival` by bisection, starting from the
+    Wilson–Hilferty approximation. Wilson–Hilferty alone overstates the quantile
+    by up to a quarter at small ``df`` and small ``alpha`` (df 1, alpha 1e-9:
+    48.9 instead of 37.3), which would cost power exactly where the monitor runs.
 
     >>> round(chi2_upper_quantile(10, 0.05), 1)
     18.3
+    >>> round(chi2_upper_quantile(1, 1e-9), 2)
+    37.32
     """
+    k = max(int(df), 1)
     z = normal_upper_quantile(alpha)
-    k = float(max(df, 1))
-    return k * (1.0 - 2.0 / (9.0 * k) + z * math.sqrt(2.0 / (9.0 * k))) ** 3
+    wilson_hilferty = k * (1.0 - 2.0 / (9.0 * k) + z * math.sqrt(2.0 / (9.0 * k))) ** 3
+    low, high = 0.0, max(wilson_hilferty, 1.0)
+    while chi2_survival(high, k) > alpha:
+        low, high = high, 2.0 * high
+    while high - low > 1e-12 * high:
+        middle = 0.5 * (low + high)
+        if chi2_survival(middle, k) > alpha:
+            low = middle
+        else:
+            high = middle
+    return 0.5 * (low + high)
 
 
 def chi2_survival(statistic: float, df: int) -> float:
-    """Approximate P(X >= statistic) for X ~ chi-square(df) (Wilson–Hilferty).
+    """Return P(X >= statistic) for X ~ chi-square(df), exact for integer ``df``.
+
+    Sums the closed-form series (a Poisson tail for even ``df``, erfc plus a
+    half-integer series for odd ``df``) term by term in log space, so it neither
+    overflows nor loses the far tail.
 
     >>> round(chi2_survival(18.307, 10), 3)
     0.05
     """
-    k = float(max(df, 1))
+    k = max(int(df), 1)
     if statistic <= 0.0:
         return 1.0
-    z = ((statistic / k) ** (1.0 / 3.0) - (1.0 - 2.0 / (9.0 * k))) / math.sqrt(2.0 / (9.0 * k))
-    return 0.5 * math.erfc(z / math.sqrt(2.0))
+    half = statistic / 2.0
+    log_half = math.log(half)
+    if k % 2 == 0:
+        tail = sum(math.exp(i * log_half - half - math.lgamma(i + 1.0)) for i in range(k // 2))
+    else:
+        tail = math.erfc(math.sqrt(half)) + sum(
+            math.exp((i - 0.5) * log_half - half - math.lgamma(i + 0.5))
+            for i in range(1, k // 2 + 1)
+        )
+    return min(1.0, tail)
 
 
 def ks_critical_value(alpha: float, n: int, m: int) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -30,6 +31,9 @@ See deploy/driftline.yaml for every key and docs/events.md for the events.
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    if args.config is not None:
+        # Child processes (the worker started by `up` and `demo`) read the same file.
+        os.environ["DRIFTLINE_CONFIG"] = str(args.config.resolve())
     return load_settings(args.config)
 
 
@@ -48,6 +52,7 @@ class _Stop:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    """Run one worker until SIGTERM/SIGINT."""
     from streams.worker import Worker
 
     settings = _settings(args)
@@ -58,6 +63,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    """Run the embedded stack and a worker until SIGTERM/SIGINT."""
     from streams.demo import worker_env
     from streams.embedded import EmbeddedStack, spawn, stop_process
     from streams.topics import ensure_topics
@@ -88,6 +94,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the demo; exit code 0 when the planted drift was caught cleanly."""
     from streams.demo import run_demo
 
     settings = _settings(args)
@@ -97,6 +104,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    """Replay files through the monitor."""
     from streams.replay import replay
 
     settings = _settings(args)
@@ -113,6 +121,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    """Write a synthetic scenario to files."""
     from streams.simulate import write_scenario
 
     spec = ScenarioSpec(args.scenario, args.events, seed=args.seed,
@@ -125,6 +134,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="driftline", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, help="YAML settings file (default: "

@@ -52,6 +52,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
     return {**os.environ,
             "DRIFTLINE_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
             "DRIFTLINE_REDIS_URL": settings.redis_url,
+            "DRIFTLINE_GROUP_ID": settings.group_id,
             "DRIFTLINE_TOPIC_PREFIX": settings.topics.prefix,
             "DRIFTLINE_PARTITIONS": str(settings.topics.partitions),
             "DRIFTLINE_SESSION_TIMEOUT_MS": str(settings.worker.session_timeout_ms),
@@ -108,8 +109,8 @@ def _announce(spec: ScenarioSpec, facts: dict[str, Any], rate: float, reference_
         if drift["kind"] == "data_drift":
             print(f">>> planted drift: {spec.scenario} on {drift['feature']} from event "
                   f"{drift['start_index']:,}", file=out)
-    print(f"reference = first {reference_size:,} events; alerts appear below as the worker publishes "
-          "them\n", file=out)
+    print(f"reference = first {reference_size:,} events; alerts appear below as the worker "
+          "publishes them\n", file=out)
 
 
 def _publish(settings: Settings, spec: ScenarioSpec, rate: float) -> dict[int, int]:

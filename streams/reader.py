@@ -32,7 +32,8 @@ class TopicReader:
         for topic in topics:
             if topic not in metadata.topics:
                 raise StackError(f"topic {topic} does not exist (is a worker running?)")
-            assignment += [TopicPartition(topic, p, start) for p in metadata.topics[topic].partitions]
+            partitions = metadata.topics[topic].partitions
+            assignment += [TopicPartition(topic, p, start) for p in partitions]
         self._consumer.assign(assignment)
 
     def poll(self, timeout_s: float = 0.5, max_records: int = 1000) -> list[tuple[str, Any]]:

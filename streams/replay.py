@@ -62,7 +62,8 @@ class _Progress:
 
 
 def replay(settings: Settings, predictions: Path, out: Path, labels: Path | None = None,
-           deadletter_out: Path | None = None, progress: IO[str] | None = sys.stderr) -> ReplayStats:
+           deadletter_out: Path | None = None,
+           progress: IO[str] | None = sys.stderr) -> ReplayStats:
     """Run the monitor over ``predictions`` (one message per line) and write alerts to ``out``.
 
     Each line is decoded exactly like a Kafka message (a single event or an

@@ -10,7 +10,6 @@ import pytest
 
 from streams.settings import Settings
 from streams.topics import ensure_topics
-
 from tests.contract import validate
 
 from .conftest import as_arrays, events, produce, read_until, wait_for

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import numpy as np
+
+from detectors.batch import ColumnBatch
+from detectors.monitor import ModelMonitor, MonitorConfig
+from streams.alerts import AlertPolicy
+from tests.contract import validate
+
+
+def run(values: np.ndarray, policy: AlertPolicy) -> list[dict[str, object]]:
+    monitor = ModelMonitor({"x": "numeric"}, {}, MonitorConfig(reference_size=1000,
+                                                               window_size=500))
+    alerts: list[dict[str, object]] = []
+    for start in range(0, values.size, 700):
+        chunk = values[start:start + 700]
+        batch = ColumnBatch.from_numeric(ts=np.arange(start, start + chunk.size, dtype=float),
+                                         x=chunk)
+        for report in monitor.update_many(batch):
+            alerts += policy.apply(report)
+    return alerts
+
+
+def test_a_persistent_drift_fires_once_and_resolves_once_after_it_ends() -> None:
+    rng = np.random.default_rng(11)
+    # Reference 1000, then 200 windows stationary... no: 10 clean, 400 drifted, 10 clean windows.
+    values = np.r_[rng.normal(size=1000 + 5000), rng.normal(2.0, 1.0, 200_000),
+                   rng.normal(size=5000)]
+    alerts = run(values, AlertPolicy("m", "v1", resolve_after_windows=3))
+    assert [(a["status"], a["feature"], a["kind"]) for a in alerts] == [
+        ("firing", "x", "data_drift"), ("resolved", "x", "data_drift")]
+    firing, resolved = alerts
+    assert firing["window"]["end_ts"] == 1000 + 5000 + 499     # first drifted window's last event
+    assert resolved["resolves"] == firing["alert_id"]
+    assert resolved["window"]["end_ts"] == values.size - 5000 + 3 * 500 - 1
+    for alert in alerts:
+        validate(alert, "alert")
+
+
+def test_alert_ids_are_deterministic_across_runs() -> None:
+    rng = np.random.default_rng(12)
+    values = np.r_[rng.normal(size=3000), rng.normal(3.0, 1.0, 2000)]
+    first = run(values, AlertPolicy("m", "v1"))
+    again = run(values, AlertPolicy("m", "v1"))
+    assert first and [a["alert_id"] for a in first] == [a["alert_id"] for a in again]
+    assert run(values, AlertPolicy("m", "v2"))[0]["alert_id"] != first[0]["alert_id"]
+
+
+def test_policy_state_round_trips_and_does_not_refire() -> None:
+    rng = np.random.default_rng(13)
+    policy = AlertPolicy("m", "v1")
+    run(np.r_[rng.normal(size=1000), rng.normal(3.0, 1.0, 1000)], policy)
+    restored = AlertPolicy.from_state(policy.to_state())
+    assert restored.open_alerts == policy.open_alerts and restored.open_alerts

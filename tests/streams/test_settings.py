@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streams.errors import SettingsError
+from streams.settings import load_settings
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "driftline.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_yaml_then_environment_override(tmp_path: Path) -> None:
+    path = write(tmp_path, "bootstrap_servers: kafka:9092\nmonitor:\n  window_size: 1000\n"
+                 "topics:\n  prefix: 'prod.'\n  names:\n    alerts: pager\n"
+                 "models:\n  fraud:\n    features:\n      amount: numeric\n")
+    settings = load_settings(path, environ={"DRIFTLINE_BOOTSTRAP_SERVERS": "other:9092"})
+    assert settings.bootstrap_servers == "other:9092"
+    assert settings.monitor.window_size == 1000
+    assert settings.topics.name("predictions") == "prod.predictions"
+    assert settings.topics.name("alerts") == "pager"
+    assert settings.models == {"fraud": {"amount": "numeric"}}
+
+
+def test_the_shipped_example_config_loads() -> None:
+    settings = load_settings(Path(__file__).parents[2] / "deploy" / "driftline.yaml", environ={})
+    assert settings.topics.prefix == "driftline."
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("monitor:\n  window_size: ten\n", "monitor.window_size: expected int, got 'ten'"),
+    ("monitor:\n  window_size: 5\n", "monitor.window_size: expected an integer >= 100, got 5"),
+    ("monitor:\n  alpha: 2.0\n", "monitor.alpha: expected a probability in (0, 1), got 2.0"),
+    ("topics:\n  prefx: x\n", "topics.prefx: unknown key"),
+    ("brokers: x\n", "brokers: unknown key"),
+    ("topics:\n  partitions: 0\n", "topics.partitions: expected an integer >= 1, got 0"),
+    ("topics:\n  names:\n    alert: x\n", "topics.names: expected keys among"),
+    ("models:\n  m:\n    features:\n      a: number\n",
+     "models.m.features.a: expected one of ['numeric', 'categorical'], got 'number'"),
+    ("- a list\n", "expected a mapping at the top"),
+    ("monitor: [\n", "not valid YAML"),
+])
+def test_errors_name_the_key_the_expectation_and_the_value(tmp_path: Path, text: str,
+                                                           message: str) -> None:
+    with pytest.raises(SettingsError) as excinfo:
+        load_settings(write(tmp_path, text), environ={})
+    assert message in str(excinfo.value)
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="cannot read it"):
+        load_settings(tmp_path / "nope.yaml", environ={})
