@@ -16,6 +16,7 @@ demo: $(STAMP)
 	$(BIN)/driftline demo
 
 test: $(STAMP) lint
+	.ci/check-compose
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -10,6 +10,7 @@ window boundaries and the result does not depend on how events were batched.
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Generic, Self, TypeVar
@@ -111,7 +112,8 @@ class WindowedTest(ABC, Generic[ColumnT]):
             )
         try:
             test = cls(**state["config"])
-            learned = state["state"]
+            # Copied so that the restored test never shares mutable state with the caller's dict.
+            learned = copy.deepcopy(state["state"])
             for key in cls.state_keys:
                 setattr(test, "_" + key, test._restore(key, learned[key]))
         except (KeyError, TypeError, ValueError) as exc:

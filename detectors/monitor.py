@@ -9,6 +9,7 @@ count events, not batches, so a replay and a live run cut the same windows.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -68,6 +69,10 @@ class MonitorConfig:
         require(self.window_size >= 100, "window_size", "an integer >= 100", self.window_size)
         require(0.0 < self.alpha < 1.0, "alpha", "a probability in (0, 1)", self.alpha)
         require(self.min_psi >= 0.0, "min_psi", "a number >= 0", self.min_psi)
+        require(0.0 < self.min_missing_increase <= 1.0, "min_missing_increase",
+                "a share in (0, 1]", self.min_missing_increase)
+        require(0.0 <= self.min_new_category_rate <= 1.0, "min_new_category_rate",
+                "a share in [0, 1]", self.min_new_category_rate)
 
 
 @dataclass(frozen=True)
@@ -201,11 +206,11 @@ class ModelMonitor:
         for tests, columns in ((self._drift_tests, batch.columns),
                                (self._output_tests, batch.outputs),
                                (self._missing_tests, batch.columns)):
+            kinds = self.outputs if tests is self._output_tests else self.schema
             for name, test in tests.items():
                 column = columns.get(name)
                 if column is None:
-                    column = _all_missing(tests is self._output_tests or
-                                          self.schema.get(name) == NUMERIC, stop - start)
+                    column = _all_missing(kinds[name] == NUMERIC, stop - start)
                 else:
                     column = column.slice(start, stop)
                 test.update_many(column)
@@ -255,10 +260,11 @@ class ModelMonitor:
         return {
             "type": "model_monitor",
             "version": self.STATE_VERSION,
-            "schema": self.schema,
-            "outputs": self.outputs,
+            "schema": dict(self.schema),
+            "outputs": dict(self.outputs),
             "config": self.config.__dict__.copy(),
-            "state": {key: getattr(self, "_" + key) for key in self.state_keys},
+            # A snapshot: later updates must not reach into a state already handed out.
+            "state": {key: copy.deepcopy(getattr(self, "_" + key)) for key in self.state_keys},
             "tests": {
                 "drift": {n: t.to_state() for n, t in self._drift_tests.items()},
                 "output": {n: t.to_state() for n, t in self._output_tests.items()},
@@ -275,7 +281,7 @@ class ModelMonitor:
         try:
             monitor = cls(state["schema"], state["outputs"], MonitorConfig(**state["config"]))
             for key in cls.state_keys:
-                setattr(monitor, "_" + key, state["state"][key])
+                setattr(monitor, "_" + key, copy.deepcopy(state["state"][key]))
             tests = state["tests"]
             monitor._drift_tests = {n: _restore_test(s) for n, s in tests["drift"].items()}
             monitor._output_tests = {n: _restore_test(s) for n, s in tests["output"].items()}

@@ -133,6 +133,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_throughput(args: argparse.Namespace) -> int:
+    """Measure the worker next to the raw consumer on the embedded broker."""
+    from streams.bench import run_throughput
+
+    for per_message in args.events_per_message:
+        run_throughput(args.events, args.rounds, per_message)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="driftline", description=DESCRIPTION,
@@ -197,6 +206,22 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--label-delay", type=int, default=500,
                           help="label arrives this many events after its prediction (default 500)")
     simulate.set_defaults(run=cmd_simulate)
+
+    bench = commands.add_parser("bench", help="benchmarks that print figures",
+                                description="Benchmarks on this machine; they print figures "
+                                "next to a reference measured in the same run.")
+    benches = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    throughput = benches.add_parser(
+        "throughput", help="worker events/s next to raw consume+decode on the same topic",
+        description="Start the embedded stack, fill a fresh one-partition topic with synthetic "
+        "predictions, then time a bare confluent-kafka consume(5000)+orjson loop and a "
+        "driftline worker over the same messages. Repeats --rounds times; prints min/median.")
+    throughput.add_argument("--events", type=int, default=200_000, help="events per round "
+                            "(default 200,000)")
+    throughput.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
+    throughput.add_argument("--events-per-message", type=int, nargs="+", default=[1, 100],
+                            help="message shapes to measure (default: 1 100)")
+    throughput.set_defaults(run=cmd_bench_throughput)
     return parser
 
 

@@ -26,6 +26,7 @@ from streams.decode import NON_FINITE, WRONG_TYPE
 
 _NUMERIC_TYPES = {int, float, type(None)}
 _CATEGORY_TYPES = {str, type(None)}
+_FLAG_TYPES = {bool, type(None)}
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,8 @@ def build_batch(events: list[dict[str, Any]], schema: dict[str, str],
                 outputs: dict[str, str]) -> tuple[ColumnBatch, list[RowProblem]]:
     """Columnarise ``events``; return the batch and the rows dropped from it."""
     problems: list[RowProblem] = []
-    columns = {name: _column([event["features"].get(name) for event in events], kind,
+    feature_maps = [event["features"] for event in events]
+    columns = {name: _column([features.get(name) for features in feature_maps], kind,
                              "features." + name, problems) for name, kind in schema.items()}
     output_columns = {name: _column([event.get(name) for event in events], kind, name, problems)
                       for name, kind in outputs.items()}
@@ -112,6 +114,9 @@ def _column(values: list[Any], kind: str, path: str, problems: list[RowProblem])
         return NumericColumn(array, missing)
     if types <= _CATEGORY_TYPES:
         return CategoricalColumn(values)
+    if types <= _FLAG_TYPES:
+        return CategoricalColumn([None if v is None else ("true" if v else "false")
+                                  for v in values])
     return CategoricalColumn(_categorical_slow(values, path, problems))
 
 

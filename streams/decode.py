@@ -109,12 +109,47 @@ def decode_message(value: bytes | None, kind: str, limits: LimitSettings) -> Dec
     return Decoded(events, rejected)
 
 
+_NUMBER_TYPES = (int, float)
+_SCALAR_TYPES = (int, float, str, bool)
+
+
 def validate_event(event: dict[str, Any], kind: str,
                    limits: LimitSettings) -> tuple[str, str, str] | None:
     """Check an event's envelope; normalise ``ts`` in place.
 
     Returns ``None`` when valid, else ``(error code, field path, reason)``.
     """
+    if kind == PREDICTION and _well_formed_prediction(event, limits):
+        return None
+    return _validate_slowly(event, kind, limits)
+
+
+def _well_formed_prediction(event: dict[str, Any], limits: LimitSettings) -> bool:
+    # The common case in a handful of exact type checks; anything unusual takes the
+    # slow path, which finds and names the problem.
+    get = event.get
+    model_id, version, event_id = get("model_id"), get("model_version"), get("event_id")
+    ts, features, prediction = get("ts"), get("features"), get("prediction")
+    score = get("score", 0.0)
+    if not (type(model_id) is str and type(version) is str and type(event_id) is str
+            and type(ts) in _NUMBER_TYPES and type(features) is dict
+            and type(prediction) in _SCALAR_TYPES and type(score) in _NUMBER_TYPES):
+        return False
+    if not (0 < len(model_id) <= 256 and 0 < len(version) <= 128 and 0 < len(event_id) <= 256
+            and len(features) <= limits.max_features):
+        return False
+    if "scores" in event or "segments" in event:
+        return False
+    if not (math.isfinite(ts) and math.isfinite(score)):
+        return False
+    if type(prediction) is float and not math.isfinite(prediction):
+        return False
+    event["ts"] = float(ts)
+    return True
+
+
+def _validate_slowly(event: dict[str, Any], kind: str,
+                     limits: LimitSettings) -> tuple[str, str, str] | None:
     for name in _REQUIRED[kind]:
         if name not in event:
             return MISSING_FIELD, name, f"missing field {name}"

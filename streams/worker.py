@@ -41,6 +41,8 @@ class WorkerStats:
     checkpoints: int = 0
     delivery_errors: int = 0
     busy_s: float = 0.0
+    first_batch_at: float = 0.0
+    last_batch_at: float = 0.0
 
 
 class Worker:
@@ -88,7 +90,10 @@ class Worker:
                 if messages:
                     started = time.perf_counter()
                     self.process(messages)
-                    self.stats.busy_s += time.perf_counter() - started
+                    finished = time.perf_counter()
+                    self.stats.busy_s += finished - started
+                    self.stats.first_batch_at = self.stats.first_batch_at or started
+                    self.stats.last_batch_at = finished
                 self._producer.poll(0)
                 now = time.monotonic()
                 if self._dirty and now - last_checkpoint >= interval:

@@ -6,8 +6,10 @@ Two questions per window, each at level ``alpha / 2``:
   reference's frequent categories (plus one "other" bin), gated by a PSI floor;
 * do categories never seen in the reference appear more often than the
   reference itself predicts? The Good–Turing estimate (share of categories
-  seen once) is the expected rate of novelties; a one-sided binomial test,
-  gated by ``min_new_rate``, decides.
+  seen once) is the expected rate of novelties; a one-sided binomial test of
+  the window's novelties against the reference's singletons (conditional on
+  their sum, so the estimate's own noise counts), gated by ``min_new_rate``,
+  decides.
 """
 
 from __future__ import annotations
@@ -164,7 +166,14 @@ class CategoricalDrift(WindowedTest[CategoricalColumn]):
                 f"(need {_MIN_EVENTS} of each)", reference=summary)
         alpha_each = self.alpha / 2.0
         new_rate = self._unseen / n_win
-        new_p = stats.binomial_survival(self._unseen, n_win, self._unseen_rate)
+        # Each reference singleton is a draw unseen by the other n - 1 draws: the reference's
+        # own count of novelties. Under no drift the window's novelties and the singletons
+        # (+1, as in the rate) are two counts with one rate, so given their sum the window's
+        # share is binomial. Testing against the Good–Turing rate as if it were exact ignores
+        # its noise and raised hundreds of times more false alarms than ``alpha``.
+        singletons = round(self._unseen_rate * (n_ref + 1))
+        new_p = stats.binomial_survival(
+            self._unseen, self._unseen + singletons, n_win / (n_win + n_ref))
         if new_p < alpha_each and new_rate >= self.min_new_rate:
             examples = ", ".join(f"{value!r} ({count})" for value, count in sorted(
                 self._unseen_examples.items(), key=lambda kv: -kv[1])[:3])
