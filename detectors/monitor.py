@@ -246,8 +246,9 @@ class ModelMonitor:
                 detector="rejected_values", drift=count > 0, statistic=float(count),
                 threshold=0.0, p_value=None, effect_size=count / self.config.window_size,
                 severity="warning", window_events=self.config.window_size,
-                explanation=f"{count} events were rejected for non-finite or wrongly typed "
-                f"values of {name!r} (sent to the dead-letter topic)", reference={})))
+                explanation=f"{count} events with non-finite or wrongly typed values"
+                f"{'' if name == '(event)' else f' in {name!r}'} went to the dead-letter topic",
+                reference={})))
         self._rejected = {}
         return findings
 

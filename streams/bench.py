@@ -104,7 +104,8 @@ def worker_rate(settings: Settings, messages: int, events: int) -> float:
     return events / (stats.last_batch_at - stats.first_batch_at)
 
 
-def run_throughput(events: int, rounds: int, per_message: int, out: IO[str] = sys.stdout) -> list[Round]:
+def run_throughput(events: int, rounds: int, per_message: int,
+                   out: IO[str] = sys.stdout) -> list[Round]:
     """Run ``rounds`` measurements on a fresh embedded stack and print the table."""
     results: list[Round] = []
     with EmbeddedStack() as stack:

@@ -9,9 +9,8 @@ is checked here; feature values are type-checked column by column later, in
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -30,8 +29,7 @@ INVALID_VALUE = "invalid_value"
 TOO_MANY_EVENTS = "too_many_events"
 
 
-@dataclass(frozen=True)
-class Rejected:
+class Rejected(NamedTuple):
     """Why a message, or one element of an array message, was refused."""
 
     error: str
@@ -41,8 +39,7 @@ class Rejected:
     path: str | None = None
 
 
-@dataclass(frozen=True)
-class Decoded:
+class Decoded(NamedTuple):
     """Valid events (``ts`` normalised to float seconds) and refusals of one message."""
 
     events: list[dict[str, Any]]

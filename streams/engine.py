@@ -35,6 +35,16 @@ class MonitorEngine:
         self.settings = settings
         self._monitors: dict[tuple[str, str], ModelMonitor] = {}
         self._policies: dict[tuple[str, str], AlertPolicy] = {}
+        self._unattributed: dict[str, dict[str, int]] = {}
+
+    def note_rejected(self, model_id: str, field: str) -> None:
+        """Count a value refused before its event could be read (e.g. ``1e400``).
+
+        The count joins the next window of the model's next batch, whatever its
+        version, so the data-quality check reports it.
+        """
+        counts = self._unattributed.setdefault(model_id, {})
+        counts[field] = counts.get(field, 0) + 1
 
     @property
     def models(self) -> list[tuple[str, str]]:
@@ -55,6 +65,8 @@ class MonitorEngine:
             monitor = self._monitors.get(key) or self._create(key, group)
             batch, problems = build_batch(group, monitor.schema, monitor.outputs)
             output.problems.extend((group[p.row], p) for p in problems)
+            for name, count in self._unattributed.pop(key[0], {}).items():
+                batch.rejected[name] = batch.rejected.get(name, 0) + count
             if len(batch) == 0:
                 continue
             policy = self._policies[key]

@@ -20,7 +20,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 
 from streams.checkpoint import CheckpointStore
 from streams.deadletter import Source, dead_letter
-from streams.decode import PREDICTION, Decoded, Rejected, decode_message
+from streams.decode import NON_FINITE, PREDICTION, Decoded, Rejected, decode_message
 from streams.engine import MonitorEngine
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -129,6 +129,11 @@ class Worker:
             self.stats.messages += 1
             for rejected in decoded.rejected:
                 self._dead_letter(rejected, message)
+                key = message.key()
+                if rejected.error == NON_FINITE and key:
+                    # Unparseable, but the key names the model: count it as its data quality.
+                    engine = self._engines[partition]
+                    engine.note_rejected(key.decode("utf-8", "replace"), rejected.path or "(event)")
         for partition, items in by_partition.items():
             events = [event for _, decoded in items for event in decoded.events]
             self.stats.events += len(events)

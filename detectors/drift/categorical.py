@@ -105,7 +105,8 @@ class CategoricalDrift(WindowedTest[CategoricalColumn]):
 
     def update_many(self, column: CategoricalColumn) -> None:
         """Add a segment's categories (``None`` = missing, skipped)."""
-        present = [v for v in column.values if v is not None]
+        values = column.values
+        present = [v for v in values if v is not None] if None in values else values
         if not self._reference_ready:
             tally = self._reference_tally
             for value, count in Counter(present).items():

@@ -167,16 +167,18 @@ class NumericDrift(WindowedTest[NumericColumn]):
         mean = self._total / self._events
         sd = math.sqrt(max(self._total_sq / self._events - mean * mean, 0.0))
         share = self._counts / self._events
-        above = float(share[-1]) if self._edges.size and self._edges[-1] == ref["p99"] else 0.0
-        below = float(share[0]) if self._edges.size and self._edges[0] == ref["p01"] else 0.0
-        if above >= below:
-            tail = f"{above:.1%} of the window above the reference p99 ({ref['p99']:.4g})"
-        else:
-            tail = f"{below:.1%} of the window below the reference p01 ({ref['p01']:.4g})"
-        return (
-            f"mean {ref['mean']:.4g} → {mean:.4g}, sd {ref['sd']:.4g} → {sd:.4g}; "
-            f"{tail}; PSI {effect:.3f}"
-        )
+        # "Above p99" only means something when the reference had values above its p99
+        # (not so for a 0/1 prediction, whose p99 is its maximum).
+        tails = []
+        if self._edges.size and ref["p99"] < ref["max"] and self._edges[-1] == ref["p99"]:
+            tails.append((float(share[-1]), f"above the reference p99 ({ref['p99']:.4g})"))
+        if self._edges.size and ref["p01"] > ref["min"] and self._edges[0] == ref["p01"]:
+            tails.append((float(share[0]), f"below the reference p01 ({ref['p01']:.4g})"))
+        text = f"mean {ref['mean']:.4g} → {mean:.4g}, sd {ref['sd']:.4g} → {sd:.4g}; "
+        if tails:
+            tail_share, where = max(tails)
+            text += f"{tail_share:.1%} of the window {where}; "
+        return text + f"PSI {effect:.3f}"
 
     def _restore(self, key: str, value: Any) -> Any:
         if key in ("buffer", "edges", "reference_counts", "counts"):

@@ -57,7 +57,7 @@ class MissingRate(WindowedTest[NumericColumn | CategoricalColumn]):
         if isinstance(column, NumericColumn):
             missing = int(np.count_nonzero(column.missing))
         else:
-            missing = sum(1 for v in column.values if v is None)
+            missing = column.values.count(None)
         if self._reference_ready:
             self._events += len(column.values)
             self._missing += missing

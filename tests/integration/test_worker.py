@@ -22,7 +22,9 @@ def test_drifted_feature_produces_a_contract_alert(settings: Settings, start_wor
     running = start_worker(settings)
     reference = events(1000)
     drifted = events(1000, start=1000, shift=1.5)
-    produce(settings, as_arrays(reference + drifted))
+    produce(settings, as_arrays(reference + drifted[:100]))
+    produce(settings, [b'{"model_id":"m1","ts":1,"features":{"x":1e400}}'])   # key m1
+    produce(settings, as_arrays(drifted[100:]))
 
     records = read_until(settings, ["alerts"], lambda r: any(
         a["feature"] == "x" and a["kind"] == "data_drift" for _, a in r))
@@ -37,6 +39,12 @@ def test_drifted_feature_produces_a_contract_alert(settings: Settings, start_wor
     assert alert["window"]["events"] == 500
     assert "mean" in alert["explanation"]
     assert not [a for a in alerts if a["kind"] == "data_drift" and a["feature"] == "c"]
+    # The unparseable 1e400 message is counted against model m1's data quality.
+    quality = read_until(settings, ["alerts"], lambda r: any(
+        a["detector"] == "rejected_values" for _, a in r))
+    rejected = [a for _, a in quality if a["detector"] == "rejected_values"]
+    assert [(a["kind"], a["statistic"], a["window"]["index"]) for a in rejected] == [
+        ("data_quality", 1.0, 0)]
     assert running.worker.stats.events == 2000
 
 
