@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -106,7 +106,8 @@ class CategoricalDrift(WindowedTest[CategoricalColumn]):
     def update_many(self, column: CategoricalColumn) -> None:
         """Add a segment's categories (``None`` = missing, skipped)."""
         values = column.values
-        present = [v for v in values if v is not None] if None in values else values
+        present: list[str] = ([v for v in values if v is not None] if None in values
+                              else cast(list[str], values))
         if not self._reference_ready:
             tally = self._reference_tally
             for value, count in Counter(present).items():
