@@ -1,0 +1,18 @@
+"""driftline's pure computation: drift tests, data-quality checks, the per-model monitor.
+
+No Kafka, Redis, asyncio or file I/O here: everything takes columnar numpy
+batches and has versioned, plain-dict state.
+"""
+
+from detectors.base import TestResult, WindowedTest
+from detectors.batch import CategoricalColumn, ColumnBatch, NumericColumn
+from detectors.drift import CategoricalDrift, NumericDrift
+from detectors.errors import ConfigurationError, DetectorError, StateError
+from detectors.monitor import Finding, ModelMonitor, MonitorConfig, WindowReport
+from detectors.quality import MissingRate
+
+__all__ = [
+    "CategoricalColumn", "CategoricalDrift", "ColumnBatch", "ConfigurationError",
+    "DetectorError", "Finding", "MissingRate", "ModelMonitor", "MonitorConfig",
+    "NumericColumn", "NumericDrift", "StateError", "TestResult", "WindowReport", "WindowedTest",
+]

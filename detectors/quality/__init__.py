@@ -1,0 +1,5 @@
+"""Data-quality checks of one feature."""
+
+from detectors.quality.missing import MissingRate
+
+__all__ = ["MissingRate"]
