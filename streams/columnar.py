@@ -9,6 +9,7 @@ go to the dead-letter topic, and counted for the data-quality checks.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,9 +74,9 @@ def build_batch(events: list[dict[str, Any]], schema: dict[str, str],
                 outputs: dict[str, str]) -> tuple[ColumnBatch, list[RowProblem]]:
     """Columnarise ``events``; return the batch and the rows dropped from it."""
     problems: list[RowProblem] = []
-    feature_maps = [event["features"] for event in events]
-    columns = {name: _column([features.get(name) for features in feature_maps], kind,
-                             "features." + name, problems) for name, kind in schema.items()}
+    raw = _transpose([event["features"] for event in events], list(schema))
+    columns = {name: _column(values, kind, "features." + name, problems)
+               for (name, kind), values in zip(schema.items(), raw, strict=True)}
     output_columns = {name: _column([event.get(name) for event in events], kind, name, problems)
                       for name, kind in outputs.items()}
     ts = np.fromiter((event["ts"] for event in events), dtype=np.float64, count=len(events))
@@ -90,6 +91,21 @@ def build_batch(events: list[dict[str, Any]], schema: dict[str, str],
     batch = ColumnBatch(ts[keep], {n: _keep(c, keep) for n, c in columns.items()},
                         {n: _keep(c, keep) for n, c in output_columns.items()}, rejected)
     return batch, problems
+
+
+def _transpose(feature_maps: list[dict[str, Any]], names: list[str]) -> list[list[Any]]:
+    """Columns of ``names`` across ``feature_maps``; absent keys read as ``None``."""
+    if not names:
+        return []
+    getter = operator.itemgetter(*names)
+    try:
+        # One C call per event and one C transpose: the common case, every key present.
+        rows = [getter(features) for features in feature_maps]
+    except KeyError:
+        rows = [tuple(features.get(name) for name in names) for features in feature_maps]
+    if len(names) == 1:
+        return [[row[0] if isinstance(row, tuple) else row for row in rows]]
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in names]
 
 
 def _column(values: list[Any], kind: str, path: str, problems: list[RowProblem]) -> Column:

@@ -10,6 +10,7 @@ seeks there, so detector state counts every event once.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -79,6 +80,10 @@ class Worker:
         """Consume until ``stop`` is set; checkpoint and leave the group cleanly."""
         self._store.ping()
         ensure_topics(self.settings)
+        # Everything alive now lives as long as the worker: keep the collector off it, so
+        # collections triggered by per-event dicts only scan the current step.
+        gc.collect()
+        gc.freeze()
         self._consumer.subscribe([self._topic], on_assign=self._on_assign,
                                  on_revoke=self._on_revoke, on_lost=self._on_lost)
         interval = self.settings.worker.checkpoint_interval_s
@@ -111,9 +116,14 @@ class Worker:
         return self.stats
 
     def process(self, messages: list[Message]) -> None:
-        """Decode, monitor and publish one consumed batch."""
+        """Decode, monitor and publish one consumed batch.
+
+        Events go to the engines in steps of about ``batch_size`` events, so a batch of
+        large array messages never holds more than one step of decoded dicts alive.
+        """
         self.stats.batches += 1
-        by_partition: dict[int, list[tuple[Message, Decoded]]] = {}
+        step: dict[int, list[tuple[Message, Decoded]]] = {}
+        step_events = 0
         limits = self.settings.limits
         for message in messages:
             error = message.error()
@@ -125,16 +135,23 @@ class Worker:
             if partition not in self._engines:
                 continue
             decoded = decode_message(message.value(), PREDICTION, limits)
-            by_partition.setdefault(partition, []).append((message, decoded))
+            step.setdefault(partition, []).append((message, decoded))
+            step_events += len(decoded.events)
             self.stats.messages += 1
             for rejected in decoded.rejected:
                 self._dead_letter(rejected, message)
                 key = message.key()
                 if rejected.error == NON_FINITE and key:
                     # Unparseable, but the key names the model: count it as its data quality.
-                    engine = self._engines[partition]
-                    engine.note_rejected(key.decode("utf-8", "replace"), rejected.path or "(event)")
-        for partition, items in by_partition.items():
+                    self._engines[partition].note_rejected(key.decode("utf-8", "replace"),
+                                                           rejected.path or "(event)")
+            if step_events >= self.settings.worker.batch_size:
+                self._run_step(step)
+                step, step_events = {}, 0
+        self._run_step(step)
+
+    def _run_step(self, step: dict[int, list[tuple[Message, Decoded]]]) -> None:
+        for partition, items in step.items():
             events = [event for _, decoded in items for event in decoded.events]
             self.stats.events += len(events)
             output = self._engines[partition].process(events)
