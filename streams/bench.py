@@ -127,10 +127,45 @@ def run_throughput(events: int, rounds: int, per_message: int,
             results.append(result)
             print(f"{index + 1:>5} {result.raw_eps:>16,.0f} e/s {result.worker_eps:>14,.0f} e/s "
                   f"{result.ratio:>7.2f}", file=out, flush=True)
+    _print_summary(results, out)
+    return results
+
+
+def run_replay(events: int, rounds: int, out: IO[str] = sys.stdout) -> list[Round]:
+    """Time ``replay`` next to a bare read + orjson.loads of the same file, ``rounds`` times."""
+    import tempfile
+    from pathlib import Path
+
+    from streams.replay import replay
+    from streams.simulate import write_scenario
+
+    results: list[Round] = []
+    with tempfile.TemporaryDirectory(prefix="driftline-bench-") as workdir:
+        files = write_scenario(ScenarioSpec("stationary", events), Path(workdir))
+        settings = load_settings(environ={})
+        print(f"{events:,} stationary events, one per line ({files.predictions.stat().st_size:,} "
+              "bytes)", file=out)
+        print(f"{'round':>5} {'read+orjson':>16} {'driftline replay':>18} {'ratio':>7}", file=out)
+        for index in range(rounds):
+            started = time.perf_counter()
+            with files.predictions.open("rb") as source:
+                for line in source:
+                    orjson.loads(line)
+            raw = events / (time.perf_counter() - started)
+            stats = replay(settings, files.predictions, Path(workdir) / "alerts.jsonl",
+                           progress=None)
+            result = Round(raw, stats.events_per_second)
+            results.append(result)
+            print(f"{index + 1:>5} {raw:>12,.0f} e/s {result.worker_eps:>14,.0f} e/s "
+                  f"{result.ratio:>7.2f}   ({stats.alerts} alerts)", file=out, flush=True)
+    _print_summary(results, out)
+    return results
+
+
+def _print_summary(results: list[Round], out: IO[str]) -> None:
     for name, values in (("raw", [r.raw_eps for r in results]),
-                         ("worker", [r.worker_eps for r in results]),
+                         ("driftline", [r.worker_eps for r in results]),
                          ("ratio", [r.ratio for r in results])):
         fmt = ".2f" if name == "ratio" else ",.0f"
-        print(f"{name:>6}: min {min(values):{fmt}}  median {statistics.median(values):{fmt}}",
+        print(f"{name:>9}: min {min(values):{fmt}}  median {statistics.median(values):{fmt}}",
               file=out)
-    return results

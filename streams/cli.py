@@ -142,6 +142,14 @@ def cmd_bench_throughput(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_replay(args: argparse.Namespace) -> int:
+    """Measure offline replay next to a bare read + decode of the same file."""
+    from streams.bench import run_replay
+
+    run_replay(args.events, args.rounds)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="driftline", description=DESCRIPTION,
@@ -222,6 +230,14 @@ def build_parser() -> argparse.ArgumentParser:
     throughput.add_argument("--events-per-message", type=int, nargs="+", default=[1, 100],
                             help="message shapes to measure (default: 1 100)")
     throughput.set_defaults(run=cmd_bench_throughput)
+    replay_bench = benches.add_parser(
+        "replay", help="offline replay events/s next to a bare read+orjson of the same file",
+        description="Write a stationary scenario to a temporary file, then time a bare "
+        "line-by-line orjson.loads of it and `driftline replay` over it, --rounds times.")
+    replay_bench.add_argument("--events", type=int, default=200_000,
+                              help="events (default 200,000)")
+    replay_bench.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
+    replay_bench.set_defaults(run=cmd_bench_replay)
     return parser
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -105,31 +105,31 @@ class CategoricalDrift(WindowedTest[CategoricalColumn]):
 
     def update_many(self, column: CategoricalColumn) -> None:
         """Add a segment's categories (``None`` = missing, skipped)."""
-        values = column.values
-        present: list[str] = ([v for v in values if v is not None] if None in values
-                              else cast(list[str], values))
+        # One C-level counting pass; the Python loops below run per distinct value.
+        tally = Counter(column.values)
+        tally.pop(None, None)
+        present = sum(tally.values())
         if not self._reference_ready:
-            tally = self._reference_tally
-            for value, count in Counter(present).items():
-                if value in tally or len(tally) < self.max_known:
-                    tally[value] = tally.get(value, 0) + count
-            self._reference_events += len(present)
+            reference = self._reference_tally
+            for value, count in tally.items():
+                if value in reference or len(reference) < self.max_known:
+                    reference[value] = reference.get(value, 0) + count
+            self._reference_events += present
             return
         if not present:
             return
         other = len(self._vocabulary)
         vocabulary = self._vocabulary
-        codes = [vocabulary.get(v, other) for v in present]
-        self._counts += np.bincount(codes, minlength=other + 1)
-        self._events += len(present)
         known = self._reference_tally
-        novel = [v for v in present if v not in known]
-        if novel:
-            self._unseen += len(novel)
-            examples = self._unseen_examples
-            for value, count in Counter(novel).items():
+        examples = self._unseen_examples
+        counts = self._counts
+        for value, count in tally.items():
+            counts[vocabulary.get(value, other)] += count
+            if value not in known:
+                self._unseen += count
                 if value in examples or len(examples) < _UNSEEN_EXAMPLES:
                     examples[value] = examples.get(value, 0) + count
+        self._events += present
 
     def end_reference(self) -> None:
         """Fix the tested vocabulary and the expected rate of unseen categories."""
