@@ -47,7 +47,9 @@ class AlertPolicy:
             if finding.result.drift:
                 if current is None:
                     alert = self._event(finding, report, key, FIRING)
-                    self.open_alerts[key] = {"alert_id": alert["alert_id"], "clean_windows": 0}
+                    self.open_alerts[key] = {
+                        "alert_id": alert["alert_id"], "clean_windows": 0, "kind": finding.kind,
+                        "feature": finding.feature, "detector": finding.result.detector}
                     alerts.append(alert)
                 else:
                     current["clean_windows"] = 0
@@ -57,6 +59,26 @@ class AlertPolicy:
                     alerts.append(self._event(finding, report, key, RESOLVED,
                                               fired_as=current["alert_id"]))
                     del self.open_alerts[key]
+        return alerts
+
+    def resolve_all(self, reason: str, at_ts: float) -> list[dict[str, Any]]:
+        """Resolve every open alert at once (the model was re-baselined); forget them."""
+        alerts = []
+        for key, entry in sorted(self.open_alerts.items()):
+            identity = f"{key}|{RESOLVED}|rebaseline|{entry['alert_id']}"
+            alerts.append({
+                "schema_version": SCHEMA_VERSION,
+                "alert_id": hashlib.sha256(identity.encode()).hexdigest()[:32],
+                "dedup_key": key, "model_id": self.model_id, "model_version": self.model_version,
+                "kind": entry.get("kind", key.split("|")[2]), "status": RESOLVED,
+                "severity": "info", "feature": entry.get("feature"), "segment": None,
+                "detector": entry.get("detector", "rebaseline"), "statistic": 0.0,
+                "threshold": 0.0, "p_value": None, "effect_size": 0.0,
+                "window": {"start_ts": at_ts, "end_ts": at_ts, "events": 0},
+                "reference": {}, "explanation": f"re-baselined: {reason}; a new reference is "
+                "being collected from the next events", "ts": time.time(),
+                "resolves": entry["alert_id"]})
+        self.open_alerts.clear()
         return alerts
 
     def dedup_key(self, finding: Finding) -> str:

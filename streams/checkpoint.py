@@ -1,10 +1,12 @@
 """Monitor state checkpointed in Redis together with the input offset it covers.
 
-One key per input partition holds ``{"offset": next offset to read, "engine":
+Input topics are co-partitioned by ``model_id`` (predictions, control, and
+later labels), so one engine serves one partition *number*. One key per
+partition number holds ``{"offsets": {topic: next offset to read}, "engine":
 state}`` as one orjson document, written with a single ``SET``, so state and
-offset can never disagree. On assignment the worker restores the state and
-seeks to that offset: every event is counted exactly once in the detectors,
-however often Kafka redelivers it.
+offsets can never disagree. On assignment the worker restores the state and
+seeks every topic's partition to its offset: every event is counted exactly
+once in the detectors, however often Kafka redelivers it.
 """
 
 from __future__ import annotations
@@ -18,16 +20,16 @@ import redis
 
 from streams.errors import CheckpointError
 
-VERSION = 1
+VERSION = 2
 
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """State of one partition's engine and the next offset to read."""
+    """State of one partition number's engine and the next offset to read per topic."""
 
-    topic: str
+    scope: str
     partition: int
-    offset: int
+    offsets: dict[str, int]
     engine: dict[str, Any]
     written_at: float
 
@@ -39,33 +41,38 @@ class CheckpointStore:
         self.group_id = group_id
         self._redis = redis.Redis.from_url(redis_url, socket_timeout=10.0)
 
-    def _key(self, topic: str, partition: int) -> str:
-        return f"driftline:checkpoint:{self.group_id}:{topic}:{partition}"
+    def _key(self, scope: str, partition: int) -> str:
+        return f"driftline:checkpoint:{self.group_id}:{scope}:{partition}"
 
-    def save(self, topic: str, partition: int, offset: int, engine: dict[str, Any]) -> int:
-        """Write a checkpoint; return its size in bytes."""
-        document = orjson.dumps({"version": VERSION, "topic": topic, "partition": partition,
-                                 "offset": offset, "engine": engine, "written_at": time.time()})
+    def save(self, scope: str, partition: int, offsets: dict[str, int],
+             engine: dict[str, Any]) -> int:
+        """Write a checkpoint; return its size in bytes.
+
+        ``scope`` names the stream (the predictions topic), ``offsets`` the next offset
+        to read of every input topic's partition ``partition``.
+        """
+        document = orjson.dumps({"version": VERSION, "scope": scope, "partition": partition,
+                                 "offsets": offsets, "engine": engine, "written_at": time.time()})
         try:
-            self._redis.set(self._key(topic, partition), document)
+            self._redis.set(self._key(scope, partition), document)
         except redis.RedisError as exc:
-            raise CheckpointError(f"cannot write checkpoint {topic}[{partition}]: {exc}") from exc
+            raise CheckpointError(f"cannot write checkpoint {scope}[{partition}]: {exc}") from exc
         return len(document)
 
-    def load(self, topic: str, partition: int) -> Checkpoint | None:
+    def load(self, scope: str, partition: int) -> Checkpoint | None:
         """Read a partition's checkpoint, or ``None`` if there is none."""
         try:
-            raw = self._redis.get(self._key(topic, partition))
+            raw = self._redis.get(self._key(scope, partition))
         except redis.RedisError as exc:
-            raise CheckpointError(f"cannot read checkpoint {topic}[{partition}]: {exc}") from exc
+            raise CheckpointError(f"cannot read checkpoint {scope}[{partition}]: {exc}") from exc
         if raw is None:
             return None
         document = orjson.loads(raw)  # type: ignore[arg-type]
         if document.get("version") != VERSION:
-            raise CheckpointError(f"checkpoint {topic}[{partition}] has version "
+            raise CheckpointError(f"checkpoint {scope}[{partition}] has version "
                                   f"{document.get('version')!r}, expected {VERSION}")
-        return Checkpoint(topic, partition, int(document["offset"]), document["engine"],
-                          float(document["written_at"]))
+        return Checkpoint(scope, partition, {k: int(v) for k, v in document["offsets"].items()},
+                          document["engine"], float(document["written_at"]))
 
     def ping(self) -> None:
         """Fail fast with a clear error when Redis is unreachable."""

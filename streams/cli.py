@@ -133,6 +133,32 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rebaseline(args: argparse.Namespace) -> int:
+    """Publish a rebaseline command for a model on the control topic."""
+    import orjson
+    from confluent_kafka import KafkaException, Producer
+
+    settings = _settings(args)
+    command = {"command": "rebaseline", "model_id": args.model, "ts": time.time(),
+               "reason": args.reason}
+    if args.version:
+        command["model_version"] = args.version
+    failures: list[str] = []
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    try:
+        producer.produce(settings.topics.name("control"), orjson.dumps(command), key=args.model,
+                         on_delivery=lambda err, _msg: failures.append(str(err)) if err else None)
+    except KafkaException as exc:
+        raise DriftlineError(f"cannot publish to {settings.topics.name('control')}: {exc}") \
+            from exc
+    if producer.flush(15) or failures:
+        raise DriftlineError(f"rebaseline not delivered to {settings.bootstrap_servers}: "
+                             f"{failures or 'timed out'}")
+    print(f"rebaseline of {args.model} {args.version or '(all versions)'} published to "
+          f"{settings.topics.name('control')}")
+    return 0
+
+
 def cmd_bench_throughput(args: argparse.Namespace) -> int:
     """Measure the worker next to the raw consumer on the embedded broker."""
     from streams.bench import run_throughput
@@ -214,6 +240,18 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--label-delay", type=int, default=500,
                           help="label arrives this many events after its prediction (default 500)")
     simulate.set_defaults(run=cmd_simulate)
+
+    rebaseline = commands.add_parser(
+        "rebaseline", help="accept the new normal: restart a model's reference",
+        description="Publish a control event that makes the workers forget a model's "
+        "reference (one version, or all of them): its open alerts are resolved and the next "
+        "reference_size events become the new reference. Use it after a drift you have "
+        "decided is the new normal.")
+    rebaseline.add_argument("--model", required=True, help="model_id")
+    rebaseline.add_argument("--version", help="model_version (default: every version)")
+    rebaseline.add_argument("--reason", default="requested by an operator",
+                            help="recorded in the resolution alerts")
+    rebaseline.set_defaults(run=cmd_rebaseline)
 
     bench = commands.add_parser("bench", help="benchmarks that print figures",
                                 description="Benchmarks on this machine; they print figures "

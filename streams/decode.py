@@ -18,6 +18,8 @@ from streams.settings import LimitSettings
 
 PREDICTION = "prediction"
 LABEL = "label"
+CONTROL = "control"
+CONTROL_COMMANDS = ("rebaseline",)
 
 INVALID_JSON = "invalid_json"
 NOT_AN_OBJECT = "not_an_object"
@@ -50,6 +52,7 @@ _ID_LIMITS = {"model_id": 256, "model_version": 128, "event_id": 256}
 _REQUIRED = {
     PREDICTION: ("model_id", "model_version", "event_id", "ts", "features", "prediction"),
     LABEL: ("model_id", "event_id", "ts", "label"),
+    CONTROL: ("command", "model_id"),
 }
 
 
@@ -158,6 +161,8 @@ def _validate_slowly(event: dict[str, Any], kind: str,
             if not 0 < len(ident) <= limit:
                 return INVALID_VALUE, name, f"{name}: expected 1 to {limit} characters, " \
                     f"got {len(ident)}"
+    if kind == CONTROL:
+        return _check_control(event)
     ts = _timestamp(event["ts"])
     if isinstance(ts, tuple):
         return ts
@@ -182,6 +187,16 @@ def _validate_slowly(event: dict[str, Any], kind: str,
     for name in ("scores", "segments"):
         if name in event and not isinstance(event[name], dict):
             return WRONG_TYPE, name, f"{name}: expected an object, got {_describe(event[name])}"
+    return None
+
+
+def _check_control(event: dict[str, Any]) -> tuple[str, str, str] | None:
+    if event["command"] not in CONTROL_COMMANDS:
+        return INVALID_VALUE, "command", f"command: expected one of {list(CONTROL_COMMANDS)}, " \
+            f"got {_describe(event['command'])}"
+    for name in ("model_version", "reason"):
+        if event.get(name) is not None and not isinstance(event[name], str):
+            return WRONG_TYPE, name, f"{name}: expected a string, got {_describe(event[name])}"
     return None
 
 

@@ -148,7 +148,8 @@ def _wait_for_worker(settings: Settings, last_offsets: dict[int, int], worker: A
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and worker.poll() is None:
         checkpoints = {p: store.load(topic, p) for p in last_offsets}
-        if all(c is not None and c.offset > last_offsets[p] for p, c in checkpoints.items()):
+        if all(c is not None and c.offsets.get(topic, 0) > last_offsets[p]
+               for p, c in checkpoints.items()):
             return
         time.sleep(0.5)
 

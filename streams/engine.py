@@ -55,6 +55,20 @@ class MonitorEngine:
         """The monitor of a model version, if it has seen events."""
         return self._monitors.get((model_id, model_version))
 
+    def rebaseline(self, model_id: str, model_version: str | None, reason: str,
+                   at_ts: float) -> list[dict[str, Any]]:
+        """Forget the reference of a model (one version, or all): "accept the new normal".
+
+        Open alerts of the affected versions are resolved; the next events of each
+        version start a new reference. Returns the resolution alert events.
+        """
+        alerts: list[dict[str, Any]] = []
+        for key in [k for k in self._monitors if k[0] == model_id
+                    and model_version in (None, k[1])]:
+            alerts += self._policies.pop(key).resolve_all(reason, at_ts)
+            del self._monitors[key]
+        return alerts
+
     def process(self, events: list[dict[str, Any]]) -> StepOutput:
         """Feed validated prediction events (in stream order)."""
         output = StepOutput()

@@ -21,7 +21,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 
 from streams.checkpoint import CheckpointStore
 from streams.deadletter import Source, dead_letter
-from streams.decode import NON_FINITE, PREDICTION, Decoded, Rejected, decode_message
+from streams.decode import CONTROL, NON_FINITE, PREDICTION, Decoded, Rejected, decode_message
 from streams.engine import MonitorEngine
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -53,11 +53,12 @@ class Worker:
         self.settings = settings
         self.stats = WorkerStats()
         self._topic = settings.topics.name("predictions")
+        self._control_topic = settings.topics.name("control")
         self._alerts_topic = settings.topics.name("alerts")
         self._deadletter_topic = settings.topics.name("deadletter")
         self._store = CheckpointStore(settings.redis_url, settings.group_id)
         self._engines: dict[int, MonitorEngine] = {}
-        self._next_offsets: dict[int, int] = {}
+        self._next_offsets: dict[int, dict[str, int]] = {}
         self._dirty: set[int] = set()
         self._consumer = Consumer({
             "bootstrap.servers": settings.bootstrap_servers,
@@ -84,7 +85,9 @@ class Worker:
         # collections triggered by per-event dicts only scan the current step.
         gc.collect()
         gc.freeze()
-        self._consumer.subscribe([self._topic], on_assign=self._on_assign,
+        # Co-partitioned by model_id: the range assignor gives this worker the same
+        # partition numbers of both topics, so one engine per number sees both.
+        self._consumer.subscribe([self._topic, self._control_topic], on_assign=self._on_assign,
                                  on_revoke=self._on_revoke, on_lost=self._on_lost)
         interval = self.settings.worker.checkpoint_interval_s
         last_checkpoint = last_log = time.monotonic()
@@ -134,6 +137,11 @@ class Worker:
             partition = message.partition()
             if partition not in self._engines:
                 continue
+            if message.topic() == self._control_topic:
+                self._run_step(step)          # earlier predictions first: keep the order
+                step, step_events = {}, 0
+                self._control(message)
+                continue
             decoded = decode_message(message.value(), PREDICTION, limits)
             step.setdefault(partition, []).append((message, decoded))
             step_events += len(decoded.events)
@@ -167,8 +175,29 @@ class Worker:
                     message = origin[id(event)]
                     self._dead_letter(Rejected(problem.error, problem.reason, orjson.dumps(event),
                                                path=problem.path), message)
-            self._next_offsets[partition] = items[-1][0].offset() + 1
-            self._dirty.add(partition)
+            self._advance(items[-1][0])
+
+    def _advance(self, message: Message) -> None:
+        offsets = self._next_offsets.setdefault(message.partition(), {})
+        offsets[message.topic()] = message.offset() + 1
+        self._dirty.add(message.partition())
+
+    def _control(self, message: Message) -> None:
+        decoded = decode_message(message.value(), CONTROL, self.settings.limits)
+        for rejected in decoded.rejected:
+            self._dead_letter(rejected, message)
+        for command in decoded.events:
+            # Only "rebaseline" exists so far; decode refuses any other command.
+            alerts = self._engines[message.partition()].rebaseline(
+                command["model_id"], command.get("model_version"),
+                command.get("reason") or "requested on the control topic", time.time())
+            log.info("re-baselined %s %s (%d open alerts resolved)", command["model_id"],
+                     command.get("model_version") or "(all versions)", len(alerts))
+            for alert in alerts:
+                self._producer.produce(self._alerts_topic, orjson.dumps(alert),
+                                       key=alert["model_id"], on_delivery=self._delivered)
+            self.stats.alerts += len(alerts)
+        self._advance(message)
 
     def checkpoint(self, partitions: list[int]) -> None:
         """Flush outputs, then store state + offsets of ``partitions`` and commit offsets."""
@@ -181,9 +210,11 @@ class Worker:
             return
         commits = []
         for partition in partitions:
-            offset = self._next_offsets[partition]
-            self._store.save(self._topic, partition, offset, self._engines[partition].to_state())
-            commits.append(TopicPartition(self._topic, partition, offset))
+            offsets = self._next_offsets[partition]
+            self._store.save(self._topic, partition, offsets,
+                             self._engines[partition].to_state())
+            commits += [TopicPartition(topic, partition, offset)
+                        for topic, offset in offsets.items()]
             self._dirty.discard(partition)
         self._consumer.commit(offsets=commits, asynchronous=True)
         self.stats.checkpoints += 1
@@ -202,16 +233,20 @@ class Worker:
             log.error("delivery to %s failed: %s", message.topic(), error)
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        for tp in partitions:
-            checkpoint = self._store.load(tp.topic, tp.partition)
+        checkpoints = {p: self._store.load(self._topic, p) for p in {tp.partition
+                                                                     for tp in partitions}}
+        for partition, checkpoint in checkpoints.items():
             if checkpoint is None:
-                self._engines[tp.partition] = MonitorEngine(self.settings)
+                self._engines[partition] = MonitorEngine(self.settings)
             else:
-                self._engines[tp.partition] = MonitorEngine.from_state(self.settings,
-                                                                       checkpoint.engine)
-                tp.offset = checkpoint.offset
-                self._next_offsets[tp.partition] = checkpoint.offset
-        log.info("assigned %s", [(tp.partition, tp.offset) for tp in partitions])
+                self._engines[partition] = MonitorEngine.from_state(self.settings,
+                                                                    checkpoint.engine)
+                self._next_offsets[partition] = dict(checkpoint.offsets)
+        for tp in partitions:
+            checkpoint = checkpoints[tp.partition]
+            if checkpoint is not None and tp.topic in checkpoint.offsets:
+                tp.offset = checkpoint.offsets[tp.topic]
+        log.info("assigned %s", [(tp.topic, tp.partition, tp.offset) for tp in partitions])
         consumer.assign(partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

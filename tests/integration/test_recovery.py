@@ -40,7 +40,7 @@ def checkpointed_events(settings: Settings) -> tuple[int, int]:
             continue
         engine = MonitorEngine.from_state(settings, checkpoint.engine)
         counted += sum(engine.monitor(*key).events for key in engine.models)  # type: ignore[union-attr]
-        covered += checkpoint.offset
+        covered += checkpoint.offsets[settings.topics.name("predictions")]
     return counted, covered
 
 

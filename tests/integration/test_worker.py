@@ -92,3 +92,41 @@ def test_malformed_messages_go_to_the_dead_letter_topic(settings: Settings,
     assert wait_for(lambda: sum(
         e.monitor("m1", "v1").events for e in running.worker.engines().values()
         if e.monitor("m1", "v1")) == 30)
+
+
+def test_rebaseline_resolves_open_alerts_and_learns_a_new_reference(
+        settings: Settings, start_worker: Any) -> None:
+    from streams.cli import main
+
+    ensure_topics(settings)
+    running = start_worker(settings)
+    produce(settings, as_arrays(events(1000) + events(1000, start=1000, shift=1.5)))
+    fired = read_until(settings, ["alerts"], lambda r: any(
+        a["feature"] == "x" and a["status"] == "firing" for _, a in r))
+    firing = next(a for _, a in fired if a["feature"] == "x" and a["status"] == "firing")
+
+    env = {"DRIFTLINE_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+           "DRIFTLINE_TOPIC_PREFIX": settings.topics.prefix}
+    import os
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        assert main(["rebaseline", "--model", "m1", "--reason", "new normal"]) == 0
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key)
+            else:
+                os.environ[key] = value
+    records = read_until(settings, ["alerts"], lambda r: any(
+        a["status"] == "resolved" and a.get("resolves") == firing["alert_id"] for _, a in r))
+    resolved = [a for _, a in records if a.get("resolves") == firing["alert_id"]]
+    assert len(resolved) == 1 and "re-baselined: new normal" in resolved[0]["explanation"]
+    validate(resolved[0], "alert")
+    # The shifted data is the new normal: 1000 events of reference, then 2000 more, no alert.
+    produce(settings, as_arrays(events(3000, start=2000, shift=1.5)))
+    assert wait_for(lambda: sum(e.monitor("m1", "v1").events for e in
+                                running.worker.engines().values() if e.monitor("m1", "v1"))
+                    == 3000)
+    after = read_until(settings, ["alerts"], lambda r: False, timeout_s=3)
+    assert [a for _, a in after if a["status"] == "firing" and a["feature"] == "x"] == [firing]

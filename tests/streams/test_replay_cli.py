@@ -70,7 +70,8 @@ def test_errors_exit_2_with_a_clear_message(tmp_path: Path,
     assert "monitor.window_size: expected an integer >= 100, got 3" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["worker", "up", "demo", "replay", "simulate"])
+@pytest.mark.parametrize("command", ["worker", "up", "demo", "replay", "simulate", "rebaseline",
+                                     "bench"])
 def test_every_subcommand_explains_itself(command: str) -> None:
     parser = build_parser()
     subparsers = next(a for a in parser._actions if a.dest == "command")
