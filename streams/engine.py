@@ -91,7 +91,8 @@ class MonitorEngine:
 
     def _create(self, key: tuple[str, str], events: list[dict[str, Any]]) -> ModelMonitor:
         model_id, model_version = key
-        schema = dict(self.settings.models.get(model_id) or
+        declared = self.settings.models.get(model_id)
+        schema = dict(declared.features if declared and declared.features else
                       infer_schema(events, self.settings.limits.max_features))
         monitor = ModelMonitor(schema, output_schema(events), self.settings.monitor)
         self._monitors[key] = monitor

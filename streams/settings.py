@@ -71,6 +71,14 @@ class WorkerSettings:
 
 
 @dataclass(frozen=True)
+class ModelSettings:
+    """Per-model settings: declared feature types and an optional reference file."""
+
+    features: Mapping[str, str] = field(default_factory=dict)
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything driftline needs, validated. Build with :func:`load_settings`."""
 
@@ -81,7 +89,7 @@ class Settings:
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     limits: LimitSettings = field(default_factory=LimitSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
-    models: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    models: Mapping[str, ModelSettings] = field(default_factory=dict)
 
     def with_overrides(self, **changes: Any) -> Settings:
         """Return a copy with top-level fields replaced (used by the embedded stack)."""
@@ -184,15 +192,15 @@ def _section(name: str, raw: Any, cls: type) -> Any:
         raise SettingsError(f"{name}.{exc}") from exc
 
 
-def _models(raw: Any) -> dict[str, dict[str, str]]:
+def _models(raw: Any) -> dict[str, ModelSettings]:
     if not isinstance(raw, dict):
         raise SettingsError(f"models: expected a mapping of model_id to settings, got {raw!r}")
-    models: dict[str, dict[str, str]] = {}
+    models: dict[str, ModelSettings] = {}
     for model_id, spec in raw.items():
         where = f"models.{model_id}"
         if not isinstance(spec, dict):
             raise SettingsError(f"{where}: expected a mapping, got {spec!r}")
-        _reject_unknown(where + ".", spec, {"features"})
+        _reject_unknown(where + ".", spec, {"features", "reference"})
         features = spec.get("features", {})
         if not isinstance(features, dict):
             raise SettingsError(f"{where}.features: expected a mapping, got {features!r}")
@@ -200,7 +208,11 @@ def _models(raw: Any) -> dict[str, dict[str, str]]:
             if kind not in FEATURE_TYPES:
                 raise SettingsError(f"{where}.features.{feature}: expected one of "
                                     f"{list(FEATURE_TYPES)}, got {kind!r}")
-        models[str(model_id)] = {str(k): str(v) for k, v in features.items()}
+        reference = spec.get("reference")
+        if reference is not None and not isinstance(reference, str):
+            raise SettingsError(f"{where}.reference: expected a file path, got {reference!r}")
+        models[str(model_id)] = ModelSettings({str(k): str(v) for k, v in features.items()},
+                                              reference)
     return models
 
 

@@ -23,7 +23,8 @@ def test_yaml_then_environment_override(tmp_path: Path) -> None:
     assert settings.monitor.window_size == 1000
     assert settings.topics.name("predictions") == "prod.predictions"
     assert settings.topics.name("alerts") == "pager"
-    assert settings.models == {"fraud": {"amount": "numeric"}}
+    assert settings.models["fraud"].features == {"amount": "numeric"}
+    assert settings.models["fraud"].reference is None
 
 
 def test_the_shipped_example_config_loads() -> None:
