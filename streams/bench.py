@@ -119,7 +119,7 @@ def run_throughput(events: int, rounds: int, per_message: int,
                 "DRIFTLINE_BOOTSTRAP_SERVERS": stack.bootstrap_servers,
                 "DRIFTLINE_REDIS_URL": stack.redis_url, "DRIFTLINE_GROUP_ID": f"bench-{tag}",
                 "DRIFTLINE_TOPIC_PREFIX": f"bench{tag}.", "DRIFTLINE_PARTITIONS": "1",
-                "DRIFTLINE_SESSION_TIMEOUT_MS": "6000"})
+                "DRIFTLINE_SESSION_TIMEOUT_MS": "6000", "DRIFTLINE_METRICS_PORT": "-1"})
             ensure_topics(settings)
             messages = fill_topic(settings, events, per_message)
             result = Round(raw_rate(settings, messages, events),

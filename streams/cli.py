@@ -64,7 +64,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Run the embedded stack and a worker until SIGTERM/SIGINT."""
-    from streams.demo import worker_env
+    from streams.demo import embedded_settings, worker_env
     from streams.embedded import EmbeddedStack, spawn, stop_process
     from streams.topics import ensure_topics
 
@@ -72,13 +72,14 @@ def cmd_up(args: argparse.Namespace) -> int:
     stop = _Stop()
     with EmbeddedStack() as stack:
         assert stack.workdir is not None
-        settings = settings.with_overrides(bootstrap_servers=stack.bootstrap_servers,
-                                           redis_url=stack.redis_url)
+        settings = embedded_settings(settings, stack)
         ensure_topics(settings)
         worker = spawn([sys.executable, "-m", "streams.cli", "worker"],
                        stack.workdir / "worker.log", env=worker_env(settings))
         print(f"driftline is up.\n  Kafka (Tansu): {stack.bootstrap_servers}\n"
-              f"  Redis:         {stack.redis_url}\n  worker pid:    {worker.pid} "
+              f"  Redis:         {stack.redis_url}\n"
+              f"  metrics:       http://127.0.0.1:{settings.worker.metrics_port}/metrics\n"
+              f"  worker pid:    {worker.pid} "
               f"(log {stack.workdir / 'worker.log'})\n"
               f"  publish to {settings.topics.name('predictions')}, read "
               f"{settings.topics.name('alerts')}\nCtrl-C stops everything.", flush=True)

@@ -21,7 +21,7 @@ from confluent_kafka import Producer
 
 from detectors.synthetic import ScenarioSpec, iter_chunks, truth
 from streams.checkpoint import CheckpointStore
-from streams.embedded import EmbeddedStack, spawn, stop_process
+from streams.embedded import EmbeddedStack, free_port, spawn, stop_process
 from streams.reader import TopicReader
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -47,6 +47,15 @@ class DemoResult:
         return self.first_detection is not None and self.early_alerts == 0
 
 
+def embedded_settings(settings: Settings, stack: EmbeddedStack) -> Settings:
+    """Point ``settings`` at an embedded stack, with a free port for the worker's metrics."""
+    from dataclasses import replace
+
+    return settings.with_overrides(
+        bootstrap_servers=stack.bootstrap_servers, redis_url=stack.redis_url,
+        worker=replace(settings.worker, metrics_port=free_port(), metrics_host="127.0.0.1"))
+
+
 def worker_env(settings: Settings) -> dict[str, str]:
     """Environment that points a ``driftline worker`` at ``settings``' stack."""
     return {**os.environ,
@@ -57,7 +66,9 @@ def worker_env(settings: Settings) -> dict[str, str]:
             "DRIFTLINE_PARTITIONS": str(settings.topics.partitions),
             "DRIFTLINE_SESSION_TIMEOUT_MS": str(settings.worker.session_timeout_ms),
             "DRIFTLINE_REFERENCE_SIZE": str(settings.monitor.reference_size),
-            "DRIFTLINE_WINDOW_SIZE": str(settings.monitor.window_size)}
+            "DRIFTLINE_WINDOW_SIZE": str(settings.monitor.window_size),
+            "DRIFTLINE_METRICS_PORT": str(settings.worker.metrics_port),
+            "DRIFTLINE_METRICS_HOST": settings.worker.metrics_host}
 
 
 def run_demo(settings: Settings, events: int, rate: float, scenario: str,
@@ -70,10 +81,9 @@ def run_demo(settings: Settings, events: int, rate: float, scenario: str,
     result = DemoResult(events, spec.drift_index, planted)
     with EmbeddedStack() as stack:
         assert stack.workdir is not None
-        settings = settings.with_overrides(bootstrap_servers=stack.bootstrap_servers,
-                                           redis_url=stack.redis_url)
-        print(f"driftline demo: Tansu broker {stack.bootstrap_servers}, Redis {stack.redis_url}",
-              file=out)
+        settings = embedded_settings(settings, stack)
+        print(f"driftline demo: Tansu broker {stack.bootstrap_servers}, Redis {stack.redis_url}, "
+              f"metrics http://127.0.0.1:{settings.worker.metrics_port}/metrics", file=out)
         ensure_topics(settings)
         worker = spawn([sys.executable, "-m", "streams.cli", "worker"],
                        stack.workdir / "worker.log", env=worker_env(settings))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from detectors.monitor import ModelMonitor
+from detectors.monitor import ModelMonitor, WindowReport
 from streams.alerts import AlertPolicy
 from streams.columnar import RowProblem, build_batch, infer_schema, output_schema
 from streams.settings import Settings
@@ -26,6 +26,7 @@ class StepOutput:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     problems: list[tuple[dict[str, Any], RowProblem]] = field(default_factory=list)
     windows: int = 0
+    reports: list[tuple[str, str, WindowReport]] = field(default_factory=list)
 
 
 class MonitorEngine:
@@ -86,6 +87,7 @@ class MonitorEngine:
             policy = self._policies[key]
             for report in monitor.update_many(batch):
                 output.windows += 1
+                output.reports.append((key[0], key[1], report))
                 output.alerts.extend(policy.apply(report))
         return output
 

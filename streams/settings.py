@@ -33,6 +33,8 @@ ENV_VARS: dict[str, tuple[str, type]] = {
     "DRIFTLINE_WINDOW_SIZE": ("monitor.window_size", int),
     "DRIFTLINE_ALPHA": ("monitor.alpha", float),
     "DRIFTLINE_SESSION_TIMEOUT_MS": ("worker.session_timeout_ms", int),
+    "DRIFTLINE_METRICS_PORT": ("worker.metrics_port", int),
+    "DRIFTLINE_METRICS_HOST": ("worker.metrics_host", str),
 }
 
 
@@ -68,6 +70,9 @@ class WorkerSettings:
     checkpoint_interval_s: float = 2.0
     session_timeout_ms: int = 10_000
     resolve_after_windows: int = 3
+    metrics_port: int = 9464
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - an exporter listens for Prometheus
+    metrics_max_series: int = 5000
 
 
 @dataclass(frozen=True)
@@ -166,6 +171,10 @@ def _build(raw: dict[str, Any]) -> Settings:
     if unknown_roles:
         raise SettingsError(f"topics.names: expected keys among {TOPIC_ROLES}, "
                             f"got {sorted(unknown_roles)}")
+    worker = values.get("worker", WorkerSettings())
+    if worker.metrics_port < -1 or worker.metrics_port > 65535:
+        raise SettingsError(f"worker.metrics_port: expected a port (0 = any free port, -1 = "
+                            f"no metrics endpoint), got {worker.metrics_port}")
     if topics.partitions < 1:
         raise SettingsError(f"topics.partitions: expected an integer >= 1, got {topics.partitions}")
     return Settings(**values)

@@ -15,14 +15,16 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from streams.checkpoint import CheckpointStore
 from streams.deadletter import Source, dead_letter
 from streams.decode import CONTROL, NON_FINITE, PREDICTION, Decoded, Rejected, decode_message
 from streams.engine import MonitorEngine
+from streams.metrics import WorkerMetrics
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -52,6 +54,8 @@ class Worker:
     def __init__(self, settings: Settings, client_id: str = "driftline-worker") -> None:
         self.settings = settings
         self.stats = WorkerStats()
+        self.metrics = WorkerMetrics(settings.worker.metrics_max_series)
+        self.metrics_port: int | None = None
         self._topic = settings.topics.name("predictions")
         self._control_topic = settings.topics.name("control")
         self._alerts_topic = settings.topics.name("alerts")
@@ -81,6 +85,11 @@ class Worker:
         """Consume until ``stop`` is set; checkpoint and leave the group cleanly."""
         self._store.ping()
         ensure_topics(self.settings)
+        if self.settings.worker.metrics_port >= 0:
+            self.metrics_port = self.metrics.serve(self.settings.worker.metrics_port,
+                                                   self.settings.worker.metrics_host)
+            log.info("metrics on http://%s:%d/metrics", self.settings.worker.metrics_host,
+                     self.metrics_port)
         # Everything alive now lives as long as the worker: keep the collector off it, so
         # collections triggered by per-event dicts only scan the current step.
         gc.collect()
@@ -99,6 +108,7 @@ class Worker:
                     started = time.perf_counter()
                     self.process(messages)
                     finished = time.perf_counter()
+                    self.metrics.batch_seconds.observe(finished - started)
                     self.stats.busy_s += finished - started
                     self.stats.first_batch_at = self.stats.first_batch_at or started
                     self.stats.last_batch_at = finished
@@ -108,6 +118,7 @@ class Worker:
                     self.checkpoint(sorted(self._dirty))
                     last_checkpoint = now
                 if now - last_log >= 10.0:
+                    self._observe_lag()
                     log.info("events=%d dead_letters=%d alerts=%d windows=%d",
                              self.stats.events, self.stats.dead_letters, self.stats.alerts,
                              self.stats.windows)
@@ -146,6 +157,7 @@ class Worker:
             step.setdefault(partition, []).append((message, decoded))
             step_events += len(decoded.events)
             self.stats.messages += 1
+            self.metrics.messages.labels(self._topic).inc()
             for rejected in decoded.rejected:
                 self._dead_letter(rejected, message)
                 key = message.key()
@@ -162,12 +174,12 @@ class Worker:
         for partition, items in step.items():
             events = [event for _, decoded in items for event in decoded.events]
             self.stats.events += len(events)
+            self.metrics.events.labels(self._topic).inc(len(events))
             output = self._engines[partition].process(events)
             self.stats.windows += output.windows
-            for alert in output.alerts:
-                self._producer.produce(self._alerts_topic, orjson.dumps(alert),
-                                       key=alert["model_id"], on_delivery=self._delivered)
-            self.stats.alerts += len(output.alerts)
+            for model_id, model_version, report in output.reports:
+                self.metrics.observe_report(model_id, model_version, report)
+            self._publish_alerts(output.alerts)
             if output.problems:
                 origin = {id(event): message for message, decoded in items
                           for event in decoded.events}
@@ -193,17 +205,35 @@ class Worker:
                 command.get("reason") or "requested on the control topic", time.time())
             log.info("re-baselined %s %s (%d open alerts resolved)", command["model_id"],
                      command.get("model_version") or "(all versions)", len(alerts))
-            for alert in alerts:
-                self._producer.produce(self._alerts_topic, orjson.dumps(alert),
-                                       key=alert["model_id"], on_delivery=self._delivered)
-            self.stats.alerts += len(alerts)
+            self._publish_alerts(alerts)
         self._advance(message)
+
+    def _publish_alerts(self, alerts: list[dict[str, Any]]) -> None:
+        for alert in alerts:
+            self._producer.produce(self._alerts_topic, orjson.dumps(alert),
+                                   key=alert["model_id"], on_delivery=self._delivered)
+            self.metrics.observe_alert(alert)
+        self.stats.alerts += len(alerts)
+
+    def _observe_lag(self) -> None:
+        for partition, offsets in list(self._next_offsets.items()):
+            for topic, offset in offsets.items():
+                try:
+                    _low, high = self._consumer.get_watermark_offsets(
+                        TopicPartition(topic, partition), timeout=1.0, cached=True)
+                except KafkaException:
+                    continue
+                if high >= 0:
+                    self.metrics.lag.labels(topic, str(partition)).set(max(high - offset, 0))
+        self.metrics.assigned.set(len(self._engines))
+        self.metrics.models.set(sum(len(e.models) for e in self._engines.values()))
 
     def checkpoint(self, partitions: list[int]) -> None:
         """Flush outputs, then store state + offsets of ``partitions`` and commit offsets."""
         partitions = [p for p in partitions if p in self._next_offsets and p in self._engines]
         if not partitions:
             return
+        started = time.perf_counter()
         pending = self._producer.flush(30)
         if pending:
             log.error("%d outputs not delivered; checkpoint postponed", pending)
@@ -211,13 +241,15 @@ class Worker:
         commits = []
         for partition in partitions:
             offsets = self._next_offsets[partition]
-            self._store.save(self._topic, partition, offsets,
-                             self._engines[partition].to_state())
+            size = self._store.save(self._topic, partition, offsets,
+                                    self._engines[partition].to_state())
+            self.metrics.checkpoint_bytes.labels(str(partition)).set(size)
             commits += [TopicPartition(topic, partition, offset)
                         for topic, offset in offsets.items()]
             self._dirty.discard(partition)
         self._consumer.commit(offsets=commits, asynchronous=True)
         self.stats.checkpoints += 1
+        self.metrics.checkpoint_seconds.observe(time.perf_counter() - started)
 
     def _dead_letter(self, rejected: Rejected, message: Message) -> None:
         timestamp_type, timestamp = message.timestamp()
@@ -226,6 +258,7 @@ class Worker:
         self._producer.produce(self._deadletter_topic, orjson.dumps(dead_letter(rejected, source)),
                                key=message.key(), on_delivery=self._delivered)
         self.stats.dead_letters += 1
+        self.metrics.dead_letters.labels(rejected.error).inc()
 
     def _delivered(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:

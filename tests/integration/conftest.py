@@ -36,6 +36,7 @@ def settings(stack: EmbeddedStack) -> Settings:
         "DRIFTLINE_SESSION_TIMEOUT_MS": "6000",
         "DRIFTLINE_REFERENCE_SIZE": "1000",
         "DRIFTLINE_WINDOW_SIZE": "500",
+        "DRIFTLINE_METRICS_PORT": "0",
     })
     return base
 

@@ -1,0 +1,84 @@
+"""Prometheus metrics of one worker, on their own registry (nothing global).
+
+Names follow Prometheus conventions (``driftline_`` prefix, ``_total`` counters,
+base units). Per-model series are bounded: past ``max_series`` label sets, new
+ones are dropped and counted instead of growing without limit.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from detectors.monitor import WindowReport
+
+
+class WorkerMetrics:
+    """Counters, gauges and histograms a worker updates as it runs."""
+
+    def __init__(self, max_series: int = 5000) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.max_series = max_series
+        self._series: set[tuple[str, ...]] = set()
+        r = self.registry
+        self.messages = Counter("driftline_input_messages", "Input messages consumed.",
+                                ["topic"], registry=r)
+        self.events = Counter("driftline_input_events", "Valid input events processed.",
+                              ["topic"], registry=r)
+        self.dead_letters = Counter("driftline_dead_letters", "Inputs sent to the dead-letter "
+                                    "topic.", ["error"], registry=r)
+        self.alerts = Counter("driftline_alerts", "Alert events published.", ["kind", "status"],
+                              registry=r)
+        self.windows = Counter("driftline_windows", "Monitor windows closed.", registry=r)
+        self.batch_seconds = Histogram(
+            "driftline_batch_duration_seconds", "Time to process one consumed batch.",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5), registry=r)
+        self.checkpoint_seconds = Histogram(
+            "driftline_checkpoint_duration_seconds", "Time to flush outputs and write a "
+            "checkpoint.", buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0), registry=r)
+        self.checkpoint_bytes = Gauge("driftline_checkpoint_size_bytes", "Size of the last "
+                                      "checkpoint document.", ["partition"], registry=r)
+        self.lag = Gauge("driftline_consumer_lag_messages", "High watermark minus next offset "
+                         "(meaningless on Tansu, whose watermark is wrong).",
+                         ["topic", "partition"], registry=r)
+        self.assigned = Gauge("driftline_assigned_partitions", "Input partitions assigned to "
+                              "this worker.", registry=r)
+        self.models = Gauge("driftline_monitored_models", "Model versions monitored by this "
+                            "worker.", registry=r)
+        self.drift_score = Gauge(
+            "driftline_drift_score", "Last window's test statistic divided by its alert "
+            "threshold (>= 1 means the test fired).",
+            ["model_id", "model_version", "kind", "feature", "check"], registry=r)
+        self.effect_size = Gauge(
+            "driftline_drift_effect_size", "Last window's effect size (PSI, rate increase, …).",
+            ["model_id", "model_version", "kind", "feature", "check"], registry=r)
+        self.series_dropped = Counter("driftline_metric_series_dropped", "Per-model series not "
+                                      "created because max_series was reached.", registry=r)
+
+    def observe_report(self, model_id: str, model_version: str, report: WindowReport) -> None:
+        """Record the statistics of one closed window."""
+        self.windows.inc()
+        for finding in report.findings:
+            labels = (model_id, model_version, finding.kind, finding.feature, finding.check)
+            if labels not in self._series:
+                if len(self._series) >= self.max_series:
+                    self.series_dropped.inc()
+                    continue
+                self._series.add(labels)
+            result = finding.result
+            threshold = result.threshold
+            score = result.statistic / threshold if threshold and math.isfinite(threshold) \
+                else 0.0
+            self.drift_score.labels(*labels).set(score)
+            self.effect_size.labels(*labels).set(result.effect_size)
+
+    def observe_alert(self, alert: dict[str, Any]) -> None:
+        """Count one published alert."""
+        self.alerts.labels(alert["kind"], alert["status"]).inc()
+
+    def serve(self, port: int, host: str = "0.0.0.0") -> int:  # noqa: S104 - an exporter
+        """Serve ``/metrics`` on ``host:port`` (0 = any free port); return the port."""
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        return int(server.server_port)
