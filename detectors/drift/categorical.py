@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -106,8 +106,9 @@ class CategoricalDrift(WindowedTest[CategoricalColumn]):
     def update_many(self, column: CategoricalColumn) -> None:
         """Add a segment's categories (``None`` = missing, skipped)."""
         # One C-level counting pass; the Python loops below run per distinct value.
-        tally = Counter(column.values)
-        tally.pop(None, None)
+        counted = Counter(column.values)
+        counted.pop(None, None)
+        tally = cast("Counter[str]", counted)
         present = sum(tally.values())
         if not self._reference_ready:
             reference = self._reference_tally
