@@ -160,6 +160,23 @@ def cmd_rebaseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tail(args: argparse.Namespace) -> int:
+    """Print alerts as they arrive on the alerts topic."""
+    from streams.console import tail
+
+    stop = _Stop()
+    tail(_settings(args), args.from_beginning, stop.event, limit=args.limit)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print a per-model summary from the live view in Redis."""
+    from streams.console import status
+
+    status(_settings(args))
+    return 0
+
+
 def cmd_bench_throughput(args: argparse.Namespace) -> int:
     """Measure the worker next to the raw consumer on the embedded broker."""
     from streams.bench import run_throughput
@@ -241,6 +258,23 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--label-delay", type=int, default=500,
                           help="label arrives this many events after its prediction (default 500)")
     simulate.set_defaults(run=cmd_simulate)
+
+    tail = commands.add_parser(
+        "tail", help="print alerts from the alerts topic, colored, as they arrive",
+        description="Read the alerts topic like any consumer (no consumer group) and print "
+        "each alert on two lines: status, severity, kind, model, feature, statistic vs "
+        "threshold, then the explanation. Ctrl-C stops.")
+    tail.add_argument("--from-beginning", action="store_true",
+                      help="start at the oldest alert kept by Kafka (default: only new ones)")
+    tail.add_argument("--limit", type=int, help="stop after this many alerts")
+    tail.set_defaults(run=cmd_tail)
+
+    status_cmd = commands.add_parser(
+        "status", help="per-model summary: events, windows, open alerts, what drifts now",
+        description="Read the live view the workers keep in Redis (configured redis_url and "
+        "group_id) and print one line per model version: events seen, windows closed, the "
+        "last window's end, open alerts and the tests drifting in the last window.")
+    status_cmd.set_defaults(run=cmd_status)
 
     rebaseline = commands.add_parser(
         "rebaseline", help="accept the new normal: restart a model's reference",

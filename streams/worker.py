@@ -18,12 +18,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import redis
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from detectors.monitor import WindowReport
 from streams.checkpoint import CheckpointStore
 from streams.deadletter import Source, dead_letter
 from streams.decode import CONTROL, NON_FINITE, PREDICTION, Decoded, Rejected, decode_message
 from streams.engine import MonitorEngine
+from streams.hotview import HotView
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -61,6 +64,10 @@ class Worker:
         self._alerts_topic = settings.topics.name("alerts")
         self._deadletter_topic = settings.topics.name("deadletter")
         self._store = CheckpointStore(settings.redis_url, settings.group_id)
+        self._hot = HotView(settings.redis_url, settings.group_id)
+        self._last_totals = (0, 0, 0)
+        self._hot_pending: tuple[list[tuple[str, str, WindowReport, int]],
+                                 list[dict[str, Any]]] = ([], [])
         self._engines: dict[int, MonitorEngine] = {}
         self._next_offsets: dict[int, dict[str, int]] = {}
         self._dirty: set[int] = set()
@@ -107,6 +114,7 @@ class Worker:
                 if messages:
                     started = time.perf_counter()
                     self.process(messages)
+                    self._write_hot_view()
                     finished = time.perf_counter()
                     self.metrics.batch_seconds.observe(finished - started)
                     self.stats.busy_s += finished - started
@@ -114,8 +122,10 @@ class Worker:
                     self.stats.last_batch_at = finished
                 self._producer.poll(0)
                 now = time.monotonic()
-                if self._dirty and now - last_checkpoint >= interval:
-                    self.checkpoint(sorted(self._dirty))
+                if now - last_checkpoint >= interval:
+                    if self._dirty:
+                        self.checkpoint(sorted(self._dirty))
+                    self._sample_throughput(now - last_checkpoint)
                     last_checkpoint = now
                 if now - last_log >= 10.0:
                     self._observe_lag()
@@ -177,8 +187,12 @@ class Worker:
             self.metrics.events.labels(self._topic).inc(len(events))
             output = self._engines[partition].process(events)
             self.stats.windows += output.windows
+            engine = self._engines[partition]
             for model_id, model_version, report in output.reports:
                 self.metrics.observe_report(model_id, model_version, report)
+                monitor = engine.monitor(model_id, model_version)
+                self._hot_pending[0].append((model_id, model_version, report,
+                                             monitor.events if monitor else 0))
             self._publish_alerts(output.alerts)
             if output.problems:
                 origin = {id(event): message for message, decoded in items
@@ -213,7 +227,32 @@ class Worker:
             self._producer.produce(self._alerts_topic, orjson.dumps(alert),
                                    key=alert["model_id"], on_delivery=self._delivered)
             self.metrics.observe_alert(alert)
+        self._hot_pending[1].extend(alerts)
         self.stats.alerts += len(alerts)
+
+    def _write_hot_view(self) -> None:
+        reports, alerts = self._hot_pending
+        if not reports and not alerts:
+            return
+        self._hot_pending = ([], [])
+        try:
+            self._hot.write(reports, alerts)
+        except redis.RedisError as exc:
+            # The live view is a convenience; checkpoints (same Redis) report real trouble.
+            log.warning("hot view not updated: %s", exc)
+
+    def _sample_throughput(self, elapsed_s: float) -> None:
+        totals = (self.stats.events, self.stats.dead_letters, self.stats.alerts)
+        previous, self._last_totals = self._last_totals, totals
+        if elapsed_s <= 0:
+            return
+        try:
+            self._hot.write_throughput({
+                "ts": time.time(), "events_per_s": (totals[0] - previous[0]) / elapsed_s,
+                "dead_letters_per_s": (totals[1] - previous[1]) / elapsed_s,
+                "alerts": totals[2] - previous[2], "partitions": len(self._engines)})
+        except redis.RedisError as exc:
+            log.warning("hot view not updated: %s", exc)
 
     def _observe_lag(self) -> None:
         for partition, offsets in list(self._next_offsets.items()):

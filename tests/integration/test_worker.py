@@ -130,3 +130,30 @@ def test_rebaseline_resolves_open_alerts_and_learns_a_new_reference(
                     == 3000)
     after = read_until(settings, ["alerts"], lambda r: False, timeout_s=3)
     assert [a for _, a in after if a["status"] == "firing" and a["feature"] == "x"] == [firing]
+
+
+def test_live_view_tail_and_status_show_the_drift(settings: Settings, start_worker: Any) -> None:
+    import io
+    import threading
+
+    from streams.console import status, tail
+    from streams.hotview import HotView
+
+    ensure_topics(settings)
+    start_worker(settings)
+    produce(settings, as_arrays(events(1000) + events(1000, start=1000, shift=1.5)))
+    view = HotView(settings.redis_url, settings.group_id)
+    assert wait_for(lambda: len(view.series("m1", "v1")) == 2)
+    points = view.series("m1", "v1")
+    assert [p["index"] for p in points] == [0, 1]
+    assert points[0]["scores"]["data_drift:x"] >= 1.0 > points[0]["scores"]["data_drift:c"]
+    assert "data_drift:x" in points[0]["drifted"]
+    assert any(a["feature"] == "x" for a in view.alerts())
+
+    out = io.StringIO()
+    assert tail(settings, True, threading.Event(), out=out, limit=1) == 1
+    assert "FIRING" in out.getvalue()
+    out = io.StringIO()
+    assert status(settings, out=out) == 1
+    line = out.getvalue().splitlines()[1]
+    assert line.split()[:4] == ["m1", "v1", "2,000", "2"] and "data_drift:x" in line

@@ -71,6 +71,7 @@ def test_errors_exit_2_with_a_clear_message(tmp_path: Path,
 
 
 @pytest.mark.parametrize("command", ["worker", "up", "demo", "replay", "simulate", "rebaseline",
+                                     "tail", "status",
                                      "bench"])
 def test_every_subcommand_explains_itself(command: str) -> None:
     parser = build_parser()

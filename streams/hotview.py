@@ -1,0 +1,109 @@
+"""The live view in Redis: what dashboards and ``driftline status`` read.
+
+Workers write, per step, in one pipeline:
+
+* ``{prefix}models`` — hash ``model_id|model_version`` → latest summary (JSON);
+* ``{prefix}series:{model_id}|{model_version}`` — list, newest first, of window
+  points ``{index, end_ts, events, scores: {name: statistic/threshold}}``, capped;
+* ``{prefix}alerts`` — list, newest first, of alert events, capped;
+* ``{prefix}throughput`` — list, newest first, of ``{ts, events_per_s, …}``, capped;
+* a message on the pub/sub channel ``{prefix}updates`` after each write, so a
+  dashboard can push changes at once instead of polling.
+
+``prefix`` is ``driftline:hot:<group_id>:``. Everything is bounded.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import orjson
+import redis
+
+from detectors.monitor import WindowReport
+
+
+def series_name(kind: str, feature: str, check: str) -> str:
+    """Name of one test's series, e.g. ``data_drift:credit_score``."""
+    return f"{kind}:{feature}" if check == "distribution" else f"{kind}:{feature}:{check}"
+
+
+class HotView:
+    """Write and read the live view of one consumer group."""
+
+    def __init__(self, redis_url: str, group_id: str, series_length: int = 360,
+                 alerts_length: int = 200) -> None:
+        self.prefix = f"driftline:hot:{group_id}:"
+        self.series_length = series_length
+        self.alerts_length = alerts_length
+        self._redis = redis.Redis.from_url(redis_url, socket_timeout=5.0)
+
+    @property
+    def channel(self) -> str:
+        """Pub/sub channel announcing every write."""
+        return self.prefix + "updates"
+
+    def write(self, reports: list[tuple[str, str, WindowReport, int]],
+              alerts: list[dict[str, Any]]) -> None:
+        """Record closed windows ``(model_id, model_version, report, events)`` and alerts."""
+        if not reports and not alerts:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for model_id, model_version, report, events in reports:
+            name = f"{model_id}|{model_version}"
+            scores = {}
+            drifted = []
+            for finding in report.findings:
+                result = finding.result
+                threshold = result.threshold
+                score = result.statistic / threshold if threshold and math.isfinite(threshold) \
+                    else 0.0
+                label = series_name(finding.kind, finding.feature, finding.check)
+                scores[label] = round(score, 4)
+                if result.drift:
+                    drifted.append(label)
+            point = {"index": report.index, "start_ts": report.start_ts, "end_ts": report.end_ts,
+                     "events": report.events, "scores": scores, "drifted": drifted}
+            pipe.lpush(self.prefix + "series:" + name, orjson.dumps(point))
+            pipe.ltrim(self.prefix + "series:" + name, 0, self.series_length - 1)
+            pipe.hset(self.prefix + "models", name, orjson.dumps({
+                "model_id": model_id, "model_version": model_version, "events": events,
+                "windows": report.index + 1, "last_window_end_ts": report.end_ts,
+                "drifted": drifted, "updated_at": time.time()}))
+        for alert in alerts:
+            pipe.lpush(self.prefix + "alerts", orjson.dumps(alert))
+        if alerts:
+            pipe.ltrim(self.prefix + "alerts", 0, self.alerts_length - 1)
+        pipe.publish(self.channel, orjson.dumps({"windows": len(reports), "alerts": len(alerts)}))
+        pipe.execute()
+
+    def write_throughput(self, point: dict[str, Any]) -> None:
+        """Record one throughput sample (events/s and friends)."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.lpush(self.prefix + "throughput", orjson.dumps(point))
+        pipe.ltrim(self.prefix + "throughput", 0, self.series_length - 1)
+        pipe.publish(self.channel, b'{"throughput":1}')
+        pipe.execute()
+
+    def models(self) -> list[dict[str, Any]]:
+        """Latest summary of every model version, sorted by name."""
+        raw = self._redis.hgetall(self.prefix + "models")
+        return sorted((orjson.loads(v) for v in raw.values()),  # type: ignore[union-attr]
+                      key=lambda m: (m["model_id"], m["model_version"]))
+
+    def series(self, model_id: str, model_version: str, limit: int = 360) -> list[dict[str, Any]]:
+        """Window points of a model version, oldest first."""
+        raw = self._redis.lrange(f"{self.prefix}series:{model_id}|{model_version}", 0, limit - 1)
+        return [orjson.loads(item) for item in reversed(raw)]  # type: ignore[arg-type]
+
+    def alerts(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Most recent alert events, newest first."""
+        raw = self._redis.lrange(self.prefix + "alerts", 0, limit - 1)
+        return [orjson.loads(item) for item in raw]  # type: ignore[union-attr]
+
+    def throughput(self, limit: int = 360) -> list[dict[str, Any]]:
+        """Throughput samples, oldest first."""
+        raw = self._redis.lrange(self.prefix + "throughput", 0, limit - 1)
+        return [orjson.loads(item) for item in reversed(raw)]  # type: ignore[arg-type]
