@@ -5,6 +5,23 @@ A :class:`ModelMonitor` watches one model version. Its first
 ``window_size`` events form a window, and when a window closes every test
 runs on it and the monitor returns a :class:`WindowReport`. Window boundaries
 count events, not batches, so a replay and a live run cut the same windows.
+
+Every numeric feature (and a numeric ``score``) also has a sequential
+detector (:class:`~detectors.drift.cusum.NumericCusum`) that checks at every
+block of 200 values, so a clear shift is reported within a few hundred events
+instead of at the next window close. Its alarm comes back at once as a
+*partial* report (``partial=True``): same window index, the window's events so
+far, and only the alarming ``distribution`` findings. When the window closes,
+its full report carries one ``distribution`` finding per feature, which drifts
+if the windowed test or the sequential detector found drift in that window;
+an alert policy therefore fires on the partial report and sees the same
+finding again at the close, without a second alert.
+
+False alarms are budgeted per model: ``false_alarm_events`` is the expected
+number of events between false alarms of all its features and checks
+together. The windowed tests (``alpha`` per window, Bonferroni over tests)
+take ``alpha / window_size`` of that rate; the sequential detectors share the
+rest evenly (each splits its share over its four CUSUM sides).
 """
 
 from __future__ import annotations
@@ -24,6 +41,7 @@ from detectors.batch import (
     NumericColumn,
 )
 from detectors.drift.categorical import CategoricalDrift
+from detectors.drift.cusum import NumericCusum
 from detectors.drift.numeric import NumericDrift
 from detectors.errors import ConfigurationError, StateError, require
 from detectors.quality.missing import MissingRate
@@ -53,6 +71,16 @@ class MonitorConfig:
         Smallest rise in a missing-value rate worth an alert.
     min_new_category_rate
         Smallest share of never-seen categories worth an alert.
+    false_alarm_events
+        Expected events between false alarms of the model, all features and
+        checks together (the sequential detectors' budget is what the
+        windowed tests leave of it, and at least half).
+    min_shift
+        Smallest mean shift, in reference standard deviations, that the
+        sequential detectors accumulate evidence for.
+    min_variance_ratio
+        Smallest variance ratio (either way) that the sequential detectors
+        accumulate evidence for.
 
     """
 
@@ -62,6 +90,9 @@ class MonitorConfig:
     min_psi: float = 0.05
     min_missing_increase: float = 0.05
     min_new_category_rate: float = 0.01
+    false_alarm_events: float = 10_000_000.0
+    min_shift: float = 0.15
+    min_variance_ratio: float = 1.2
 
     def __post_init__(self) -> None:
         require(self.reference_size >= 100, "reference_size", "an integer >= 100",
@@ -73,6 +104,17 @@ class MonitorConfig:
                 "a share in (0, 1]", self.min_missing_increase)
         require(0.0 <= self.min_new_category_rate <= 1.0, "min_new_category_rate",
                 "a share in [0, 1]", self.min_new_category_rate)
+        require(self.false_alarm_events >= 1000, "false_alarm_events", "a number >= 1000",
+                self.false_alarm_events)
+        require(0.0 < self.min_shift <= 5.0, "min_shift", "a number in (0, 5]", self.min_shift)
+        require(1.0 < self.min_variance_ratio <= 100.0, "min_variance_ratio",
+                "a number in (1, 100]", self.min_variance_ratio)
+
+    @property
+    def sequential_rate(self) -> float:
+        """False-alarm rate per event left to the sequential detectors of a model."""
+        budget = 1.0 / self.false_alarm_events
+        return max(budget - self.alpha / self.window_size, 0.5 * budget)
 
 
 @dataclass(frozen=True)
@@ -87,7 +129,13 @@ class Finding:
 
 @dataclass(frozen=True)
 class WindowReport:
-    """Everything a closed window produced."""
+    """Everything a closed window produced, or a sequential alarm inside it.
+
+    A ``partial`` report is raised at the block where a sequential detector
+    alarmed: ``events`` counts the window's events up to that block's last one
+    (at ``end_ts``) and ``findings`` holds only the alarms. The full report of
+    the same ``index`` follows when the window closes.
+    """
 
     index: int
     start_ts: float
@@ -95,6 +143,7 @@ class WindowReport:
     events: int
     findings: list[Finding]
     reference: dict[str, float] = field(default_factory=dict)
+    partial: bool = False
 
     @property
     def drifted(self) -> list[Finding]:
@@ -124,8 +173,14 @@ class ModelMonitor:
     >>> ts = np.arange(3000.0)
     >>> x = np.r_[rng.normal(size=2000), rng.normal(2.0, 1.0, 1000)]
     >>> reports = monitor.update_many(ColumnBatch.from_numeric(ts=ts, x=x))
-    >>> [(r.index, [f.feature for f in r.drifted]) for r in reports]
-    [(0, []), (1, []), (2, ['x']), (3, ['x'])]
+    >>> for r in reports:
+    ...     print(r.index, r.partial, r.events, [f.feature for f in r.drifted])
+    0 False 500 []
+    1 False 500 []
+    2 True 200 ['x']
+    2 False 500 ['x']
+    3 True 100 ['x']
+    3 False 500 ['x']
 
     """
 
@@ -154,6 +209,11 @@ class ModelMonitor:
             name: self._distribution_test(kind, alpha) for name, kind in self.outputs.items()}
         self._missing_tests: dict[str, WindowedTest[Any]] = {
             name: MissingRate(alpha, self.config.min_missing_increase) for name in self.schema}
+        numeric_features = [name for name, kind in self.schema.items() if kind == NUMERIC]
+        numeric_outputs = [name for name, kind in self.outputs.items() if kind == NUMERIC]
+        rate = self.config.sequential_rate / max(len(numeric_features) + len(numeric_outputs), 1)
+        self._sequential_tests = {name: self._sequential_test(rate) for name in numeric_features}
+        self._output_sequential = {name: self._sequential_test(rate) for name in numeric_outputs}
         self._events = 0
         self._window_index = 0
         self._window_events = 0
@@ -169,6 +229,10 @@ class ModelMonitor:
         return CategoricalDrift(alpha, min_psi=self.config.min_psi,
                                 min_new_rate=self.config.min_new_category_rate)
 
+    def _sequential_test(self, rate: float) -> NumericCusum:
+        return NumericCusum(rate, self.config.reference_size, min_shift=self.config.min_shift,
+                            min_variance_ratio=self.config.min_variance_ratio)
+
     @property
     def reference_complete(self) -> bool:
         """Whether the reference has been collected."""
@@ -180,7 +244,11 @@ class ModelMonitor:
         return self._events
 
     def update_many(self, batch: ColumnBatch) -> list[WindowReport]:
-        """Feed a batch; return a report for every window it closed."""
+        """Feed a batch; return its reports in stream order.
+
+        A full report for every window the batch closed, and a partial one at
+        every block where a sequential detector alarmed.
+        """
         for name, count in batch.rejected.items():
             self._rejected[name] = self._rejected.get(name, 0) + count
         reports: list[WindowReport] = []
@@ -189,7 +257,9 @@ class ModelMonitor:
             limit = (self.config.reference_size if not self.reference_complete
                      else self.config.window_size)
             stop = min(n, position + limit - self._window_events)
-            self._feed(batch, position, stop)
+            events_before = self._window_events
+            alarms = self._feed(batch, position, stop)
+            reports += self._alarm_reports(batch, position, events_before, alarms)
             position = stop
             if self._window_events == limit:
                 report = self._close()
@@ -197,23 +267,45 @@ class ModelMonitor:
                     reports.append(report)
         return reports
 
-    def _feed(self, batch: ColumnBatch, start: int, stop: int) -> None:
+    def _feed(self, batch: ColumnBatch, start: int, stop: int) -> list[tuple[int, Finding]]:
         if self._window_events == 0:
             self._window_start_ts = float(batch.ts[start])
         self._window_end_ts = float(batch.ts[stop - 1])
         self._window_events += stop - start
         self._events += stop - start
-        for tests, columns in ((self._drift_tests, batch.columns),
-                               (self._output_tests, batch.outputs),
-                               (self._missing_tests, batch.columns)):
-            kinds = self.outputs if tests is self._output_tests else self.schema
+        whole = start == 0 and stop == len(batch)
+        alarms: list[tuple[int, Finding]] = []
+        for kind, kinds, columns, tests, sequential in (
+                (DATA_DRIFT, self.schema, batch.columns, self._drift_tests,
+                 self._sequential_tests),
+                (PREDICTION_DRIFT, self.outputs, batch.outputs, self._output_tests,
+                 self._output_sequential)):
             for name, test in tests.items():
                 column = columns.get(name)
                 if column is None:
                     column = _all_missing(kinds[name] == NUMERIC, stop - start)
-                else:
+                elif not whole:
                     column = column.slice(start, stop)
                 test.update_many(column)
+                if kind == DATA_DRIFT:
+                    self._missing_tests[name].update_many(column)
+                detector = sequential.get(name)
+                if detector is not None and isinstance(column, NumericColumn):
+                    detector.update_many(column)
+                    alarms += [(start + row, Finding(kind, name, "distribution", result))
+                               for row, result in detector.last_alarms]
+        return alarms
+
+    def _alarm_reports(self, batch: ColumnBatch, start: int, events_before: int,
+                       alarms: list[tuple[int, Finding]]) -> list[WindowReport]:
+        by_row: dict[int, list[Finding]] = {}
+        for row, finding in sorted(alarms, key=lambda alarm: alarm[0]):
+            by_row.setdefault(row, []).append(finding)
+        return [WindowReport(
+            index=self._window_index, start_ts=self._window_start_ts,
+            end_ts=float(batch.ts[row]), events=events_before + row - start + 1,
+            findings=findings, reference=self._reference_info(), partial=True)
+            for row, findings in by_row.items()]
 
     def _close(self) -> WindowReport | None:
         self._window_events = 0
@@ -223,9 +315,11 @@ class ModelMonitor:
             for test in self._all_tests():
                 test.end_reference()
             return None
-        findings = [Finding(DATA_DRIFT, name, "distribution", test.end_window())
+        findings = [Finding(DATA_DRIFT, name, "distribution",
+                            _merge(test.end_window(), self._sequential_tests.get(name)))
                     for name, test in self._drift_tests.items()]
-        findings += [Finding(PREDICTION_DRIFT, name, "distribution", test.end_window())
+        findings += [Finding(PREDICTION_DRIFT, name, "distribution",
+                             _merge(test.end_window(), self._output_sequential.get(name)))
                      for name, test in self._output_tests.items()]
         findings += [Finding(DATA_QUALITY, name, "missing_rate", test.end_window())
                      for name, test in self._missing_tests.items()]
@@ -233,10 +327,13 @@ class ModelMonitor:
         report = WindowReport(
             index=self._window_index, start_ts=self._window_start_ts,
             end_ts=self._window_end_ts, events=self.config.window_size, findings=findings,
-            reference={"events": float(self.config.reference_size),
-                       "start_ts": self._reference_start_ts, "end_ts": self._reference_end_ts})
+            reference=self._reference_info())
         self._window_index += 1
         return report
+
+    def _reference_info(self) -> dict[str, float]:
+        return {"events": float(self.config.reference_size),
+                "start_ts": self._reference_start_ts, "end_ts": self._reference_end_ts}
 
     def _rejected_findings(self) -> list[Finding]:
         findings = []
@@ -254,7 +351,8 @@ class ModelMonitor:
 
     def _all_tests(self) -> list[WindowedTest[Any]]:
         return [*self._drift_tests.values(), *self._output_tests.values(),
-                *self._missing_tests.values()]
+                *self._missing_tests.values(), *self._sequential_tests.values(),
+                *self._output_sequential.values()]
 
     def to_state(self) -> dict[str, Any]:
         """Versioned plain-dict state of the monitor and all its tests."""
@@ -270,6 +368,9 @@ class ModelMonitor:
                 "drift": {n: t.to_state() for n, t in self._drift_tests.items()},
                 "output": {n: t.to_state() for n, t in self._output_tests.items()},
                 "missing": {n: t.to_state() for n, t in self._missing_tests.items()},
+                "sequential": {n: t.to_state() for n, t in self._sequential_tests.items()},
+                "output_sequential": {n: t.to_state()
+                                      for n, t in self._output_sequential.items()},
             },
         }
 
@@ -288,9 +389,24 @@ class ModelMonitor:
             monitor._output_tests = {n: _restore_test(s) for n, s in tests["output"].items()}
             monitor._missing_tests = {n: MissingRate.from_state(s)
                                       for n, s in tests["missing"].items()}
+            monitor._sequential_tests = {n: NumericCusum.from_state(s)
+                                         for n, s in tests["sequential"].items()}
+            monitor._output_sequential = {n: NumericCusum.from_state(s)
+                                          for n, s in tests["output_sequential"].items()}
         except (KeyError, TypeError, ConfigurationError) as exc:
             raise StateError(f"state: cannot restore model_monitor: {exc}") from exc
         return monitor
+
+
+def _merge(windowed: TestResult, sequential: NumericCusum | None) -> TestResult:
+    """One verdict per feature and window.
+
+    The windowed test's, unless only the sequential detector found drift in the window.
+    """
+    if sequential is None:
+        return windowed
+    summary = sequential.end_window()
+    return summary if summary.drift and not windowed.drift else windowed
 
 
 def _restore_test(state: dict[str, Any]) -> WindowedTest[Any]:

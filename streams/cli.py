@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 import threading
@@ -31,9 +30,6 @@ See deploy/driftline.yaml for every key and docs/events.md for the events.
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    if args.config is not None:
-        # Child processes (the worker started by `up` and `demo`) read the same file.
-        os.environ["DRIFTLINE_CONFIG"] = str(args.config.resolve())
     return load_settings(args.config)
 
 
@@ -75,7 +71,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         settings = embedded_settings(settings, stack)
         ensure_topics(settings)
         worker = spawn([sys.executable, "-m", "streams.cli", "worker"],
-                       stack.workdir / "worker.log", env=worker_env(settings))
+                       stack.workdir / "worker.log", env=worker_env(settings, args.config))
         print(f"driftline is up.\n  Kafka (Tansu): {stack.bootstrap_servers}\n"
               f"  Redis:         {stack.redis_url}\n"
               f"  metrics:       http://127.0.0.1:{settings.worker.metrics_port}/metrics\n"
@@ -100,7 +96,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     _Stop()
-    result = run_demo(settings, events=args.events, rate=args.rate, scenario=args.scenario)
+    result = run_demo(settings, events=args.events, rate=args.rate, scenario=args.scenario,
+                      config=args.config)
     return 0 if result.ok else 1
 
 

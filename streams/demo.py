@@ -14,6 +14,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 import orjson
@@ -56,9 +57,15 @@ def embedded_settings(settings: Settings, stack: EmbeddedStack) -> Settings:
         worker=replace(settings.worker, metrics_port=free_port(), metrics_host="127.0.0.1"))
 
 
-def worker_env(settings: Settings) -> dict[str, str]:
-    """Environment that points a ``driftline worker`` at ``settings``' stack."""
-    return {**os.environ,
+def worker_env(settings: Settings, config: Path | None = None) -> dict[str, str]:
+    """Environment that points a ``driftline worker`` at ``settings``' stack.
+
+    ``config`` is the YAML file the parent read, so the worker reads the same one.
+    """
+    env = dict(os.environ)
+    if config is not None:
+        env["DRIFTLINE_CONFIG"] = str(config.resolve())
+    return {**env,
             "DRIFTLINE_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
             "DRIFTLINE_REDIS_URL": settings.redis_url,
             "DRIFTLINE_GROUP_ID": settings.group_id,
@@ -72,7 +79,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
 
 
 def run_demo(settings: Settings, events: int, rate: float, scenario: str,
-             out: IO[str] = sys.stdout) -> DemoResult:
+             out: IO[str] = sys.stdout, config: Path | None = None) -> DemoResult:
     """Run the whole demo; return what it saw (the caller chooses the exit code)."""
     spec = ScenarioSpec(scenario, events)
     facts = truth(spec)
@@ -86,7 +93,7 @@ def run_demo(settings: Settings, events: int, rate: float, scenario: str,
               f"metrics http://127.0.0.1:{settings.worker.metrics_port}/metrics", file=out)
         ensure_topics(settings)
         worker = spawn([sys.executable, "-m", "streams.cli", "worker"],
-                       stack.workdir / "worker.log", env=worker_env(settings))
+                       stack.workdir / "worker.log", env=worker_env(settings, config))
         print(f"worker pid {worker.pid} (log: {stack.workdir / 'worker.log'})", file=out)
         _announce(spec, facts, rate, settings.monitor.reference_size, out)
         reader = TopicReader(settings.bootstrap_servers,

@@ -86,7 +86,8 @@ class MonitorEngine:
                 continue
             policy = self._policies[key]
             for report in monitor.update_many(batch):
-                output.windows += 1
+                # A partial report carries a prompt mid-window alarm; only closed windows count.
+                output.windows += not report.partial
                 output.reports.append((key[0], key[1], report))
                 output.alerts.extend(policy.apply(report))
         return output

@@ -52,6 +52,8 @@ class HotView:
             return
         pipe = self._redis.pipeline(transaction=False)
         for model_id, model_version, report, events in reports:
+            if report.partial:
+                continue          # its alarm is in the alerts; the series holds closed windows
             name = f"{model_id}|{model_version}"
             scores = {}
             drifted = []

@@ -58,8 +58,9 @@ class WorkerMetrics:
                                       "created because max_series was reached.", registry=r)
 
     def observe_report(self, model_id: str, model_version: str, report: WindowReport) -> None:
-        """Record the statistics of one closed window."""
-        self.windows.inc()
+        """Record the statistics of one window report (closed, or a prompt partial one)."""
+        if not report.partial:
+            self.windows.inc()
         for finding in report.findings:
             labels = (model_id, model_version, finding.kind, finding.feature, finding.check)
             if labels not in self._series:

@@ -84,15 +84,15 @@ def replay(settings: Settings, predictions: Path, out: Path, labels: Path | None
                 first_line = stats.lines + 1
                 stats.lines += len(lines)
                 done_bytes += sum(len(line) for line in lines)
-                events = _decode_lines(settings, lines, first_line, str(predictions), stats,
-                                       dead_sink)
+                events, lines_of = _decode_lines(settings, lines, first_line, str(predictions),
+                                                 stats, dead_sink)
                 output = engine.process(events)
                 stats.events += len(events)
                 stats.windows += output.windows
                 for event, problem in output.problems:
                     _write_dead(dead_sink, Rejected(problem.error, problem.reason,
                                                     orjson.dumps(event), path=problem.path),
-                                Source(str(predictions), 0, -1))
+                                Source(str(predictions), 0, lines_of[id(event)]))
                     stats.dead_letters += 1
                 stats.alerts += len(output.alerts)
                 sink.write(b"".join(orjson.dumps(a) + b"\n" for a in output.alerts))
@@ -110,15 +110,19 @@ def replay(settings: Settings, predictions: Path, out: Path, labels: Path | None
 
 
 def _decode_lines(settings: Settings, lines: list[bytes], first_line: int, name: str,
-                  stats: ReplayStats, dead_sink: IO[bytes] | None) -> list[dict[str, Any]]:
+                  stats: ReplayStats, dead_sink: IO[bytes] | None
+                  ) -> tuple[list[dict[str, Any]], dict[int, int]]:
     events: list[dict[str, Any]] = []
+    lines_of: dict[int, int] = {}
     for number, line in enumerate(lines, start=first_line):
         decoded = decode_message(line.rstrip(b"\r\n"), PREDICTION, settings.limits)
         events.extend(decoded.events)
+        for event in decoded.events:
+            lines_of[id(event)] = number
         for rejected in decoded.rejected:
             _write_dead(dead_sink, rejected, Source(name, 0, number))
             stats.dead_letters += 1
-    return events
+    return events, lines_of
 
 
 def _count_labels(settings: Settings, labels: Path, stats: ReplayStats,

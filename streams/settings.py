@@ -76,6 +76,13 @@ class WorkerSettings:
 
 
 @dataclass(frozen=True)
+class SinkSettings:
+    """Where alerts go besides the alerts topic."""
+
+    webhooks: tuple[Any, ...] = ()   # streams.sinks.WebhookSettings, imported lazily
+
+
+@dataclass(frozen=True)
 class ModelSettings:
     """Per-model settings: declared feature types and an optional reference file."""
 
@@ -95,6 +102,7 @@ class Settings:
     limits: LimitSettings = field(default_factory=LimitSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     models: Mapping[str, ModelSettings] = field(default_factory=dict)
+    sinks: SinkSettings = field(default_factory=SinkSettings)
 
     def with_overrides(self, **changes: Any) -> Settings:
         """Return a copy with top-level fields replaced (used by the embedded stack)."""
@@ -137,7 +145,7 @@ def load_settings(path: str | Path | None = None,
             if not isinstance(target, dict):
                 raise SettingsError(f"{section}: expected a mapping, got {target!r}")
             target[name] = value
-    return _build(raw)
+    return _build(raw, env)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -155,7 +163,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return loaded
 
 
-def _build(raw: dict[str, Any]) -> Settings:
+def _build(raw: dict[str, Any], env: Mapping[str, str]) -> Settings:
     _reject_unknown("", raw, {f.name for f in fields(Settings)})
     values: dict[str, Any] = {}
     for key in ("bootstrap_servers", "redis_url", "group_id"):
@@ -166,6 +174,8 @@ def _build(raw: dict[str, Any]) -> Settings:
             values[key] = _section(key, raw[key], cls)
     if "models" in raw:
         values["models"] = _models(raw["models"])
+    if "sinks" in raw:
+        values["sinks"] = _sinks(raw["sinks"], env)
     topics = values.get("topics", TopicSettings())
     unknown_roles = set(topics.names) - set(TOPIC_ROLES)
     if unknown_roles:
@@ -223,6 +233,40 @@ def _models(raw: Any) -> dict[str, ModelSettings]:
         models[str(model_id)] = ModelSettings({str(k): str(v) for k, v in features.items()},
                                               reference)
     return models
+
+
+_WEBHOOK_KEYS = {"url", "secret_env", "format", "timeout_s", "max_attempts", "backoff_initial_s",
+                 "backoff_max_s", "max_retry_window_s", "queue_max", "headers", "generator_url"}
+
+
+def _sinks(raw: Any, env: Mapping[str, str]) -> SinkSettings:
+    from streams.sinks import WebhookSettings
+
+    if not isinstance(raw, dict):
+        raise SettingsError(f"sinks: expected a mapping, got {raw!r}")
+    _reject_unknown("sinks.", raw, {"webhooks"})
+    entries = raw.get("webhooks") or []
+    if not isinstance(entries, list):
+        raise SettingsError(f"sinks.webhooks: expected a list, got {entries!r}")
+    webhooks = []
+    for index, entry in enumerate(entries):
+        where = f"sinks.webhooks[{index}]"
+        if not isinstance(entry, dict):
+            raise SettingsError(f"{where}: expected a mapping, got {entry!r}")
+        _reject_unknown(where + ".", entry, _WEBHOOK_KEYS)
+        options = dict(entry)
+        # Secrets never live in the YAML file: name the environment variable that holds it.
+        secret_env = options.pop("secret_env", None)
+        if secret_env is not None:
+            if secret_env not in env:
+                raise SettingsError(f"{where}.secret_env: environment variable {secret_env!r} "
+                                    "is not set")
+            options["secret"] = env[secret_env]
+        try:
+            webhooks.append(WebhookSettings(**options))
+        except (SettingsError, TypeError) as exc:
+            raise SettingsError(f"{where}.{exc}") from exc
+    return SinkSettings(tuple(webhooks))
 
 
 def _typed(key: str, value: Any, expected: type) -> Any:

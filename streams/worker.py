@@ -29,9 +29,12 @@ from streams.engine import MonitorEngine
 from streams.hotview import HotView
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
+from streams.sinks import WebhookSink
 from streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
+
+WEBHOOK_FAILED = "webhook_failed"
 
 
 @dataclass
@@ -66,6 +69,8 @@ class Worker:
         self._store = CheckpointStore(settings.redis_url, settings.group_id)
         self._hot = HotView(settings.redis_url, settings.group_id)
         self._last_totals = (0, 0, 0)
+        self._webhooks = [WebhookSink(hook, self._park_webhook)
+                          for hook in settings.sinks.webhooks]
         self._hot_pending: tuple[list[tuple[str, str, WindowReport, int]],
                                  list[dict[str, Any]]] = ([], [])
         self._engines: dict[int, MonitorEngine] = {}
@@ -97,6 +102,8 @@ class Worker:
                                                    self.settings.worker.metrics_host)
             log.info("metrics on http://%s:%d/metrics", self.settings.worker.metrics_host,
                      self.metrics_port)
+        for sink in self._webhooks:
+            sink.start()
         # Everything alive now lives as long as the worker: keep the collector off it, so
         # collections triggered by per-event dicts only scan the current step.
         gc.collect()
@@ -135,6 +142,8 @@ class Worker:
                     last_log = now
             self.checkpoint(sorted(self._dirty))
         finally:
+            for sink in self._webhooks:
+                sink.close(timeout_s=5.0)      # what it cannot deliver by then is parked
             self._consumer.close()
             self._producer.flush(10)
         return self.stats
@@ -227,8 +236,19 @@ class Worker:
             self._producer.produce(self._alerts_topic, orjson.dumps(alert),
                                    key=alert["model_id"], on_delivery=self._delivered)
             self.metrics.observe_alert(alert)
+            for sink in self._webhooks:
+                sink.submit(alert)             # never blocks: a bounded queue, parks when full
         self._hot_pending[1].extend(alerts)
         self.stats.alerts += len(alerts)
+
+    def _park_webhook(self, alert: dict[str, Any], reason: str) -> None:
+        # Runs on a sink's thread; Producer.produce is thread-safe. The source names the
+        # alerts topic: a produced alert has no input offset, hence partition/offset -1.
+        record = dead_letter(Rejected(WEBHOOK_FAILED, reason, orjson.dumps(alert)),
+                             Source(self._alerts_topic, -1, -1, alert["model_id"].encode()))
+        self._producer.produce(self._deadletter_topic, orjson.dumps(record),
+                               key=alert["model_id"], on_delivery=self._delivered)
+        self.metrics.dead_letters.labels(WEBHOOK_FAILED).inc()
 
     def _write_hot_view(self) -> None:
         reports, alerts = self._hot_pending

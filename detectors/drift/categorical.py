@@ -1,6 +1,6 @@
-"""Drift test for one categorical feature: frequencies and unseen categories.
+"""Drift test for one categorical feature: frequencies, unseen categories, cardinality.
 
-Two questions per window, each at level ``alpha / 2``:
+Three questions per window, each at level ``alpha / 3``:
 
 * did the category shares change? A chi-square homogeneity test over the
   reference's frequent categories (plus one "other" bin), gated by a PSI floor;
@@ -9,7 +9,14 @@ Two questions per window, each at level ``alpha / 2``:
   seen once) is the expected rate of novelties; a one-sided binomial test of
   the window's novelties against the reference's singletons (conditional on
   their sum, so the estimate's own noise counts), gated by ``min_new_rate``,
-  decides.
+  decides;
+* did the number of distinct categories grow? The window's distinct count is
+  compared with what a sample of its size from the reference would show
+  (rarefaction of the reference tally, plus the Good–Turing allowance for
+  novelties), gated by ``min_cardinality_ratio``. This catches a feature
+  turning into free text or identifiers even when each new value is rare.
+
+The share test's explanation also quotes the Jensen–Shannon distance.
 """
 
 from __future__ import annotations
@@ -29,10 +36,11 @@ from detectors.errors import require
 _MIN_EVENTS = 50
 _MIN_BIN_COUNT = 5
 _UNSEEN_EXAMPLES = 16
+_MIN_EXTRA_CATEGORIES = 5
 
 
 class CategoricalDrift(WindowedTest[CategoricalColumn]):
-    """Chi-square share test plus a new-category rate test.
+    """Chi-square share test, new-category rate test and cardinality-growth test.
 
     Parameters
     ----------
@@ -46,6 +54,9 @@ class CategoricalDrift(WindowedTest[CategoricalColumn]):
         Smallest PSI of the category shares worth an alert.
     min_new_rate
         Smallest share of unseen categories in a window worth an alert.
+    min_cardinality_ratio
+        Smallest ratio of the window's distinct categories to the expected
+        number worth an alert.
 
     Examples
     --------
@@ -61,10 +72,12 @@ class CategoricalDrift(WindowedTest[CategoricalColumn]):
 
     name: ClassVar[str] = "categorical_drift"
     config_keys: ClassVar[tuple[str, ...]] = (
-        "alpha", "max_categories", "max_known", "min_psi", "min_new_rate", "critical_psi")
+        "alpha", "max_categories", "max_known", "min_psi", "min_new_rate", "critical_psi",
+        "min_cardinality_ratio")
     state_keys: ClassVar[tuple[str, ...]] = (
         "reference_ready", "drift", "reference_tally", "vocabulary", "reference_counts",
         "unseen_rate", "reference_events", "counts", "events", "unseen", "unseen_examples",
+        "distinct",
     )
 
     def __init__(
@@ -75,6 +88,7 @@ class CategoricalDrift(WindowedTest[CategoricalColumn]):
         min_psi: float = 0.05,
         min_new_rate: float = 0.01,
         critical_psi: float = 0.25,
+        min_cardinality_ratio: float = 1.5,
     ) -> None:
         require(max_categories >= 1, "max_categories", "an integer >= 1", max_categories)
         require(max_known >= max_categories, "max_known", f"an integer >= max_categories "
@@ -83,6 +97,9 @@ class CategoricalDrift(WindowedTest[CategoricalColumn]):
         require(0.0 <= min_new_rate <= 1.0, "min_new_rate", "a share in [0, 1]", min_new_rate)
         require(critical_psi >= min_psi, "critical_psi", f"a number >= min_psi ({min_psi})",
                 critical_psi)
+        require(min_cardinality_ratio >= 1.0, "min_cardinality_ratio", "a number >= 1",
+                min_cardinality_ratio)
+        self.min_cardinality_ratio = min_cardinality_ratio
         self.max_categories = max_categories
         self.max_known = max_known
         self.min_psi = min_psi
@@ -102,6 +119,10 @@ class CategoricalDrift(WindowedTest[CategoricalColumn]):
         self._events = 0
         self._unseen = 0
         self._unseen_examples: dict[str, int] = {}
+        # Distinct categories of the window (at most max_known are remembered).
+        self._distinct: dict[str, None] = {}
+        # Derived from the reference tally on first use; not state.
+        self._tally_shares: NDArray[np.float64] | None = None
 
     def update_many(self, column: CategoricalColumn) -> None:
         """Add a segment's categories (``None`` = missing, skipped)."""
@@ -124,8 +145,13 @@ class CategoricalDrift(WindowedTest[CategoricalColumn]):
         known = self._reference_tally
         examples = self._unseen_examples
         counts = self._counts
+        distinct = self._distinct
+        room = len(distinct) < self.max_known
         for value, count in tally.items():
             counts[vocabulary.get(value, other)] += count
+            if room and value not in distinct:
+                distinct[value] = None
+                room = len(distinct) < self.max_known
             if value not in known:
                 self._unseen += count
                 if value in examples or len(examples) < _UNSEEN_EXAMPLES:
@@ -154,6 +180,7 @@ class CategoricalDrift(WindowedTest[CategoricalColumn]):
         self._events = 0
         self._unseen = 0
         self._unseen_examples = {}
+        self._distinct = {}
         return result
 
     def _evaluate(self) -> TestResult:
@@ -167,7 +194,7 @@ class CategoricalDrift(WindowedTest[CategoricalColumn]):
                 effect_size=0.0, severity=WARNING, window_events=n_win,
                 explanation=f"not tested: {n_ref} reference and {n_win} window values "
                 f"(need {_MIN_EVENTS} of each)", reference=summary)
-        alpha_each = self.alpha / 2.0
+        alpha_each = self.alpha / 3.0
         new_rate = self._unseen / n_win
         # Each reference singleton is a draw unseen by the other n - 1 draws: the reference's
         # own count of novelties. Under no drift the window's novelties and the singletons
@@ -187,22 +214,59 @@ class CategoricalDrift(WindowedTest[CategoricalColumn]):
                 explanation=f"{new_rate:.1%} of the window has categories never seen in the "
                 f"reference (expected ≤ {self._unseen_rate:.2%}): {examples}",
                 reference=summary)
+        # New categories and more distinct ones say more than "the (other) bin grew".
+        growth = self._cardinality(alpha_each, summary)
+        if growth is not None:
+            return growth
         chi2, df = stats.chi2_homogeneity(self._reference_counts, self._counts)
         threshold = stats.chi2_upper_quantile(df, alpha_each)
         effect = stats.psi(self._reference_counts, self._counts)
+        shares_drift = chi2 > threshold and effect >= self.min_psi
         return TestResult(
-            detector="chi2", drift=chi2 > threshold and effect >= self.min_psi, statistic=chi2,
+            detector="chi2", drift=shares_drift, statistic=chi2,
             threshold=threshold, p_value=stats.chi2_survival(chi2, df), effect_size=effect,
             severity=CRITICAL if effect >= self.critical_psi else WARNING, window_events=n_win,
-            explanation=self._explain_shares(effect), reference=summary)
+            explanation=self._explain_shares(effect, chi2 > threshold), reference=summary)
 
-    def _explain_shares(self, effect: float) -> str:
+    def _explain_shares(self, effect: float, significant: bool) -> str:
         names = [*self._vocabulary, "(other)"]
         ref_share = self._reference_counts / max(float(self._reference_counts.sum()), 1.0)
         win_share = self._counts / max(float(self._counts.sum()), 1.0)
         moved = int(np.argmax(np.abs(win_share - ref_share)))
-        return (f"share of {names[moved]!r} {ref_share[moved]:.1%} → {win_share[moved]:.1%}; "
+        text = (f"share of {names[moved]!r} {ref_share[moved]:.1%} → {win_share[moved]:.1%}; "
                 f"PSI {effect:.3f}")
+        if significant:  # a distance worth quoting; not computed for every quiet window
+            js = stats.jensen_shannon(self._reference_counts, self._counts)
+            text += f", Jensen–Shannon {js:.3f}"
+        return text
+
+    def _cardinality(self, alpha: float, summary: dict[str, float]) -> TestResult | None:
+        """A drift result if the window has far more distinct categories than expected."""
+        n_win, n_ref = self._events, self._reference_events
+        observed = len(self._distinct)
+        if self._tally_shares is None or self._tally_shares.size != len(self._reference_tally):
+            self._tally_shares = np.fromiter(self._reference_tally.values(),
+                                             dtype=np.float64) / n_ref
+        shares = self._tally_shares
+        # Rarefaction: expected distinct reference categories in n_win draws, plus novelties.
+        seen = -np.expm1(n_win * np.log1p(-np.minimum(shares, 1.0 - 1e-12)))
+        novel = n_win * self._unseen_rate
+        expected = float(seen.sum()) + novel
+        variance = float(np.dot(seen, 1.0 - seen)) + novel
+        z = (observed - expected) / math.sqrt(max(variance, 1.0))
+        threshold = stats.normal_upper_quantile(alpha)
+        ratio = observed / max(expected, 1.0)
+        if not (z > threshold and ratio >= self.min_cardinality_ratio
+                and observed - expected >= _MIN_EXTRA_CATEGORIES):
+            return None
+        return TestResult(
+            detector="cardinality", drift=True, statistic=z, threshold=threshold,
+            p_value=0.5 * math.erfc(z / math.sqrt(2.0)), effect_size=ratio,
+            severity=CRITICAL if ratio >= 3.0 else WARNING, window_events=n_win,
+            explanation=f"{observed} distinct categories in {n_win} values, {ratio:.1f}× the "
+            f"≈{expected:.0f} a sample of that size from the reference would show "
+            f"(reference: {len(self._reference_tally)} categories in {n_ref} values)",
+            reference=summary)
 
     def _restore(self, key: str, value: Any) -> Any:
         if key in ("reference_counts", "counts"):

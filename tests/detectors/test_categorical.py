@@ -163,3 +163,35 @@ def test_reference_vocabulary_is_capped_by_max_known() -> None:
     state = test.to_state()
     assert list(state["state"]["reference_tally"]) == ["c0", "c1", "c2"]
     assert len(orjson.dumps(state)) < 1000
+
+
+def test_share_explanation_quotes_jensen_shannon() -> None:
+    rng = np.random.default_rng(6)
+    moved = SHARES.copy()
+    moved[0], moved[2] = moved[0] - 0.15, moved[2] + 0.15
+    (result,) = run(CategoricalDrift(ALPHA), draw_categories(rng, COUNTRIES, SHARES, REFERENCE),
+                    [draw_categories(rng, COUNTRIES, moved, WINDOW)])
+    assert result.drift and result.detector == "chi2"
+    assert "Jensen–Shannon" in result.explanation
+
+
+def test_cardinality_growth_is_caught_when_each_new_value_is_rare() -> None:
+    # 60 new labels, 5 events each: 0.3% of the window apiece and 15% in all.
+    rng = np.random.default_rng(7)
+    window = COUNTRIES[rng.choice(8, WINDOW, p=SHARES)].astype(object)
+    window[:300] = [f"id-{i % 60}" for i in range(300)]
+    test = CategoricalDrift(ALPHA, min_new_rate=0.5)  # the unseen-rate test stays quiet
+    (result,) = run(test, draw_categories(rng, COUNTRIES, SHARES, REFERENCE),
+                    [categorical(window.tolist())])
+    assert result.drift
+    assert result.detector == "cardinality"
+    assert result.effect_size > 5.0  # 68 distinct categories where about 8 were expected
+    assert "68 distinct categories" in result.explanation
+
+
+def test_no_cardinality_alarm_from_a_long_tail() -> None:
+    rng = np.random.default_rng(8)
+    names, shares = skewed_tail_categories(tail=400, tail_share=0.3)
+    results = run(CategoricalDrift(ALPHA), draw_categories(rng, names, shares, REFERENCE),
+                  (draw_categories(rng, names, shares, WINDOW) for _ in range(50)))
+    assert not any(r.drift for r in results)

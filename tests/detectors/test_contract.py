@@ -23,17 +23,41 @@ import detectors.monitor  # noqa: F401  (imports every windowed test, for the co
 from detectors.base import TestResult, WindowedTest
 from detectors.batch import CategoricalColumn, Column, NumericColumn
 from detectors.drift.categorical import CategoricalDrift
+from detectors.drift.cusum import NumericCusum
 from detectors.drift.numeric import NumericDrift
 from detectors.errors import ConfigurationError, StateError
+from detectors.multivariate.pca import PCADrift
 from detectors.quality.missing import MissingRate
+from detectors.quality.range import OutOfRangeRate
 from tests.detectors.helpers import categorical, numeric
 
-Factory = Callable[[np.random.Generator, int, bool], Column]
+# One column, or a multi-column segment for the tests that watch several features at once.
+Segment = Column | dict[str, NumericColumn]
+Factory = Callable[[np.random.Generator, int, bool], Segment]
 
 
 def numeric_values(rng: np.random.Generator, n: int, drifted: bool) -> Column:
     values = rng.normal(1.0 if drifted else 0.0, 1.0, n)
     return numeric(values, rng.random(n) < (0.3 if drifted else 0.05))
+
+
+def out_of_range_values(rng: np.random.Generator, n: int, drifted: bool) -> Column:
+    values = rng.normal(0.0, 1.0, n)
+    if drifted:
+        values[rng.random(n) < 0.1] += 10.0
+    return numeric(values, rng.random(n) < 0.05)
+
+
+JOINT = ("income", "balance", "age")
+
+
+def joint_values(rng: np.random.Generator, n: int, drifted: bool) -> dict[str, NumericColumn]:
+    # The correlation of income and balance flips sign; every marginal stays N(0, 1).
+    income, noise, age = rng.normal(size=(3, n))
+    balance = (-0.8 if drifted else 0.8) * income + 0.6 * noise
+    missing = rng.random((3, n)) < (0.3 if drifted else 0.05)
+    return {name: numeric(values, gaps)
+            for name, values, gaps in zip(JOINT, (income, balance, age), missing, strict=True)}
 
 
 def categories(rng: np.random.Generator, n: int, drifted: bool) -> Column:
@@ -53,7 +77,7 @@ class Case:
     kwargs: dict[str, Any]
     make: Factory
     invalid: tuple[tuple[str, Any], ...]
-    empty: Column
+    empty: Segment
 
     def build(self) -> WindowedTest[Any]:
         return self.cls(**self.kwargs)
@@ -74,12 +98,31 @@ CASES = {
         BAD_ALPHAS + (("max_categories", 0), ("max_known", 7), ("min_psi", -1.0),
                       ("min_new_rate", 1.5), ("min_new_rate", -0.01), ("critical_psi", 0.01)),
         NO_CATEGORIES),
+    "numeric_cusum": Case(
+        NumericCusum, {"alpha": 1e-7, "reference_size": 1000, "block_size": 50},
+        numeric_values,
+        BAD_ALPHAS + (("reference_size", 99), ("block_size", 1), ("block_size", 10_001),
+                      ("min_shift", 0.0), ("min_shift", math.nan),
+                      ("min_variance_ratio", 1.0), ("min_variance_ratio", math.nan)),
+        NO_NUMBERS),
     "missing_rate_numeric": Case(
         MissingRate, {"alpha": 1e-3}, numeric_values,
         BAD_ALPHAS + (("min_increase", 0.0), ("min_increase", 1.5)), NO_NUMBERS),
     "missing_rate_categorical": Case(
         MissingRate, {"alpha": 1e-3, "min_increase": 0.1}, categories,
         (("min_increase", -0.2),), NO_CATEGORIES),
+    "out_of_range_rate": Case(
+        OutOfRangeRate, {"alpha": 1e-3, "reference_size": 1000}, out_of_range_values,
+        BAD_ALPHAS + (("reference_size", 49), ("tail", -0.01), ("tail", 0.1), ("tail", math.nan),
+                      ("min_increase", 0.0), ("min_increase", 1.5), ("critical_increase", 0.001)),
+        NO_NUMBERS),
+    "pca_drift": Case(
+        PCADrift, {"alpha": 1e-3, "columns": list(JOINT), "reference_size": 1000}, joint_values,
+        BAD_ALPHAS + (("columns", ["income"]), ("columns", ["age", "age"]), ("columns", "ab"),
+                      ("columns", [f"x{i}" for i in range(101)]), ("reference_size", 49),
+                      ("variance_kept", 0.0), ("variance_kept", 1.0), ("min_increase", -0.1),
+                      ("min_increase", math.nan), ("critical_increase", 0.1)),
+        {name: NO_NUMBERS for name in JOINT}),
 }
 
 INVALID = [pytest.param(case, name, value, id=f"{key}-{name}={value}")
@@ -88,7 +131,19 @@ INVALID = [pytest.param(case, name, value, id=f"{key}-{name}={value}")
 every_case = pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 
 # A stream as a script of steps: feed a column, close the reference, close a window.
-Step = tuple[str, Column | None]
+Step = tuple[str, Segment | None]
+
+
+def rows(segment: Segment) -> int:
+    if isinstance(segment, dict):
+        return len(next(iter(segment.values())).values)
+    return len(segment.values)
+
+
+def cut(segment: Segment, start: int, stop: int) -> Segment:
+    if isinstance(segment, dict):
+        return {name: column.slice(start, stop) for name, column in segment.items()}
+    return segment.slice(start, stop)
 
 
 def script(case: Case, seed: int) -> list[Step]:
@@ -294,7 +349,7 @@ def test_results_do_not_depend_on_segment_boundaries(case: Case, cuts: list[int]
         if column is None:
             split.append((action, None))
             continue
-        size = len(column.values)
+        size = rows(column)
         edges = sorted({0, size, *(c % (size + 1) for c in cuts)})
-        split += [("feed", column.slice(a, b)) for a, b in zip(edges, edges[1:], strict=False)]
+        split += [("feed", cut(column, a, b)) for a, b in zip(edges, edges[1:], strict=False)]
     assert play(case.build(), split) == whole

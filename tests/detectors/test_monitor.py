@@ -89,9 +89,15 @@ def one_batch_reports() -> list[WindowReport]:
     return new_monitor().update_many(STREAM)
 
 
+def closed(reports: list[WindowReport]) -> list[WindowReport]:
+    """Only the reports of closed windows (no partial, sequential-alarm reports)."""
+    return [r for r in reports if not r.partial]
+
+
 def test_windows_are_cut_by_event_count(one_batch_reports: list[WindowReport]) -> None:
-    assert [r.index for r in one_batch_reports] == list(range(12))  # 25k events after reference
-    for report in one_batch_reports:
+    windows = closed(one_batch_reports)
+    assert [r.index for r in windows] == list(range(12))  # 25k events after reference
+    for report in windows:
         first = CONFIG.reference_size + report.index * CONFIG.window_size
         assert report.start_ts == STREAM.ts[first]
         assert report.end_ts == STREAM.ts[first + CONFIG.window_size - 1]
@@ -113,6 +119,35 @@ def test_golden_planted_drifts(one_batch_reports: list[WindowReport]) -> None:
     }
 
 
+def test_sequential_alarms_come_back_at_once_as_partial_reports(
+        one_batch_reports: list[WindowReport]) -> None:
+    partial = [r for r in one_batch_reports if r.partial]
+    assert partial, "the 1σ shift of x and the score shift should alarm inside a window"
+    first: dict[str, int] = {}
+    for report in partial:
+        event = CONFIG.reference_size + report.index * CONFIG.window_size + report.events - 1
+        assert STREAM.ts[event] == report.end_ts
+        assert report.start_ts == STREAM.ts[CONFIG.reference_size
+                                             + report.index * CONFIG.window_size]
+        for finding in report.findings:
+            assert finding.result.detector.startswith("cusum")
+            first.setdefault(finding.feature, event)
+    # Within a few hundred events of the change, long before the window closes.
+    assert 16_000 <= first["x"] < 16_500
+    assert 26_000 <= first["score"] < 26_500
+    # At most one partial report per feature and window; the window's full report follows.
+    keys = [(r.index, f.feature) for r in partial for f in r.findings]
+    assert len(keys) == len(set(keys))
+    windows = {r.index: r for r in closed(one_batch_reports)}
+    for report in partial:
+        if report.index not in windows:
+            continue  # the stream ends half-way through its last window
+        full = windows[report.index]
+        for finding in report.findings:
+            assert any(f.feature == finding.feature and f.check == finding.check
+                       for f in full.drifted)
+
+
 def test_findings_name_their_kind_feature_and_check(
         one_batch_reports: list[WindowReport]) -> None:
     expected = {(DATA_DRIFT, "x", "distribution"), (DATA_DRIFT, "c", "distribution"),
@@ -120,9 +155,13 @@ def test_findings_name_their_kind_feature_and_check(
                 (PREDICTION_DRIFT, "score", "distribution"),
                 (DATA_QUALITY, "x", "missing_rate"), (DATA_QUALITY, "c", "missing_rate")}
     expected |= {(DATA_QUALITY, name, "rejected_values") for name in [*SCHEMA, *OUTPUTS]}
-    for report in one_batch_reports:
+    for report in closed(one_batch_reports):
         assert sorted((f.kind, f.feature, f.check) for f in report.findings) == sorted(expected)
-    last = one_batch_reports[-1]
+    for report in one_batch_reports:
+        if report.partial:  # only the alarms, each about a numeric column's distribution
+            assert report.findings == report.drifted
+            assert {(f.kind, f.feature, f.check) for f in report.findings} <= expected
+    last = closed(one_batch_reports)[-1]
     drifted = {(f.kind, f.feature): f.result for f in last.drifted}
     assert "mean" in drifted[DATA_DRIFT, "x"].explanation
     assert "'new'" in drifted[DATA_DRIFT, "c"].explanation

@@ -165,3 +165,20 @@ def test_reference_keeps_only_its_first_reference_size_values() -> None:
     assert result.reference["events"] == 1000
     assert result.reference["max"] < 10
     assert not result.drift
+
+
+def test_explanation_of_a_drift_quotes_wasserstein_and_jensen_shannon() -> None:
+    rng = np.random.default_rng(10)
+    reference = rng.normal(10.0, 2.0, REFERENCE)
+    (result,) = run(NumericDrift(ALPHA), numeric(reference),
+                    [numeric(rng.normal(12.0, 2.0, WINDOW))])
+    assert result.drift
+    match = re.search(r"Wasserstein (\S+) reference IQR, Jensen–Shannon (\S+)$",
+                      result.explanation)
+    assert match, result.explanation
+    wasserstein, js = map(float, match.groups())
+    iqr = result.reference["p75"] - result.reference["p25"]
+    assert iqr == pytest.approx(2.0 * 1.349, rel=0.05)
+    # Mass beyond the outer edges sits at them, so a 2-unit shift reads a little short.
+    assert 0.8 * 2.0 / iqr < wasserstein <= 2.0 / iqr
+    assert 0.2 < js < 0.6

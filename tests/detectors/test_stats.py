@@ -169,3 +169,46 @@ def test_binomial_survival_edges() -> None:
     assert stats.binomial_survival(3, 10, 0.0) == 0.0
     assert stats.binomial_survival(3, 10, 1.0) == 1.0
     assert stats.binomial_survival(10, 10, 0.5) == pytest.approx(2.0**-10)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_binned_wasserstein_matches_scipy_on_lower_edge_masses(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    reference = rng.lognormal(size=5000)
+    window = rng.lognormal(0.3, 1.2, 2000)
+    edges = np.unique(np.quantile(reference, np.linspace(0.01, 0.99, 23)))
+    ref_counts, win_counts = histograms(reference, window, edges)
+    # Bin i's mass sits at edges[i - 1]; the bin below the first edge at edges[0].
+    positions = np.r_[edges[0], edges]
+    expected = scipy_stats.wasserstein_distance(positions, positions, ref_counts, win_counts)
+    assert stats.binned_wasserstein(ref_counts, win_counts, edges) == pytest.approx(
+        expected, rel=1e-9)
+
+
+def test_binned_wasserstein_of_a_shift_is_the_shift_between_the_outer_edges() -> None:
+    rng = np.random.default_rng(9)
+    reference = rng.normal(size=200_000)
+    edges = np.quantile(reference, np.linspace(0.001, 0.999, 200))
+    ref_counts, win_counts = histograms(reference, reference + 0.5, edges)
+    assert stats.binned_wasserstein(ref_counts, win_counts, edges) == pytest.approx(0.5, rel=0.02)
+    assert stats.binned_wasserstein(ref_counts, ref_counts, edges) == 0.0
+    assert stats.binned_wasserstein(ref_counts, win_counts, edges[:1]) == 0.0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_jensen_shannon_matches_scipy(seed: int) -> None:
+    from scipy.spatial import distance
+
+    rng = np.random.default_rng(seed)
+    reference = rng.integers(0, 50, 12).astype(np.float64)
+    window = rng.integers(0, 50, 12).astype(np.float64)
+    window[3] = reference[5] = 0.0  # empty bins on either side
+    assert stats.jensen_shannon(reference, window) == pytest.approx(
+        distance.jensenshannon(reference, window, base=2), rel=1e-9)
+    assert stats.jensen_shannon(reference, 3 * reference) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_normal_quantiles_match_scipy() -> None:
+    p = np.r_[1e-12, 1e-9, 1e-6, 1e-4, np.linspace(0.001, 0.999, 997), 1 - 1e-6, 1 - 1e-9]
+    np.testing.assert_allclose(stats.normal_quantiles(p), scipy_stats.norm.ppf(p), rtol=2e-9,
+                               atol=1e-12)

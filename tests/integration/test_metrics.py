@@ -25,8 +25,8 @@ def scrape(port: int) -> dict[str, Any]:
 
 
 def sample(families: dict[str, Any], name: str, **labels: str) -> float:
-    for name, family in families.items():
-        if name == "__text__":
+    for key, family in families.items():
+        if key == "__text__":
             continue
         for item in family.samples:
             if item.name == name and all(item.labels.get(k) == v for k, v in labels.items()):

@@ -30,7 +30,9 @@ def test_a_persistent_drift_fires_once_and_resolves_once_after_it_ends() -> None
     assert [(a["status"], a["feature"], a["kind"]) for a in alerts] == [
         ("firing", "x", "data_drift"), ("resolved", "x", "data_drift")]
     firing, resolved = alerts
-    assert firing["window"]["end_ts"] == 1000 + 5000 + 499     # first drifted window's last event
+    # The block CUSUM fires inside the first drifted window (a partial window report), so
+    # the alert's window ends at that block, before the window's last event.
+    assert 1000 + 5000 <= firing["window"]["end_ts"] <= 1000 + 5000 + 499
     assert resolved["resolves"] == firing["alert_id"]
     assert resolved["window"]["end_ts"] == values.size - 5000 + 3 * 500 - 1
     for alert in alerts:

@@ -49,12 +49,14 @@ def test_replay_writes_dead_letters_for_bad_lines(tmp_path: Path) -> None:
     good = {"model_id": "m", "model_version": "v", "event_id": "1", "ts": 1, "features": {"x": 1},
             "prediction": 0}
     predictions = tmp_path / "p.jsonl"
-    predictions.write_bytes(orjson.dumps(good) + b"\n{broken\n" + orjson.dumps([good, {}]) + b"\n")
+    bad_type = dict(good, features={"x": "high"})
+    predictions.write_bytes(orjson.dumps(good) + b"\n{broken\n" + orjson.dumps([good, {}]) +
+                            b"\n" + orjson.dumps(bad_type) + b"\n")
     assert main(["replay", "--predictions", str(predictions), "--out", str(tmp_path / "a.jsonl"),
                  "--deadletter", str(tmp_path / "dead.jsonl"), "--quiet"]) == 0
     dead = alerts_of(tmp_path / "dead.jsonl")
     assert [(d["error"], d["source"]["offset"]) for d in dead] == [
-        ("invalid_json", 2), ("missing_field", 3)]
+        ("invalid_json", 2), ("missing_field", 3), ("wrong_type", 4)]
     for record in dead:
         validate(record, "deadletter")
 

@@ -55,3 +55,17 @@ def test_errors_name_the_key_the_expectation_and_the_value(tmp_path: Path, text:
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="cannot read it"):
         load_settings(tmp_path / "nope.yaml", environ={})
+
+
+def test_webhook_secrets_come_from_the_environment(tmp_path: Path) -> None:
+    text = ("sinks:\n  webhooks:\n    - url: https://hooks.example.com/driftline\n"
+            "      secret_env: HOOK_SECRET\n      format: alertmanager\n")
+    settings = load_settings(write(tmp_path, text), environ={"HOOK_SECRET": "abc"})
+    (hook,) = settings.sinks.webhooks
+    assert hook.format == "alertmanager" and hook.secret == "abc"
+    assert "abc" not in repr(hook)
+    with pytest.raises(SettingsError, match=r"sinks.webhooks\[0\].secret_env: environment "
+                       r"variable 'HOOK_SECRET' is not set"):
+        load_settings(write(tmp_path, text), environ={})
+    with pytest.raises(SettingsError, match=r"sinks.webhooks\[0\].secret: unknown key"):
+        load_settings(write(tmp_path, text.replace("secret_env", "secret")), environ={})

@@ -1,0 +1,473 @@
+"""Joint drift of several numeric features: PCA error and Hotelling T² against the reference.
+
+Marginal tests look at one feature at a time, so they miss a change in how
+features move together, such as two features whose correlation flips sign while
+each keeps its own distribution. This test maps every feature to normal scores
+through the reference's own distribution (its empirical CDF, then the inverse
+normal CDF), fits a principal component analysis on the reference's scores, and
+measures per window the mean squared distance of the events from the reference's
+principal subspace (the squared prediction error, or Q statistic) and, within
+the subspace, the mean Hotelling T² of the events on the kept components. Events
+from an unchanged distribution sit as close to that subspace as the reference
+did; a change in the joint structure pushes them off it (a correlation that
+weakens or flips) or stretches them along it (a correlation that strengthens).
+
+Normal scores rather than a plain mean/sd standardisation: every feature then has
+bounded, Gaussian-like values whatever its distribution (incomes, counts, 0/1
+flags), so one extreme event cannot outweigh a window, heavy tails do not inflate
+the false-alarm rate, and the correlations in the explanation are rank-based.
+
+Calibration comes from the reference itself. The PCA is refitted on 4/5 of the
+reference and both statistics measured on the remaining fifth (five times), so
+they are out of sample, like a window's. A window's sum of either statistic is a
+sum of such per-event values; it is approximated by a scaled chi-square with the
+same mean and variance (Satterthwaite), widened by the uncertainty of the
+reference's own mean and components, and read at ``alpha / 2``. Resampling
+reference windows could not resolve the 1e-8 tail a monitor runs at; the
+moment-matched chi-square keeps the right skew of a sum of squares. A drift also
+needs ``min_increase``: the window's mean must exceed the reference's by that
+share, so that huge windows do not flag trivial changes.
+
+The window state is three sums: the number of events, Σz and Σzzᵀ of the scores.
+Both statistics are quadratic forms, so a window's mean is tr(M·Σzzᵀ)/n for a
+fixed matrix M (the residual projector, or the kept components scaled by their
+inverse variances), and the window's correlation matrix (for the explanation)
+comes from the same sums. Scores are rounded to a 1/1024 grid, so every sum is
+exact in float64 and a result does not depend on how events were split into
+segments.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from statistics import NormalDist
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+from detectors import stats
+from detectors.base import CRITICAL, WARNING, TestResult, WindowedTest
+from detectors.batch import NumericColumn
+from detectors.errors import ConfigurationError, require
+
+MAX_COLUMNS = 100
+_MIN_EVENTS = 50
+# Scores lie within ±5.4 (the normal quantile of 1/(2n) for a reference of 10**7 events); on
+# a 2**-10 grid their products are integers times 2**-20, and sums of those stay exact in
+# float64 up to about 2**53 / (30 * 2**20) = 2.8e8 events a window.
+_GRID = 1024.0
+# Finer in the tails, where a change of dependence shows first.
+_KNOT_PROBABILITIES = np.array(
+    [0.001, 0.005, 0.01, 0.025] + [i / 20 for i in range(1, 20)] + [0.975, 0.99, 0.995, 0.999])
+_FOLDS = 5
+# Above this many degrees of freedom the Wilson–Hilferty chi-square quantile is accurate
+# (and slightly conservative) where the exact series would cost milliseconds per window.
+_EXACT_DF = 100
+_PAIRS_SHOWN = 3
+_NOTABLE_CORRELATION_CHANGE = 0.1
+_TINY = 1e-12
+# A window is compared with components and a mean both estimated from the reference; each
+# estimate's noise is about that of a mean of reference_size per-event values (measured on
+# Gaussian, Student-t and Poisson features), so the null variance counts it twice.
+_REFERENCE_NOISE = 2.0
+_STANDARD_NORMAL = NormalDist()
+
+Segment = Mapping[str, NumericColumn]
+Array = NDArray[np.float64]
+
+
+class _Check(NamedTuple):
+    detector: str
+    label: str
+    mean: float
+    expected: float
+    threshold: float
+    p_value: float
+    effect: float
+    drift: bool
+
+
+class PCADrift(WindowedTest[Any]):
+    """Windowed PCA test (reconstruction error and Hotelling T²) over several numeric features.
+
+    ``update_many`` takes a multi-column segment, ``{feature: NumericColumn}``;
+    an event missing any of the features is skipped, and a feature absent from
+    a segment counts as missing in all of its events.
+
+    Parameters
+    ----------
+    alpha
+        False-alarm probability of one window's test.
+    columns
+        The numeric features tested together (2 to ``MAX_COLUMNS``, distinct).
+    reference_size
+        Capacity of the reference buffer (complete events); extra reference events
+        are ignored and the buffer is released when the reference closes.
+    variance_kept
+        Share of the reference's variance the kept principal components explain
+        (at least one component is kept and at least one left out).
+    min_increase
+        Smallest relative rise of the mean reconstruction error (or mean T²) worth an
+        alert.
+    critical_increase
+        Relative rise from which a drift is ``critical`` rather than ``warning``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> def events(n, rho):
+    ...     x = rng.normal(size=n)
+    ...     y = rho * x + np.sqrt(1 - rho**2) * rng.normal(size=n)
+    ...     return {"x": NumericColumn(x, np.zeros(n, bool)),
+    ...             "y": NumericColumn(y, np.zeros(n, bool))}
+    >>> test = PCADrift(alpha=1e-6, columns=["x", "y"])
+    >>> test.update_many(events(5000, 0.8))
+    >>> test.end_reference()
+    >>> test.update_many(events(2000, -0.8))
+    >>> result = test.end_window()
+    >>> result.drift
+    True
+    >>> result.explanation.split("; ")[-1]
+    'rank correlation of x and y 0.79 → −0.80'
+
+    """
+
+    name: ClassVar[str] = "pca_drift"
+    config_keys: ClassVar[tuple[str, ...]] = (
+        "alpha", "columns", "reference_size", "variance_kept", "min_increase",
+        "critical_increase")
+    state_keys: ClassVar[tuple[str, ...]] = (
+        "reference_ready", "drift", "buffer", "buffer_used", "reference_events", "knots",
+        "scores", "components", "explained", "residual", "hotelling", "reference_correlation",
+        "spe_mean", "spe_var", "t2_mean", "t2_var", "held_out_events", "events", "sums",
+        "products",
+    )
+
+    def __init__(
+        self,
+        alpha: float,
+        columns: list[str],
+        reference_size: int = 5000,
+        variance_kept: float = 0.9,
+        min_increase: float = 0.25,
+        critical_increase: float = 1.0,
+    ) -> None:
+        require(isinstance(columns, list) and 2 <= len(columns) <= MAX_COLUMNS
+                and all(isinstance(name, str) for name in columns)
+                and len(set(columns)) == len(columns),
+                "columns", f"a list of 2 to {MAX_COLUMNS} distinct feature names", columns)
+        require(reference_size >= _MIN_EVENTS, "reference_size", f"an integer >= {_MIN_EVENTS}",
+                reference_size)
+        require(0.0 < variance_kept < 1.0, "variance_kept", "a share in (0, 1)", variance_kept)
+        require(min_increase >= 0.0, "min_increase", "a number >= 0", min_increase)
+        require(critical_increase >= min_increase, "critical_increase",
+                f"a number >= min_increase ({min_increase})", critical_increase)
+        self.columns = list(columns)
+        self.reference_size = reference_size
+        self.variance_kept = variance_kept
+        self.min_increase = min_increase
+        self.critical_increase = critical_increase
+        super().__init__(alpha)
+
+    def _reset(self) -> None:
+        d = len(self.columns)
+        self._reference_ready = False
+        self._drift = False
+        # Feature-major, like every array here: one contiguous row per feature.
+        self._buffer: Array = np.empty((d, self.reference_size), dtype=np.float64)
+        self._buffer_used = 0
+        self._reference_events = 0
+        self._knots: list[Array] = []
+        self._scores: list[Array] = []
+        self._components = 0
+        self._explained = 0.0
+        self._residual: Array = np.zeros((d, d), dtype=np.float64)
+        self._hotelling: Array = np.zeros((d, d), dtype=np.float64)
+        self._reference_correlation: Array = np.zeros((d, d), dtype=np.float64)
+        self._spe_mean = 0.0
+        self._spe_var = 0.0
+        self._t2_mean = 0.0
+        self._t2_var = 0.0
+        self._held_out_events = 0
+        self._events = 0
+        self._sums: Array = np.zeros(d, dtype=np.float64)
+        self._products: Array = np.zeros((d, d), dtype=np.float64)
+
+    def update_many(self, segment: Segment) -> None:
+        """Add the complete events of a multi-column segment to the reference or window."""
+        values = self._complete_events(segment)
+        n = values.shape[1]
+        if n == 0:
+            return
+        if not self._reference_ready:
+            take = min(n, self.reference_size - self._buffer_used)
+            self._buffer[:, self._buffer_used:self._buffer_used + take] = values[:, :take]
+            self._buffer_used += take
+            return
+        self._events += n
+        if self._components == 0:
+            return
+        z = self._normal_scores(values)
+        self._sums += z.sum(axis=1)
+        self._products += z @ z.T
+
+    def end_reference(self) -> None:
+        """Fit the PCA and calibrate its error on the buffered events; free the buffer."""
+        values = self._buffer[:, :self._buffer_used]
+        self._buffer = np.empty((len(self.columns), 0), dtype=np.float64)
+        self._buffer_used = 0
+        self._reference_ready = True
+        self._reference_events = n = int(values.shape[1])
+        if n < _min_reference(len(self.columns)):
+            return
+        for feature in values:
+            knots, scores = _score_table(feature)
+            self._knots.append(knots)
+            self._scores.append(scores)
+        z = self._normal_scores(values)
+        self._reference_correlation = _correlation(n, z.sum(axis=1), z @ z.T)
+        active = np.flatnonzero([knots.size > 1 for knots in self._knots])
+        if active.size < 2:
+            return
+        self._components, self._explained, self._residual, self._hotelling = _fit(
+            z @ z.T / n, active, self.variance_kept, None)
+        # Each fold judged by a PCA fitted without it, as a window is judged by the reference's.
+        fold = np.arange(n) % _FOLDS
+        spe, t2 = [], []
+        for k in range(_FOLDS):
+            fit, held_out = z[:, fold != k], z[:, fold == k]
+            _, _, residual, hotelling = _fit(fit @ fit.T / fit.shape[1], active,
+                                             self.variance_kept, self._components)
+            spe.append(np.einsum("in,ij,jn->n", held_out, residual, held_out))
+            t2.append(np.einsum("in,ij,jn->n", held_out, hotelling, held_out))
+        self._spe_mean, self._spe_var = _moments(np.concatenate(spe))
+        self._t2_mean, self._t2_var = _moments(np.concatenate(t2))
+        self._held_out_events = n
+
+    def end_window(self) -> TestResult:
+        """Test the window's reconstruction error against the reference; reset the window."""
+        result = self._evaluate()
+        self._drift = result.drift
+        d = len(self.columns)
+        self._events = 0
+        self._sums = np.zeros(d, dtype=np.float64)
+        self._products = np.zeros((d, d), dtype=np.float64)
+        return result
+
+    def _complete_events(self, segment: Segment) -> Array:
+        """Values of the events that have every feature, one row per feature."""
+        d = len(self.columns)
+        present = [name for name in self.columns if name in segment]
+        if not present:
+            return np.empty((d, 0), dtype=np.float64)
+        size = len(segment[present[0]].values)
+        for name in present:
+            column = segment[name]
+            if not isinstance(column, NumericColumn):
+                raise ConfigurationError(f"segment[{name!r}]: expected a NumericColumn, got "
+                                         f"{type(column).__name__}")
+            if column.values.shape[0] != size:
+                raise ConfigurationError(f"segment[{name!r}]: expected {size} rows, got "
+                                         f"{column.values.shape[0]}")
+        if len(present) < d or size == 0:
+            return np.empty((d, 0), dtype=np.float64)
+        values: Array = np.vstack([segment[name].values for name in self.columns])
+        missing = np.zeros(size, dtype=np.bool_)
+        for name in self.columns:
+            missing |= segment[name].missing
+        return values[:, ~missing] if missing.any() else values
+
+    def _normal_scores(self, values: Array) -> Array:
+        z = np.empty_like(values)
+        for j, (knots, scores) in enumerate(zip(self._knots, self._scores, strict=True)):
+            z[j] = np.interp(values[j], knots, scores)
+        z *= _GRID
+        np.rint(z, out=z)
+        z /= _GRID
+        return z
+
+    def _evaluate(self) -> TestResult:
+        n = self._events
+        reference = self._reference_summary()
+        if self._components == 0 or n < _MIN_EVENTS:
+            needed = _min_reference(len(self.columns))
+            if self._reference_events < needed:
+                reason = (f"the reference has {self._reference_events} complete events "
+                          f"(need {needed})")
+            elif self._components == 0:
+                reason = f"fewer than 2 of the {len(self.columns)} features vary in the reference"
+            else:
+                reason = f"{n} complete events in the window (need {_MIN_EVENTS})"
+            return TestResult(
+                detector="pca_reconstruction", drift=False, statistic=0.0, threshold=math.inf,
+                p_value=None, effect_size=0.0, severity=WARNING, window_events=n,
+                explanation=f"not tested: {reason}", reference=reference)
+        checks = [
+            self._check("pca_reconstruction", "reconstruction error", self._residual,
+                        self._spe_mean, self._spe_var),
+            self._check("pca_hotelling", "Hotelling T²", self._hotelling, self._t2_mean,
+                        self._t2_var),
+        ]
+        # The check that speaks for the window: a drifting one first, then the most extreme.
+        checks.sort(key=lambda check: (not check.drift, -check.mean / check.threshold))
+        lead = checks[0]
+        explanation = "; ".join(
+            f"{check.label} {check.expected:.3g} → {check.mean:.3g} "
+            f"(×{check.mean / check.expected:.2f}, threshold {check.threshold:.3g})"
+            for check in checks)
+        explanation += (f"; {self._components} of {len(self.columns)} principal components "
+                        f"kept; " + self._explain_correlations(n))
+        return TestResult(
+            detector=lead.detector, drift=lead.drift, statistic=lead.mean,
+            threshold=lead.threshold, p_value=lead.p_value, effect_size=lead.effect,
+            severity=CRITICAL if lead.effect >= self.critical_increase else WARNING,
+            window_events=n, explanation=explanation, reference=reference)
+
+    def _check(self, detector: str, label: str, form: Array, null_mean: float,
+               null_var: float) -> _Check:
+        """One quadratic-form statistic of the window against its held-out reference values."""
+        n = self._events
+        total = float(np.sum(form * self._products))  # tr(M Σzzᵀ); both are symmetric
+        expected = max(null_mean, _TINY)
+        # Per-event variance, widened by the noise of the reference's mean and components.
+        variance = max(null_var, _TINY) * (1.0 + _REFERENCE_NOISE * n / self._held_out_events)
+        df = 2.0 * n * expected * expected / variance
+        if df <= _EXACT_DF:
+            df = float(max(1, math.floor(df)))  # fewer df, same mean: a wider, safer null
+        scale = n * expected / df
+        threshold = scale * _chi2_quantile(df, self.alpha / 2.0) / n
+        mean = total / n
+        effect = mean / expected - 1.0
+        return _Check(detector, label, mean, expected, threshold,
+                      _chi2_survival(total / scale, df), effect,
+                      mean > threshold and effect >= self.min_increase)
+
+    def _explain_correlations(self, n: int) -> str:
+        window = _correlation(n, self._sums, self._products)
+        reference = self._reference_correlation
+        defined = (np.diag(reference) > 0) & (np.diag(window) > 0)
+        d = len(self.columns)
+        pairs = [(abs(float(window[i, j] - reference[i, j])), i, j)
+                 for i in range(d) for j in range(i + 1, d) if defined[i] and defined[j]]
+        if not pairs:
+            return "no pair of features varies in both the reference and the window"
+        pairs.sort(key=lambda pair: -pair[0])
+        shown = [pair for pair in pairs[:_PAIRS_SHOWN]
+                 if pair[0] >= _NOTABLE_CORRELATION_CHANGE] or pairs[:1]
+        parts = [f"{self.columns[i]} and {self.columns[j]} {_signed(reference[i, j])} → "
+                 f"{_signed(window[i, j])}" for _, i, j in shown]
+        return "rank correlation of " + ", of ".join(parts)
+
+    def _reference_summary(self) -> dict[str, float]:
+        return {"events": float(self._reference_events), "features": float(len(self.columns)),
+                "components": float(self._components), "explained_variance": self._explained,
+                "reconstruction_error": self._spe_mean, "hotelling_t2": self._t2_mean}
+
+    def _restore(self, key: str, value: Any) -> Any:
+        d = len(self.columns)
+        if key == "buffer":
+            values = np.asarray(value, dtype=np.float64).reshape(d, -1)
+            if self._reference_ready:
+                return np.empty((d, 0), dtype=np.float64)
+            full = np.empty((d, self.reference_size), dtype=np.float64)
+            full[:, :values.shape[1]] = values
+            return full
+        if key in ("knots", "scores"):
+            return [np.asarray(table, dtype=np.float64) for table in value]
+        if key == "sums":
+            return np.asarray(value, dtype=np.float64).reshape(d)
+        if key in ("residual", "hotelling", "reference_correlation", "products"):
+            return np.asarray(value, dtype=np.float64).reshape(d, d)
+        return value
+
+    def to_state(self) -> dict[str, Any]:
+        """Versioned plain-dict state; only the used part of the reference buffer is kept."""
+        state = super().to_state()
+        state["state"]["buffer"] = self._buffer[:, :self._buffer_used].tolist()
+        state["state"]["knots"] = [knots.tolist() for knots in self._knots]
+        state["state"]["scores"] = [scores.tolist() for scores in self._scores]
+        return state
+
+
+def _min_reference(features: int) -> int:
+    return max(_MIN_EVENTS, 2 * features)
+
+
+def _score_table(values: Array) -> tuple[Array, Array]:
+    """Knots of one feature's reference distribution and the normal score of each.
+
+    A knot's score is the normal quantile of its mid-rank, so tied values (counts,
+    flags) get one score, the average of their ranks; values between knots are
+    interpolated and values beyond the reference's range take the extreme scores.
+    """
+    ordered = np.sort(values)
+    n = ordered.size
+    knots = np.unique(np.r_[ordered[0], np.quantile(ordered, _KNOT_PROBABILITIES), ordered[-1]])
+    below = np.searchsorted(ordered, knots, side="left")
+    up_to = np.searchsorted(ordered, knots, side="right")
+    mid_ranks = (below + up_to) / (2.0 * n)
+    scores = np.array([_STANDARD_NORMAL.inv_cdf(p) for p in mid_ranks.tolist()])
+    return knots, scores
+
+
+def _fit(second_moment: Array, active: NDArray[np.intp], variance_kept: float,
+         components: int | None) -> tuple[int, float, Array, Array]:
+    """Principal components of the active features.
+
+    Returns how many are kept, the share of variance they explain, the projector on
+    the residual space and the kept components scaled by their inverse variances.
+    """
+    eigenvalues, eigenvectors = np.linalg.eigh(second_moment[np.ix_(active, active)])
+    eigenvalues = np.clip(eigenvalues[::-1], 0.0, None)
+    eigenvectors = eigenvectors[:, ::-1]
+    total = max(float(eigenvalues.sum()), _TINY)
+    if components is None:
+        share = np.cumsum(eigenvalues) / total
+        components = int(np.searchsorted(share, variance_kept)) + 1
+    components = min(max(components, 1), active.size - 1)
+    kept = eigenvectors[:, :components]
+    inverse = 1.0 / np.maximum(eigenvalues[:components], _TINY)
+    residual = np.zeros_like(second_moment)
+    residual[np.ix_(active, active)] = np.eye(active.size) - kept @ kept.T
+    hotelling = np.zeros_like(second_moment)
+    hotelling[np.ix_(active, active)] = (kept * inverse) @ kept.T
+    return components, float(eigenvalues[:components].sum()) / total, residual, hotelling
+
+
+def _moments(values: Array) -> tuple[float, float]:
+    return float(values.mean()), float(values.var(ddof=1))
+
+
+def _correlation(n: int, sums: Array, products: Array) -> Array:
+    """Correlation matrix from sums; 0 where a feature does not vary (its diagonal too)."""
+    mean = sums / n
+    covariance = products / n - np.outer(mean, mean)
+    sd = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+    varying = sd > _TINY
+    denominator = np.outer(np.where(varying, sd, 1.0), np.where(varying, sd, 1.0))
+    correlation: Array = np.clip(covariance / denominator, -1.0, 1.0)
+    correlation[~varying, :] = 0.0
+    correlation[:, ~varying] = 0.0
+    np.fill_diagonal(correlation, varying.astype(np.float64))
+    return correlation
+
+
+def _chi2_quantile(df: float, alpha: float) -> float:
+    if df <= _EXACT_DF:
+        return stats.chi2_upper_quantile(int(df), alpha)
+    c = 2.0 / (9.0 * df)
+    return df * (1.0 - c + stats.normal_upper_quantile(alpha) * math.sqrt(c)) ** 3
+
+
+def _chi2_survival(statistic: float, df: float) -> float:
+    if df <= _EXACT_DF:
+        return stats.chi2_survival(statistic, int(df))
+    c = 2.0 / (9.0 * df)
+    z = ((max(statistic, 0.0) / df) ** (1.0 / 3.0) - (1.0 - c)) / math.sqrt(c)
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def _signed(value: float) -> str:
+    return f"{value:.2f}".replace("-", "−")
