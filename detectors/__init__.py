@@ -9,10 +9,11 @@ from detectors.batch import CategoricalColumn, ColumnBatch, NumericColumn
 from detectors.drift import CategoricalDrift, NumericDrift
 from detectors.errors import ConfigurationError, DetectorError, StateError
 from detectors.monitor import Finding, ModelMonitor, MonitorConfig, WindowReport
-from detectors.quality import MissingRate
+from detectors.multivariate import PCADrift
+from detectors.quality import MissingRate, OutOfRangeRate
 
 __all__ = [
     "CategoricalColumn", "CategoricalDrift", "ColumnBatch", "ConfigurationError",
     "DetectorError", "Finding", "MissingRate", "ModelMonitor", "MonitorConfig",
-    "NumericColumn", "NumericDrift", "StateError", "TestResult", "WindowReport", "WindowedTest",
+    "NumericColumn", "NumericDrift", "OutOfRangeRate", "PCADrift", "StateError", "TestResult", "WindowReport", "WindowedTest",
 ]

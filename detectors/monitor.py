@@ -44,12 +44,15 @@ from detectors.drift.categorical import CategoricalDrift
 from detectors.drift.cusum import NumericCusum
 from detectors.drift.numeric import NumericDrift
 from detectors.errors import ConfigurationError, StateError, require
+from detectors.multivariate.pca import MAX_COLUMNS, PCADrift
 from detectors.quality.missing import MissingRate
+from detectors.quality.range import OutOfRangeRate
 
 DATA_DRIFT = "data_drift"
 PREDICTION_DRIFT = "prediction_drift"
 DATA_QUALITY = "data_quality"
 OUTPUT_COLUMNS = ("prediction", "score")
+JOINT = "(joint)"   # the feature name of findings about several features together
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,12 @@ class MonitorConfig:
     min_variance_ratio
         Smallest variance ratio (either way) that the sequential detectors
         accumulate evidence for.
+    min_out_of_range_increase
+        Smallest rise in the share of values outside the reference's range worth an alert.
+    min_joint_increase
+        Smallest relative rise of the joint (PCA) statistic worth an alert.
+    joint_max_features
+        Numeric features (in schema order) watched together by the joint test.
 
     """
 
@@ -93,6 +102,9 @@ class MonitorConfig:
     false_alarm_events: float = 10_000_000.0
     min_shift: float = 0.15
     min_variance_ratio: float = 1.2
+    min_out_of_range_increase: float = 0.01
+    min_joint_increase: float = 0.25
+    joint_max_features: int = 50
 
     def __post_init__(self) -> None:
         require(self.reference_size >= 100, "reference_size", "an integer >= 100",
@@ -109,6 +121,12 @@ class MonitorConfig:
         require(0.0 < self.min_shift <= 5.0, "min_shift", "a number in (0, 5]", self.min_shift)
         require(1.0 < self.min_variance_ratio <= 100.0, "min_variance_ratio",
                 "a number in (1, 100]", self.min_variance_ratio)
+        require(0.0 < self.min_out_of_range_increase <= 1.0, "min_out_of_range_increase",
+                "a share in (0, 1]", self.min_out_of_range_increase)
+        require(self.min_joint_increase > 0.0, "min_joint_increase", "a number > 0",
+                self.min_joint_increase)
+        require(2 <= self.joint_max_features <= MAX_COLUMNS, "joint_max_features",
+                f"an integer in [2, {MAX_COLUMNS}]", self.joint_max_features)
 
     @property
     def sequential_rate(self) -> float:
@@ -174,13 +192,13 @@ class ModelMonitor:
     >>> x = np.r_[rng.normal(size=2000), rng.normal(2.0, 1.0, 1000)]
     >>> reports = monitor.update_many(ColumnBatch.from_numeric(ts=ts, x=x))
     >>> for r in reports:
-    ...     print(r.index, r.partial, r.events, [f.feature for f in r.drifted])
+    ...     print(r.index, r.partial, r.events, [(f.feature, f.check) for f in r.drifted])
     0 False 500 []
     1 False 500 []
-    2 True 200 ['x']
-    2 False 500 ['x']
-    3 True 100 ['x']
-    3 False 500 ['x']
+    2 True 200 [('x', 'distribution')]
+    2 False 500 [('x', 'distribution'), ('x', 'out_of_range_rate')]
+    3 True 100 [('x', 'distribution')]
+    3 False 500 [('x', 'distribution'), ('x', 'out_of_range_rate')]
 
     """
 
@@ -201,15 +219,24 @@ class ModelMonitor:
         self._reset()
 
     def _reset(self) -> None:
-        n_tests = 2 * len(self.schema) + len(self.outputs)
+        numeric_features = [name for name, kind in self.schema.items() if kind == NUMERIC]
+        joint = numeric_features[:self.config.joint_max_features]
+        n_tests = (2 * len(self.schema) + len(self.outputs) + len(numeric_features)
+                   + (len(joint) >= 2))
         alpha = self.config.alpha / max(n_tests, 1)
+        self._range_tests: dict[str, WindowedTest[Any]] = {
+            name: OutOfRangeRate(alpha, self.config.reference_size,
+                                 min_increase=self.config.min_out_of_range_increase)
+            for name in numeric_features}
+        self._joint_test: PCADrift | None = (
+            PCADrift(alpha, joint, self.config.reference_size,
+                     min_increase=self.config.min_joint_increase) if len(joint) >= 2 else None)
         self._drift_tests: dict[str, WindowedTest[Any]] = {
             name: self._distribution_test(kind, alpha) for name, kind in self.schema.items()}
         self._output_tests: dict[str, WindowedTest[Any]] = {
             name: self._distribution_test(kind, alpha) for name, kind in self.outputs.items()}
         self._missing_tests: dict[str, WindowedTest[Any]] = {
             name: MissingRate(alpha, self.config.min_missing_increase) for name in self.schema}
-        numeric_features = [name for name, kind in self.schema.items() if kind == NUMERIC]
         numeric_outputs = [name for name, kind in self.outputs.items() if kind == NUMERIC]
         rate = self.config.sequential_rate / max(len(numeric_features) + len(numeric_outputs), 1)
         self._sequential_tests = {name: self._sequential_test(rate) for name in numeric_features}
@@ -289,11 +316,20 @@ class ModelMonitor:
                 test.update_many(column)
                 if kind == DATA_DRIFT:
                     self._missing_tests[name].update_many(column)
+                    if name in self._range_tests:
+                        self._range_tests[name].update_many(column)
                 detector = sequential.get(name)
                 if detector is not None and isinstance(column, NumericColumn):
                     detector.update_many(column)
                     alarms += [(start + row, Finding(kind, name, "distribution", result))
                                for row, result in detector.last_alarms]
+        if self._joint_test is not None:
+            segment: dict[str, NumericColumn] = {}
+            for name in self._joint_test.columns:
+                column = batch.columns.get(name)
+                if isinstance(column, NumericColumn):
+                    segment[name] = column if whole else column.slice(start, stop)
+            self._joint_test.update_many(segment)
         return alarms
 
     def _alarm_reports(self, batch: ColumnBatch, start: int, events_before: int,
@@ -323,6 +359,11 @@ class ModelMonitor:
                      for name, test in self._output_tests.items()]
         findings += [Finding(DATA_QUALITY, name, "missing_rate", test.end_window())
                      for name, test in self._missing_tests.items()]
+        findings += [Finding(DATA_QUALITY, name, "out_of_range_rate", test.end_window())
+                     for name, test in self._range_tests.items()]
+        if self._joint_test is not None:
+            findings.append(Finding(DATA_DRIFT, JOINT, "joint_distribution",
+                                    self._joint_test.end_window()))
         findings += self._rejected_findings()
         report = WindowReport(
             index=self._window_index, start_ts=self._window_start_ts,
@@ -350,9 +391,10 @@ class ModelMonitor:
         return findings
 
     def _all_tests(self) -> list[WindowedTest[Any]]:
+        joint = [self._joint_test] if self._joint_test is not None else []
         return [*self._drift_tests.values(), *self._output_tests.values(),
                 *self._missing_tests.values(), *self._sequential_tests.values(),
-                *self._output_sequential.values()]
+                *self._output_sequential.values(), *self._range_tests.values(), *joint]
 
     def to_state(self) -> dict[str, Any]:
         """Versioned plain-dict state of the monitor and all its tests."""
@@ -371,6 +413,8 @@ class ModelMonitor:
                 "sequential": {n: t.to_state() for n, t in self._sequential_tests.items()},
                 "output_sequential": {n: t.to_state()
                                       for n, t in self._output_sequential.items()},
+                "range": {n: t.to_state() for n, t in self._range_tests.items()},
+                "joint": self._joint_test.to_state() if self._joint_test is not None else None,
             },
         }
 
@@ -393,6 +437,10 @@ class ModelMonitor:
                                          for n, s in tests["sequential"].items()}
             monitor._output_sequential = {n: NumericCusum.from_state(s)
                                           for n, s in tests["output_sequential"].items()}
+            monitor._range_tests = {n: OutOfRangeRate.from_state(s)
+                                    for n, s in tests["range"].items()}
+            monitor._joint_test = (PCADrift.from_state(tests["joint"])
+                                   if tests["joint"] is not None else None)
         except (KeyError, TypeError, ConfigurationError) as exc:
             raise StateError(f"state: cannot restore model_monitor: {exc}") from exc
         return monitor

@@ -1,5 +1,6 @@
 """Data-quality checks of one feature."""
 
 from detectors.quality.missing import MissingRate
+from detectors.quality.range import OutOfRangeRate
 
-__all__ = ["MissingRate"]
+__all__ = ["MissingRate", "OutOfRangeRate"]

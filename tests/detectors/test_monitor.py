@@ -116,6 +116,9 @@ def test_golden_planted_drifts(one_batch_reports: list[WindowReport]) -> None:
         (DATA_DRIFT, "c"): window_of(22_000),
         (PREDICTION_DRIFT, "score"): window_of(26_000),
         (PREDICTION_DRIFT, "prediction"): window_of(26_000),
+        # A 1σ shift also pushes 1.8% of x beyond the reference p99.9 (0.1% before): the
+        # out-of-range check sees it in the first window entirely after the shift.
+        (DATA_QUALITY, "x"): window_of(16_000) + 1,
     }
 
 
@@ -153,7 +156,8 @@ def test_findings_name_their_kind_feature_and_check(
     expected = {(DATA_DRIFT, "x", "distribution"), (DATA_DRIFT, "c", "distribution"),
                 (PREDICTION_DRIFT, "prediction", "distribution"),
                 (PREDICTION_DRIFT, "score", "distribution"),
-                (DATA_QUALITY, "x", "missing_rate"), (DATA_QUALITY, "c", "missing_rate")}
+                (DATA_QUALITY, "x", "missing_rate"), (DATA_QUALITY, "c", "missing_rate"),
+                (DATA_QUALITY, "x", "out_of_range_rate")}
     expected |= {(DATA_QUALITY, name, "rejected_values") for name in [*SCHEMA, *OUTPUTS]}
     for report in closed(one_batch_reports):
         assert sorted((f.kind, f.feature, f.check) for f in report.findings) == sorted(expected)
