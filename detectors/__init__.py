@@ -15,5 +15,6 @@ from detectors.quality import MissingRate, OutOfRangeRate
 __all__ = [
     "CategoricalColumn", "CategoricalDrift", "ColumnBatch", "ConfigurationError",
     "DetectorError", "Finding", "MissingRate", "ModelMonitor", "MonitorConfig",
-    "NumericColumn", "NumericDrift", "OutOfRangeRate", "PCADrift", "StateError", "TestResult", "WindowReport", "WindowedTest",
+    "NumericColumn", "NumericDrift", "OutOfRangeRate", "PCADrift", "StateError", "TestResult",
+    "WindowReport", "WindowedTest",
 ]
