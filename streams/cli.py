@@ -14,6 +14,7 @@ from types import FrameType
 from detectors.errors import ConfigurationError
 from detectors.synthetic import SCENARIOS, ScenarioSpec
 from streams.errors import DriftlineError
+from streams.reference import add_reference_commands
 from streams.settings import Settings, load_settings
 
 DESCRIPTION = """\
@@ -272,6 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
         "group_id) and print one line per model version: events seen, windows closed, the "
         "last window's end, open alerts and the tests drifting in the last window.")
     status_cmd.set_defaults(run=cmd_status)
+
+    add_reference_commands(commands)
 
     rebaseline = commands.add_parser(
         "rebaseline", help="accept the new normal: restart a model's reference",

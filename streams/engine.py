@@ -37,6 +37,9 @@ class MonitorEngine:
         self._monitors: dict[tuple[str, str], ModelMonitor] = {}
         self._policies: dict[tuple[str, str], AlertPolicy] = {}
         self._unattributed: dict[str, dict[str, int]] = {}
+        # Models re-baselined by an operator learn from live events, not from their file.
+        self._rebaselined: set[tuple[str, str | None]] = set()
+        self._references = _load_references(settings)
 
     def note_rejected(self, model_id: str, field: str) -> None:
         """Count a value refused before its event could be read (e.g. ``1e400``).
@@ -64,6 +67,7 @@ class MonitorEngine:
         version start a new reference. Returns the resolution alert events.
         """
         alerts: list[dict[str, Any]] = []
+        self._rebaselined.add((model_id, model_version))
         for key in [k for k in self._monitors if k[0] == model_id
                     and model_version in (None, k[1])]:
             alerts += self._policies.pop(key).resolve_all(reason, at_ts)
@@ -94,6 +98,14 @@ class MonitorEngine:
 
     def _create(self, key: tuple[str, str], events: list[dict[str, Any]]) -> ModelMonitor:
         model_id, model_version = key
+        reference = self._references.get(model_id)
+        if (reference is not None and reference["model_version"] in (None, model_version)
+                and not {(model_id, None), key} & self._rebaselined):
+            monitor = ModelMonitor.from_state(reference["monitor"])
+            self._monitors[key] = monitor
+            self._policies[key] = AlertPolicy(model_id, model_version,
+                                              self.settings.worker.resolve_after_windows)
+            return monitor
         declared = self.settings.models.get(model_id)
         schema = dict(declared.features if declared and declared.features else
                       infer_schema(events, self.settings.limits.max_features))
@@ -107,6 +119,7 @@ class MonitorEngine:
         """Plain-dict state of every monitor and policy."""
         return {
             "version": STATE_VERSION,
+            "rebaselined": sorted([list(k) for k in self._rebaselined], key=str),
             "models": [
                 {"model_id": mid, "model_version": ver, "monitor": monitor.to_state(),
                  "policy": self._policies[(mid, ver)].to_state()}
@@ -118,8 +131,19 @@ class MonitorEngine:
     def from_state(cls, settings: Settings, state: dict[str, Any]) -> MonitorEngine:
         """Rebuild from :meth:`to_state` output."""
         engine = cls(settings)
+        engine._rebaselined = {(k[0], k[1]) for k in state.get("rebaselined", [])}
         for entry in state["models"]:
             key = (entry["model_id"], entry["model_version"])
             engine._monitors[key] = ModelMonitor.from_state(entry["monitor"])
             engine._policies[key] = AlertPolicy.from_state(entry["policy"])
         return engine
+
+
+def _load_references(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Reference files named in the settings, validated against the monitor settings."""
+    from pathlib import Path
+
+    from streams.reference import load_reference
+
+    return {model_id: load_reference(Path(model.reference), settings)
+            for model_id, model in settings.models.items() if model.reference}
