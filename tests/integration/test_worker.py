@@ -103,9 +103,12 @@ def test_rebaseline_resolves_open_alerts_and_learns_a_new_reference(
     ensure_topics(settings)
     running = start_worker(settings)
     produce(settings, as_arrays(events(1000) + events(1000, start=1000, shift=1.5)))
+    def is_x_drift(alert: dict[str, Any]) -> bool:
+        return alert["feature"] == "x" and alert["kind"] == "data_drift"
+
     fired = read_until(settings, ["alerts"], lambda r: any(
-        a["feature"] == "x" and a["status"] == "firing" for _, a in r))
-    firing = next(a for _, a in fired if a["feature"] == "x" and a["status"] == "firing")
+        is_x_drift(a) and a["status"] == "firing" for _, a in r))
+    firing = next(a for _, a in fired if is_x_drift(a) and a["status"] == "firing")
 
     env = {"DRIFTLINE_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
            "DRIFTLINE_TOPIC_PREFIX": settings.topics.prefix}
@@ -131,7 +134,7 @@ def test_rebaseline_resolves_open_alerts_and_learns_a_new_reference(
                                 running.worker.engines().values() if e.monitor("m1", "v1"))
                     == 3000)
     after = read_until(settings, ["alerts"], lambda r: False, timeout_s=3)
-    assert [a for _, a in after if a["status"] == "firing" and a["feature"] == "x"] == [firing]
+    assert [a for _, a in after if a["status"] == "firing" and is_x_drift(a)] == [firing]
 
 
 def test_live_view_tail_and_status_show_the_drift(settings: Settings, start_worker: Any) -> None:
