@@ -10,11 +10,19 @@ from detectors.drift import CategoricalDrift, NumericDrift
 from detectors.errors import ConfigurationError, DetectorError, StateError
 from detectors.monitor import Finding, ModelMonitor, MonitorConfig, WindowReport
 from detectors.multivariate import PCADrift
+from detectors.performance import (
+    EstimationConfig,
+    LabelFreeEstimator,
+    LabelledBatch,
+    PerformanceConfig,
+    PerformanceMonitor,
+)
 from detectors.quality import MissingRate, OutOfRangeRate
 
 __all__ = [
     "CategoricalColumn", "CategoricalDrift", "ColumnBatch", "ConfigurationError",
-    "DetectorError", "Finding", "MissingRate", "ModelMonitor", "MonitorConfig",
-    "NumericColumn", "NumericDrift", "OutOfRangeRate", "PCADrift", "StateError", "TestResult",
-    "WindowReport", "WindowedTest",
+    "DetectorError", "EstimationConfig", "Finding", "LabelFreeEstimator", "LabelledBatch",
+    "MissingRate", "ModelMonitor", "MonitorConfig", "NumericColumn", "NumericDrift",
+    "OutOfRangeRate", "PCADrift", "PerformanceConfig", "PerformanceMonitor", "StateError",
+    "TestResult", "WindowReport", "WindowedTest",
 ]

@@ -60,7 +60,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    """Run the embedded stack and a worker until SIGTERM/SIGINT."""
+    """Run the embedded stack, a worker and the dashboard until SIGTERM/SIGINT."""
+    from streams.dashboard import start_dashboard
     from streams.demo import embedded_settings, worker_env
     from streams.embedded import EmbeddedStack, spawn, stop_process
     from streams.topics import ensure_topics
@@ -71,10 +72,12 @@ def cmd_up(args: argparse.Namespace) -> int:
         assert stack.workdir is not None
         settings = embedded_settings(settings, stack)
         ensure_topics(settings)
+        dashboard = start_dashboard(settings)
         worker = spawn([sys.executable, "-m", "streams.cli", "worker"],
                        stack.workdir / "worker.log", env=worker_env(settings, args.config))
         print(f"driftline is up.\n  Kafka (Tansu): {stack.bootstrap_servers}\n"
               f"  Redis:         {stack.redis_url}\n"
+              f"  dashboard:     {dashboard.url if dashboard else '(off: dashboard.port -1)'}\n"
               f"  metrics:       http://127.0.0.1:{settings.worker.metrics_port}/metrics\n"
               f"  worker pid:    {worker.pid} "
               f"(log {stack.workdir / 'worker.log'})\n"
@@ -87,7 +90,22 @@ def cmd_up(args: argparse.Namespace) -> int:
                     return 1
                 time.sleep(0.5)
         finally:
+            if dashboard is not None:
+                dashboard.close()
             stop_process(worker)
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Serve the live dashboard against a running stack until SIGTERM/SIGINT."""
+    from streams.dashboard import serve
+
+    settings = _settings(args)
+    if args.port is not None:
+        from dataclasses import replace
+
+        settings = settings.with_overrides(dashboard=replace(settings.dashboard, port=args.port))
+    serve(settings, _Stop().event)
     return 0
 
 
@@ -96,9 +114,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from streams.demo import run_demo
 
     settings = _settings(args)
-    _Stop()
+    stop = _Stop()
     result = run_demo(settings, events=args.events, rate=args.rate, scenario=args.scenario,
-                      config=args.config)
+                      config=args.config, stay=stop.event if args.stay else None)
     return 0 if result.ok else 1
 
 
@@ -111,10 +129,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
         if path is not None and not path.is_file():
             raise DriftlineError(f"no such file: {path}")
     stats = replay(settings, args.predictions, args.out, labels=args.labels,
-                   deadletter_out=args.deadletter, progress=None if args.quiet else sys.stderr)
-    print(f"replayed {stats.events:,} events ({stats.lines:,} lines, {stats.labels:,} labels) in "
-          f"{stats.seconds:.2f} s = {stats.events_per_second:,.0f} events/s; "
-          f"{stats.windows:,} windows, {stats.alerts} alerts → {args.out}, "
+                   deadletter_out=args.deadletter, retrain_out=args.retrain_out,
+                   progress=None if args.quiet else sys.stderr)
+    print(f"replayed {stats.events:,} events ({stats.lines:,} lines, {stats.labels:,} labels, "
+          f"{stats.joined:,} joined) in {stats.seconds:.2f} s = "
+          f"{stats.events_per_second:,.0f} events/s; {stats.windows:,} windows, "
+          f"{stats.alerts} alerts → {args.out}, {stats.retrain} retrain requests"
+          f"{' → ' + str(args.retrain_out) if args.retrain_out else ''}, "
           f"{stats.dead_letters} dead letters", file=sys.stderr)
     return 0
 
@@ -184,6 +205,14 @@ def cmd_bench_throughput(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_join(args: argparse.Namespace) -> int:
+    """Measure the label join next to raw consumption, and pending-prediction memory."""
+    from streams.bench_join import run_join_bench
+
+    run_join_bench(args.events, args.rounds)
+    return 0
+
+
 def cmd_bench_replay(args: argparse.Namespace) -> int:
     """Measure offline replay next to a bare read + decode of the same file."""
     from streams.bench import run_replay
@@ -201,7 +230,8 @@ def cmd_bench_quality(args: argparse.Namespace) -> int:
     if args.part in ("all", "concept"):
         from streams.bench_concept import run_concept_bench
 
-        run_concept_bench(seeds=args.seeds, events=args.concept_events)
+        run_concept_bench(seeds=args.seeds, events=args.concept_events,
+                          detectors=args.concept_detectors)
     return 0
 
 
@@ -223,24 +253,40 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(run=cmd_worker)
 
     up = commands.add_parser(
-        "up", help="start the embedded stack (Tansu broker, Redis) and a worker",
+        "up", help="start the embedded stack (Tansu broker, Redis), a worker and the dashboard",
         description="Start a Tansu Kafka broker and a redis-server on free loopback ports, "
-        "create the topics and run a worker; prints the addresses. Ctrl-C or SIGTERM stops "
-        "all of them (they also stop if this process is killed).")
+        "create the topics, run a worker and serve the live dashboard (dashboard.port, "
+        "default 8765; a free port if that one is busy; -1 = none); prints the addresses. "
+        "Ctrl-C or SIGTERM stops all of them (they also stop if this process is killed).")
     up.set_defaults(run=cmd_up)
+
+    dashboard = commands.add_parser(
+        "dashboard", help="serve the live web dashboard against a running stack",
+        description="Serve the live dashboard: models, drift statistics over time, open and "
+        "recent alerts, label coverage and throughput, pushed to the page (server-sent "
+        "events) as the workers write the live view in Redis. Reads the configured redis_url "
+        "and group_id (e.g. DRIFTLINE_REDIS_URL=<the Redis `driftline up` printed>); listens "
+        "on dashboard.host:dashboard.port (DRIFTLINE_DASHBOARD_HOST/PORT, default "
+        "127.0.0.1:8765). Ctrl-C stops it.")
+    dashboard.add_argument("--port", type=int, help="port to listen on (0 = any free port; "
+                           "default: dashboard.port)")
+    dashboard.set_defaults(run=cmd_dashboard)
 
     demo = commands.add_parser(
         "demo", help="embedded stack + a simulated model service with a planted drift",
         description="Start the embedded stack and a worker, publish a simulated credit-risk "
         "model's predictions and labels with a drift at a printed point, and print alerts as "
-        "they arrive on the alerts topic. Ends with a summary; exit code 0 when the planted "
-        "drift was detected after the drift point and no drift alert fired before it.")
+        "they arrive on the alerts topic; the live dashboard's URL is printed first. Ends "
+        "with a summary; exit code 0 when the planted drift was detected after the drift "
+        "point and no drift alert fired before it.")
     demo.add_argument("--events", type=int, default=60_000, help="predictions to publish "
                       "(default 60,000: under a minute)")
     demo.add_argument("--rate", type=float, default=4000.0,
                       help="predictions per second (default 4000)")
     demo.add_argument("--scenario", default="mean_shift", choices=SCENARIOS,
                       help="what drift to plant (default mean_shift)")
+    demo.add_argument("--stay", action="store_true", help="after the last prediction, keep "
+                      "the stack and dashboard up until Ctrl-C, then print the summary")
     demo.set_defaults(run=cmd_demo)
 
     replay = commands.add_parser(
@@ -249,7 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
         "Kafka message (an event or an array of events); alerts are written as contract-v1 "
         "JSON lines. Labels are validated and counted (joining them is not implemented yet).")
     replay.add_argument("--predictions", type=Path, required=True, help="predictions JSONL")
-    replay.add_argument("--labels", type=Path, help="labels JSONL (optional)")
+    replay.add_argument("--labels", type=Path, help="labels JSONL (optional): joined with the "
+                        "predictions in event-time order for performance, concept-drift and "
+                        "retrain checks")
+    replay.add_argument("--retrain-out", type=Path,
+                        help="where to write retrain requests (JSONL; default: not written)")
     replay.add_argument("--out", type=Path, required=True, help="where to write alerts (JSONL)")
     replay.add_argument("--deadletter", type=Path,
                         help="where to write dead letters (JSONL; default: not written)")
@@ -324,6 +374,18 @@ def build_parser() -> argparse.ArgumentParser:
                               help="events (default 200,000)")
     replay_bench.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
     replay_bench.set_defaults(run=cmd_bench_replay)
+    join_bench = benches.add_parser(
+        "join", help="worker events/s with labels joined, next to raw consume+orjson; "
+        "Redis memory per million pending predictions",
+        description="Fill fresh predictions and labels topics (70% labelled, 500 events "
+        "late, 100 events per message) on the embedded stack, then time a bare "
+        "consume(5000)+orjson loop over both and a driftline worker (drift detectors, the "
+        "Redis join, performance, concept drift, label-free estimate, challengers), --rounds "
+        "times; then measure Redis used_memory for one million pending predictions.")
+    join_bench.add_argument("--events", type=int, default=200_000,
+                            help="predictions per round (default 200,000)")
+    join_bench.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
+    join_bench.set_defaults(run=cmd_bench_join)
     quality = benches.add_parser(
         "quality", help="drifts detected, delays and false alarms, driftline vs river",
         description="Feature drift: 20-feature streams (mean shifts 0.25/0.5/1σ, variance "
@@ -338,6 +400,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="events of the stationary stream per seed (default 10M)")
     quality.add_argument("--concept-events", type=int, default=100_000,
                          help="events per concept stream (default 100,000)")
+    quality.add_argument("--concept-detectors", nargs="+", metavar="NAME",
+                         choices=["ADWIN", "DDM", "EDDM", "HDDM_A", "HDDM_W", "PageHinkley",
+                                  "KSWIN"],
+                         help="river detectors to compare with (default: all but KSWIN, "
+                         "which costs ~600 µs/event)")
     quality.set_defaults(run=cmd_bench_quality)
     return parser
 

@@ -22,6 +22,7 @@ from confluent_kafka import Producer
 
 from detectors.synthetic import ScenarioSpec, iter_chunks, truth
 from streams.checkpoint import CheckpointStore
+from streams.dashboard import start_dashboard
 from streams.embedded import EmbeddedStack, free_port, spawn, stop_process
 from streams.reader import TopicReader
 from streams.settings import Settings
@@ -79,8 +80,13 @@ def worker_env(settings: Settings, config: Path | None = None) -> dict[str, str]
 
 
 def run_demo(settings: Settings, events: int, rate: float, scenario: str,
-             out: IO[str] = sys.stdout, config: Path | None = None) -> DemoResult:
-    """Run the whole demo; return what it saw (the caller chooses the exit code)."""
+             out: IO[str] = sys.stdout, config: Path | None = None,
+             stay: threading.Event | None = None) -> DemoResult:
+    """Run the whole demo; return what it saw (the caller chooses the exit code).
+
+    With ``stay``, the stack, worker and dashboard keep running after the last
+    prediction until ``stay`` is set.
+    """
     spec = ScenarioSpec(scenario, events)
     facts = truth(spec)
     planted = sorted({d["feature"] for d in facts["drifts"]
@@ -92,6 +98,9 @@ def run_demo(settings: Settings, events: int, rate: float, scenario: str,
         print(f"driftline demo: Tansu broker {stack.bootstrap_servers}, Redis {stack.redis_url}, "
               f"metrics http://127.0.0.1:{settings.worker.metrics_port}/metrics", file=out)
         ensure_topics(settings)
+        dashboard = start_dashboard(settings)
+        if dashboard is not None:
+            print(f"live dashboard: {dashboard.url}", file=out, flush=True)
         worker = spawn([sys.executable, "-m", "streams.cli", "worker"],
                        stack.workdir / "worker.log", env=worker_env(settings, config))
         print(f"worker pid {worker.pid} (log: {stack.workdir / 'worker.log'})", file=out)
@@ -106,10 +115,17 @@ def run_demo(settings: Settings, events: int, rate: float, scenario: str,
             last_offsets = _publish(settings, spec, rate)
             _wait_for_worker(settings, last_offsets, worker, timeout_s=60.0)
             time.sleep(1.0)
+            if stay is not None:
+                where = f" at {dashboard.url}" if dashboard is not None else ""
+                print(f"\nall predictions published; the stack and dashboard{where} stay up "
+                      "until Ctrl-C", file=out, flush=True)
+                stay.wait()
         finally:
             done.set()
             printer.join(5.0)
             reader.close()
+            if dashboard is not None:
+                dashboard.close()
             stop_process(worker)
     _summarise(result, out)
     return result

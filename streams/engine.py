@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detectors.monitor import ModelMonitor, WindowReport
-from streams.alerts import AlertPolicy
+from streams.alerts import AlertPolicy, AlertRateLimit
 from streams.columnar import RowProblem, build_batch, infer_schema, output_schema
 from streams.settings import Settings
 
@@ -27,6 +27,7 @@ class StepOutput:
     problems: list[tuple[dict[str, Any], RowProblem]] = field(default_factory=list)
     windows: int = 0
     reports: list[tuple[str, str, WindowReport]] = field(default_factory=list)
+    suppressed: dict[str, int] = field(default_factory=dict)   # held-back firings by reason
 
 
 class MonitorEngine:
@@ -36,6 +37,7 @@ class MonitorEngine:
         self.settings = settings
         self._monitors: dict[tuple[str, str], ModelMonitor] = {}
         self._policies: dict[tuple[str, str], AlertPolicy] = {}
+        self._rate_limits: dict[str, AlertRateLimit] = {}   # per model, shared by its versions
         self._unattributed: dict[str, dict[str, int]] = {}
         # Models re-baselined by an operator learn from live events, not from their file.
         self._rebaselined: set[tuple[str, str | None]] = set()
@@ -94,6 +96,8 @@ class MonitorEngine:
                 output.windows += not report.partial
                 output.reports.append((key[0], key[1], report))
                 output.alerts.extend(policy.apply(report))
+            for reason, count in policy.take_suppressed().items():
+                output.suppressed[reason] = output.suppressed.get(reason, 0) + count
         return output
 
     def _create(self, key: tuple[str, str], events: list[dict[str, Any]]) -> ModelMonitor:
@@ -103,17 +107,33 @@ class MonitorEngine:
                 and not {(model_id, None), key} & self._rebaselined):
             monitor = ModelMonitor.from_state(reference["monitor"])
             self._monitors[key] = monitor
-            self._policies[key] = AlertPolicy(model_id, model_version,
-                                              self.settings.worker.resolve_after_windows)
+            self._policies[key] = self.alert_policy(model_id, model_version)
             return monitor
         declared = self.settings.models.get(model_id)
         schema = dict(declared.features if declared and declared.features else
                       infer_schema(events, self.settings.limits.max_features))
         monitor = ModelMonitor(schema, output_schema(events), self.settings.monitor)
         self._monitors[key] = monitor
-        self._policies[key] = AlertPolicy(model_id, model_version,
-                                          self.settings.worker.resolve_after_windows)
+        self._policies[key] = self.alert_policy(model_id, model_version)
         return monitor
+
+    def alert_policy(self, model_id: str, model_version: str,
+                     state: dict[str, Any] | None = None) -> AlertPolicy:
+        """A model version's alert policy, configured by ``settings.alerts``.
+
+        Policies of one model share its rate limit, also those the label engine
+        builds for performance alerts (it is given this method).
+        """
+        alerts = self.settings.alerts
+        limit = self._rate_limits.get(model_id)
+        if limit is None and alerts.max_alerts_per_hour:
+            limit = self._rate_limits[model_id] = AlertRateLimit(model_id,
+                                                                 alerts.max_alerts_per_hour)
+        if state is not None:
+            return AlertPolicy.from_state(state, alerts, limit)
+        return AlertPolicy(model_id, model_version, alerts.resolve_after_windows,
+                           cooldown_windows=alerts.cooldown_windows, group=alerts.group,
+                           rate_limit=limit)
 
     def to_state(self) -> dict[str, Any]:
         """Plain-dict state of every monitor and policy."""
@@ -125,6 +145,7 @@ class MonitorEngine:
                  "policy": self._policies[(mid, ver)].to_state()}
                 for (mid, ver), monitor in self._monitors.items()
             ],
+            "rate_limits": [limit.to_state() for limit in self._rate_limits.values()],
         }
 
     @classmethod
@@ -132,10 +153,15 @@ class MonitorEngine:
         """Rebuild from :meth:`to_state` output."""
         engine = cls(settings)
         engine._rebaselined = {(k[0], k[1]) for k in state.get("rebaselined", [])}
+        if settings.alerts.max_alerts_per_hour:
+            engine._rate_limits = {
+                limit["model_id"]: AlertRateLimit.from_state(
+                    limit, settings.alerts.max_alerts_per_hour)
+                for limit in state.get("rate_limits", [])}
         for entry in state["models"]:
             key = (entry["model_id"], entry["model_version"])
             engine._monitors[key] = ModelMonitor.from_state(entry["monitor"])
-            engine._policies[key] = AlertPolicy.from_state(entry["policy"])
+            engine._policies[key] = engine.alert_policy(*key, state=entry["policy"])
         return engine
 
 

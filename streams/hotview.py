@@ -89,6 +89,44 @@ class HotView:
         pipe.publish(self.channel, b'{"throughput":1}')
         pipe.execute()
 
+    def write_labels(self, summary: dict[str, dict[str, Any]], partition: int) -> None:
+        """Record one partition's label summary per model (see :meth:`labels`)."""
+        if not summary:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for model_id, entry in summary.items():
+            pipe.hset(self.prefix + "labels", f"{model_id}|{partition}",
+                      orjson.dumps({"model_id": model_id, "partition": partition, **entry,
+                                    "updated_at": time.time()}))
+        pipe.publish(self.channel, b'{"labels":1}')
+        pipe.execute()
+
+    def labels(self) -> dict[str, dict[str, Any]]:
+        """Label join summary per model, summed over partitions.
+
+        Keys: ``predictions``, ``labels``, ``joined``, ``duplicates``,
+        ``unmatched``, ``waiting``, ``coverage`` (joined / predictions),
+        ``delay_p50_s``/``delay_p90_s`` and the newest partition's
+        ``performance``, ``estimate`` and ``challengers`` (or ``None``).
+        """
+        raw = self._redis.hgetall(self.prefix + "labels")
+        models: dict[str, dict[str, Any]] = {}
+        for value in raw.values():  # type: ignore[union-attr]
+            entry = orjson.loads(value)
+            total = models.setdefault(entry["model_id"], {
+                "model_id": entry["model_id"], "predictions": 0, "labels": 0, "joined": 0,
+                "duplicates": 0, "unmatched": 0, "waiting": 0, "updated_at": 0.0})
+            for key in ("predictions", "labels", "joined", "duplicates", "unmatched", "waiting"):
+                total[key] += entry.get(key) or 0
+            if entry["updated_at"] >= total["updated_at"]:
+                for key in ("delay_p50_s", "delay_p90_s", "performance", "estimate",
+                            "challengers", "task", "version", "updated_at"):
+                    total[key] = entry.get(key)
+        for total in models.values():
+            total["coverage"] = (total["joined"] / total["predictions"]
+                                 if total["predictions"] else None)
+        return models
+
     def models(self) -> list[dict[str, Any]]:
         """Latest summary of every model version, sorted by name."""
         raw = self._redis.hgetall(self.prefix + "models")

@@ -31,6 +31,10 @@ class WorkerMetrics:
                                     "topic.", ["error"], registry=r)
         self.alerts = Counter("driftline_alerts", "Alert events published.", ["kind", "status"],
                               registry=r)
+        self.alerts_suppressed = Counter(
+            "driftline_alerts_suppressed", "Alert firings held back, by reason: cooldown (the "
+            "condition resolved moments ago) or rate_limit (the model's hourly limit).",
+            ["reason"], registry=r)
         self.windows = Counter("driftline_windows", "Monitor windows closed.", registry=r)
         self.batch_seconds = Histogram(
             "driftline_batch_duration_seconds", "Time to process one consumed batch.",
@@ -54,6 +58,21 @@ class WorkerMetrics:
         self.effect_size = Gauge(
             "driftline_drift_effect_size", "Last window's effect size (PSI, rate increase, …).",
             ["model_id", "model_version", "kind", "feature", "check"], registry=r)
+        self.label_events = Gauge(
+            "driftline_label_events", "Label join counters per model (status: predictions, "
+            "labels, joined, duplicates, unmatched, waiting).", ["model_id", "status"],
+            registry=r)
+        self.label_coverage = Gauge("driftline_label_coverage_ratio", "Joined labels / "
+                                    "predictions per model.", ["model_id"], registry=r)
+        self.label_delay = Gauge("driftline_label_delay_seconds", "Label delay quantile (upper "
+                                 "bound of its bucket).", ["model_id", "quantile"], registry=r)
+        self.performance = Gauge(
+            "driftline_model_performance", "Realized performance from joined labels (scope: "
+            "window or reference).", ["model_id", "model_version", "metric", "scope"],
+            registry=r)
+        self.estimated_accuracy = Gauge(
+            "driftline_estimated_accuracy", "Label-free accuracy estimate of the last window.",
+            ["model_id", "model_version"], registry=r)
         self.series_dropped = Counter("driftline_metric_series_dropped", "Per-model series not "
                                       "created because max_series was reached.", registry=r)
 
@@ -74,6 +93,34 @@ class WorkerMetrics:
                 else 0.0
             self.drift_score.labels(*labels).set(score)
             self.effect_size.labels(*labels).set(result.effect_size)
+
+    def observe_labels(self, summary: dict[str, dict[str, Any]]) -> None:
+        """Record one partition's label summary (see :meth:`LabelEngine.summary`)."""
+        for model_id, entry in summary.items():
+            if (model_id,) not in self._series:
+                if len(self._series) >= self.max_series:
+                    self.series_dropped.inc()
+                    continue
+                self._series.add((model_id,))
+            for status in ("predictions", "labels", "joined", "duplicates", "unmatched",
+                           "waiting"):
+                self.label_events.labels(model_id, status).set(entry[status])
+            if entry["coverage"] is not None:
+                self.label_coverage.labels(model_id).set(entry["coverage"])
+            for quantile in ("p50", "p90"):
+                value = entry.get(f"delay_{quantile}_s")
+                if value is not None:
+                    self.label_delay.labels(model_id, quantile[1:]).set(value)
+            version = entry.get("version") or ""
+            performance = entry.get("performance") or {}
+            for scope in ("window", "reference"):
+                for metric, value in (performance.get(scope) or {}).items():
+                    if isinstance(value, int | float) and math.isfinite(value):
+                        self.performance.labels(model_id, version, metric, scope).set(value)
+            estimate = entry.get("estimate") or {}
+            value = estimate.get("estimated_accuracy")
+            if isinstance(value, int | float) and math.isfinite(value):
+                self.estimated_accuracy.labels(model_id, version).set(value)
 
     def observe_alert(self, alert: dict[str, Any]) -> None:
         """Count one published alert."""

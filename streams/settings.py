@@ -7,6 +7,7 @@ was expected and what was given.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -16,8 +17,10 @@ from typing import Any
 import yaml
 
 from detectors.batch import FEATURE_TYPES
-from detectors.errors import ConfigurationError
+from detectors.errors import ConfigurationError, require
 from detectors.monitor import MonitorConfig
+from detectors.performance import EstimationConfig, PerformanceConfig
+from streams.alerts import AlertSettings
 from streams.errors import SettingsError
 
 TOPIC_ROLES = ("predictions", "labels", "alerts", "retrain", "deadletter", "control")
@@ -35,6 +38,11 @@ ENV_VARS: dict[str, tuple[str, type]] = {
     "DRIFTLINE_SESSION_TIMEOUT_MS": ("worker.session_timeout_ms", int),
     "DRIFTLINE_METRICS_PORT": ("worker.metrics_port", int),
     "DRIFTLINE_METRICS_HOST": ("worker.metrics_host", str),
+    "DRIFTLINE_RESOLVE_AFTER_WINDOWS": ("alerts.resolve_after_windows", int),
+    "DRIFTLINE_ALERT_COOLDOWN_WINDOWS": ("alerts.cooldown_windows", int),
+    "DRIFTLINE_MAX_ALERTS_PER_HOUR": ("alerts.max_alerts_per_hour", int),
+    "DRIFTLINE_DASHBOARD_PORT": ("dashboard.port", int),
+    "DRIFTLINE_DASHBOARD_HOST": ("dashboard.host", str),
 }
 
 
@@ -69,10 +77,50 @@ class WorkerSettings:
     poll_timeout_s: float = 0.5
     checkpoint_interval_s: float = 2.0
     session_timeout_ms: int = 10_000
-    resolve_after_windows: int = 3
     metrics_port: int = 9464
     metrics_host: str = "0.0.0.0"  # noqa: S104 - an exporter listens for Prometheus
     metrics_max_series: int = 5000
+
+
+@dataclass(frozen=True)
+class LabelSettings:
+    """How labels join predictions and when a retrain request is sent."""
+
+    pending_ttl_s: float = 7 * 86400.0
+    pending_bucket_s: float = 3600.0
+    early_wait_s: float = 3600.0
+    max_early_labels: int = 100_000
+    store_features: bool = True
+    retrain_min_labels: int = 1000
+
+    def __post_init__(self) -> None:
+        for name in ("pending_ttl_s", "pending_bucket_s", "early_wait_s"):
+            value = getattr(self, name)
+            require(math.isfinite(value) and value > 0, name, "a positive number of seconds",
+                    value)
+        require(self.pending_bucket_s <= self.pending_ttl_s, "pending_bucket_s",
+                f"at most pending_ttl_s ({self.pending_ttl_s})", self.pending_bucket_s)
+        require(self.max_early_labels >= 0, "max_early_labels", "an integer >= 0",
+                self.max_early_labels)
+        require(self.retrain_min_labels >= 1, "retrain_min_labels", "an integer >= 1",
+                self.retrain_min_labels)
+
+
+@dataclass(frozen=True)
+class DashboardSettings:
+    """Where the live web dashboard listens (``driftline dashboard``, ``up`` and ``demo``).
+
+    ``port`` 0 takes any free port, -1 starts no dashboard in ``up``/``demo``.
+    The page has no login: the default host keeps it on this machine.
+    """
+
+    port: int = 8765
+    host: str = "127.0.0.1"
+
+    def __post_init__(self) -> None:
+        require(-1 <= self.port <= 65535, "port", "a port (0 = any free port, -1 = off)",
+                self.port)
+        require(bool(self.host), "host", "an address to listen on", self.host)
 
 
 @dataclass(frozen=True)
@@ -84,10 +132,11 @@ class SinkSettings:
 
 @dataclass(frozen=True)
 class ModelSettings:
-    """Per-model settings: declared feature types and an optional reference file."""
+    """Per-model settings: declared feature types, a reference file, the task type."""
 
     features: Mapping[str, str] = field(default_factory=dict)
     reference: str | None = None
+    task: str | None = None   # "classification" | "regression"; inferred from labels if unset
 
 
 @dataclass(frozen=True)
@@ -103,6 +152,11 @@ class Settings:
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     models: Mapping[str, ModelSettings] = field(default_factory=dict)
     sinks: SinkSettings = field(default_factory=SinkSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    labels: LabelSettings = field(default_factory=LabelSettings)
+    performance: PerformanceConfig = field(default_factory=PerformanceConfig)
+    estimation: EstimationConfig = field(default_factory=EstimationConfig)
+    dashboard: DashboardSettings = field(default_factory=DashboardSettings)
 
     def with_overrides(self, **changes: Any) -> Settings:
         """Return a copy with top-level fields replaced (used by the embedded stack)."""
@@ -111,7 +165,9 @@ class Settings:
 
 _SECTIONS: dict[str, type] = {
     "topics": TopicSettings, "monitor": MonitorConfig, "limits": LimitSettings,
-    "worker": WorkerSettings,
+    "worker": WorkerSettings, "labels": LabelSettings, "alerts": AlertSettings,
+    "dashboard": DashboardSettings, "performance": PerformanceConfig,
+    "estimation": EstimationConfig,
 }
 
 
@@ -219,7 +275,7 @@ def _models(raw: Any) -> dict[str, ModelSettings]:
         where = f"models.{model_id}"
         if not isinstance(spec, dict):
             raise SettingsError(f"{where}: expected a mapping, got {spec!r}")
-        _reject_unknown(where + ".", spec, {"features", "reference"})
+        _reject_unknown(where + ".", spec, {"features", "reference", "task"})
         features = spec.get("features", {})
         if not isinstance(features, dict):
             raise SettingsError(f"{where}.features: expected a mapping, got {features!r}")
@@ -230,8 +286,12 @@ def _models(raw: Any) -> dict[str, ModelSettings]:
         reference = spec.get("reference")
         if reference is not None and not isinstance(reference, str):
             raise SettingsError(f"{where}.reference: expected a file path, got {reference!r}")
+        task = spec.get("task")
+        if task not in (None, "classification", "regression"):
+            raise SettingsError(f"{where}.task: expected 'classification' or 'regression', "
+                                f"got {task!r}")
         models[str(model_id)] = ModelSettings({str(k): str(v) for k, v in features.items()},
-                                              reference)
+                                              reference, task)
     return models
 
 

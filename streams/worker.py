@@ -24,9 +24,19 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from detectors.monitor import WindowReport
 from streams.checkpoint import CheckpointStore
 from streams.deadletter import Source, dead_letter
-from streams.decode import CONTROL, NON_FINITE, PREDICTION, Decoded, Rejected, decode_message
+from streams.decode import (
+    CONTROL,
+    LABEL,
+    NON_FINITE,
+    PREDICTION,
+    Decoded,
+    Rejected,
+    decode_message,
+)
 from streams.engine import MonitorEngine
 from streams.hotview import HotView
+from streams.join import RedisPendingStore
+from streams.labels import LabelEngine, LabelRequest, LabelStep
 from streams.metrics import WorkerMetrics
 from streams.settings import Settings
 from streams.sinks import WebhookSink
@@ -46,6 +56,8 @@ class WorkerStats:
     dead_letters: int = 0
     alerts: int = 0
     windows: int = 0
+    labels: int = 0
+    retrain: int = 0
     batches: int = 0
     checkpoints: int = 0
     delivery_errors: int = 0
@@ -64,6 +76,8 @@ class Worker:
         self.metrics_port: int | None = None
         self._topic = settings.topics.name("predictions")
         self._control_topic = settings.topics.name("control")
+        self._labels_topic = settings.topics.name("labels")
+        self._retrain_topic = settings.topics.name("retrain")
         self._alerts_topic = settings.topics.name("alerts")
         self._deadletter_topic = settings.topics.name("deadletter")
         self._store = CheckpointStore(settings.redis_url, settings.group_id)
@@ -74,6 +88,10 @@ class Worker:
         self._hot_pending: tuple[list[tuple[str, str, WindowReport, int]],
                                  list[dict[str, Any]]] = ([], [])
         self._engines: dict[int, MonitorEngine] = {}
+        self._label_engines: dict[int, LabelEngine] = {}
+        self._pending = RedisPendingStore(settings.redis_url, settings.group_id,
+                                          settings.labels.pending_ttl_s,
+                                          settings.labels.pending_bucket_s)
         self._next_offsets: dict[int, dict[str, int]] = {}
         self._dirty: set[int] = set()
         self._consumer = Consumer({
@@ -109,9 +127,10 @@ class Worker:
         gc.collect()
         gc.freeze()
         # Co-partitioned by model_id: the range assignor gives this worker the same
-        # partition numbers of both topics, so one engine per number sees both.
-        self._consumer.subscribe([self._topic, self._control_topic], on_assign=self._on_assign,
-                                 on_revoke=self._on_revoke, on_lost=self._on_lost)
+        # partition numbers of every input topic, so one engine per number sees them all.
+        self._consumer.subscribe([self._topic, self._labels_topic, self._control_topic],
+                                 on_assign=self._on_assign, on_revoke=self._on_revoke,
+                                 on_lost=self._on_lost)
         interval = self.settings.worker.checkpoint_interval_s
         last_checkpoint = last_log = time.monotonic()
         try:
@@ -133,6 +152,7 @@ class Worker:
                     if self._dirty:
                         self.checkpoint(sorted(self._dirty))
                     self._sample_throughput(now - last_checkpoint)
+                    self._write_label_view()
                     last_checkpoint = now
                 if now - last_log >= 10.0:
                     self._observe_lag()
@@ -156,6 +176,7 @@ class Worker:
         """
         self.stats.batches += 1
         step: dict[int, list[tuple[Message, Decoded]]] = {}
+        label_step: dict[int, list[tuple[Message, Decoded]]] = {}
         step_events = 0
         limits = self.settings.limits
         for message in messages:
@@ -169,8 +190,16 @@ class Worker:
                 continue
             if message.topic() == self._control_topic:
                 self._run_step(step)          # earlier predictions first: keep the order
-                step, step_events = {}, 0
+                self._run_label_step(label_step)
+                step, label_step, step_events = {}, {}, 0
                 self._control(message)
+                continue
+            if message.topic() == self._labels_topic:
+                decoded = decode_message(message.value(), LABEL, limits)
+                label_step.setdefault(partition, []).append((message, decoded))
+                self.metrics.messages.labels(self._labels_topic).inc()
+                for rejected in decoded.rejected:
+                    self._dead_letter(rejected, message)
                 continue
             decoded = decode_message(message.value(), PREDICTION, limits)
             step.setdefault(partition, []).append((message, decoded))
@@ -188,6 +217,8 @@ class Worker:
                 self._run_step(step)
                 step, step_events = {}, 0
         self._run_step(step)
+        # Labels after the predictions of the same batch: a label usually finds its prediction.
+        self._run_label_step(label_step)
 
     def _run_step(self, step: dict[int, list[tuple[Message, Decoded]]]) -> None:
         for partition, items in step.items():
@@ -203,6 +234,8 @@ class Worker:
                 self._hot_pending[0].append((model_id, model_version, report,
                                              monitor.events if monitor else 0))
             self._publish_alerts(output.alerts)
+            for reason, count in output.suppressed.items():
+                self.metrics.alerts_suppressed.labels(reason).inc(count)
             if output.problems:
                 origin = {id(event): message for message, decoded in items
                           for event in decoded.events}
@@ -210,7 +243,51 @@ class Worker:
                     message = origin[id(event)]
                     self._dead_letter(Rejected(problem.error, problem.reason, orjson.dumps(event),
                                                path=problem.path), message)
+            offsets = [message.offset() for message, decoded in items for _ in decoded.events]
+            self._join_predictions(partition, events, offsets)
             self._advance(items[-1][0])
+
+    def _join_predictions(self, partition: int, events: list[dict[str, Any]],
+                          offsets: list[int]) -> None:
+        labels = self._label_engines[partition]
+        step = labels.on_predictions(events, offsets)
+        for model_id, entries in step.entries.items():
+            self._pending.put(partition, model_id, entries)
+        self._emit_labels(partition, step)
+        for model_id, waiting in step.retry.items():
+            self._claim(partition, model_id, waiting)
+
+    def _run_label_step(self, step: dict[int, list[tuple[Message, Decoded]]]) -> None:
+        for partition, items in step.items():
+            labels, offsets, indices = [], [], []
+            for message, decoded in items:
+                labels += decoded.events
+                offsets += [message.offset()] * len(decoded.events)
+                indices += range(len(decoded.events))
+            self.stats.labels += len(labels)
+            self.metrics.events.labels(self._labels_topic).inc(len(labels))
+            requests = self._label_engines[partition].requests(labels, offsets, indices)
+            for model_id, group in requests.items():
+                self._claim(partition, model_id, group)
+            self._advance(items[-1][0])
+
+    def _claim(self, partition: int, model_id: str, requests: list[LabelRequest]) -> None:
+        claims = self._pending.claim(partition, model_id,
+                                     [(r.event_id, r.claimant) for r in requests])
+        self._emit_labels(partition, self._label_engines[partition].on_claims(
+            model_id, requests, claims))
+
+    def _emit_labels(self, partition: int, step: LabelStep) -> None:
+        for model_id, model_version, report in step.reports:
+            self.metrics.observe_report(model_id, model_version, report)
+            self._hot_pending[0].append((model_id, model_version, report, 0))
+        self._publish_alerts(step.alerts)
+        for request in step.retrain:
+            self._producer.produce(self._retrain_topic, orjson.dumps(request),
+                                   key=request["model_id"], on_delivery=self._delivered)
+            self.stats.retrain += 1
+            log.info("retrain requested for %s %s: %s", request["model_id"],
+                     request["model_version"], request["reason"])
 
     def _advance(self, message: Message) -> None:
         offsets = self._next_offsets.setdefault(message.partition(), {})
@@ -261,6 +338,15 @@ class Worker:
             # The live view is a convenience; checkpoints (same Redis) report real trouble.
             log.warning("hot view not updated: %s", exc)
 
+    def _write_label_view(self) -> None:
+        for partition, labels in list(self._label_engines.items()):
+            summary = labels.summary()
+            self.metrics.observe_labels(summary)
+            try:
+                self._hot.write_labels(summary, partition)
+            except redis.RedisError as exc:
+                log.warning("hot view not updated: %s", exc)
+
     def _sample_throughput(self, elapsed_s: float) -> None:
         totals = (self.stats.events, self.stats.dead_letters, self.stats.alerts)
         previous, self._last_totals = self._last_totals, totals
@@ -300,8 +386,9 @@ class Worker:
         commits = []
         for partition in partitions:
             offsets = self._next_offsets[partition]
-            size = self._store.save(self._topic, partition, offsets,
-                                    self._engines[partition].to_state())
+            state = self._engines[partition].to_state()
+            state["labels"] = self._label_engines[partition].to_state()
+            size = self._store.save(self._topic, partition, offsets, state)
             self.metrics.checkpoint_bytes.labels(str(partition)).set(size)
             commits += [TopicPartition(topic, partition, offset)
                         for topic, offset in offsets.items()]
@@ -330,9 +417,17 @@ class Worker:
         for partition, checkpoint in checkpoints.items():
             if checkpoint is None:
                 self._engines[partition] = MonitorEngine(self.settings)
+                self._label_engines[partition] = LabelEngine(
+                    self.settings, partition, self._engines[partition].alert_policy)
             else:
                 self._engines[partition] = MonitorEngine.from_state(self.settings,
                                                                     checkpoint.engine)
+                labels = checkpoint.engine.get("labels")
+                self._label_engines[partition] = (
+                    LabelEngine.from_state(self.settings, labels, partition,
+                                           self._engines[partition].alert_policy) if labels
+                    else LabelEngine(self.settings, partition,
+                                     self._engines[partition].alert_policy))
                 self._next_offsets[partition] = dict(checkpoint.offsets)
         for tp in partitions:
             checkpoint = checkpoints[tp.partition]
@@ -352,12 +447,17 @@ class Worker:
     def _forget(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self._engines.pop(tp.partition, None)
+            self._label_engines.pop(tp.partition, None)
             self._next_offsets.pop(tp.partition, None)
             self._dirty.discard(tp.partition)
 
     def engines(self) -> dict[int, MonitorEngine]:
         """The engines of the partitions currently assigned (read-only use)."""
         return dict(self._engines)
+
+    def label_engines(self) -> dict[int, LabelEngine]:
+        """The label engines of the partitions currently assigned (read-only use)."""
+        return dict(self._label_engines)
 
 
 def run_worker(settings: Settings, stop: threading.Event | None = None) -> WorkerStats:

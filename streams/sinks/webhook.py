@@ -1,8 +1,10 @@
 """Webhook sink: POST each alert as signed JSON, retry with backoff, park what cannot be delivered.
 
 Every alert is one ``POST`` of JSON bytes, either the contract-v1 alert itself
-(``format="driftline"``) or a one-element list in Alertmanager's
-``/api/v2/alerts`` shape (``format="alertmanager"``). Each request carries
+(``format="driftline"``) or a list in Alertmanager's ``/api/v2/alerts`` shape
+(``format="alertmanager"``): one Alertmanager alert per condition, so a grouped
+event (``features``) becomes one alert per member, all sharing the
+``group_key`` label for Alertmanager's ``group_by``. Each request carries
 
 - ``X-Driftline-Signature: sha256=<hex HMAC-SHA256 of the exact body bytes>``
   when a secret is configured;
@@ -14,9 +16,10 @@ Every alert is one ``POST`` of JSON bytes, either the contract-v1 alert itself
 
 Connection errors, timeouts, 408, 429 and 5xx are retried with exponential
 backoff and jitter (``Retry-After`` is honoured); any other answer outside 2xx
-parks the alert at once. Alerts with the same ``dedup_key`` are delivered in
-the order they were submitted, so a ``resolved`` never overtakes its
-``firing``; other keys are not held up behind a failing one. An alert that is
+parks the alert at once. Alerts with the same ``group_key`` (else ``dedup_key``)
+are delivered in the order they were submitted, so a ``resolved`` never
+overtakes its ``firing``, even when one was grouped and the other not; other
+groups are not held up behind a failing one. An alert that is
 not delivered within ``max_attempts`` attempts or ``max_retry_window_s``
 seconds, that finds the queue full, or that is still pending when the sink
 closes is handed to the ``park(alert, reason)`` callback: nothing is dropped.
@@ -212,6 +215,8 @@ def alertmanager_alert(alert: Mapping[str, Any], *, severity: str | None = None,
               "model_version": str(alert.get("model_version")), "kind": kind,
               "severity": severity or str(alert.get("severity")),
               "dedup_key": str(alert.get("dedup_key"))}
+    if alert.get("group_key"):
+        labels["group_key"] = str(alert["group_key"])
     # Alertmanager treats an empty label as an absent one; omit rather than send "None".
     for name in ("feature", "segment"):
         if alert.get(name):
@@ -320,7 +325,8 @@ class WebhookSink:
             elif self._pending >= self.settings.queue_max:
                 reason = f"queue full ({self._pending} alerts waiting for {self.endpoint})"
             else:
-                key = str(alert.get("dedup_key") or alert.get("alert_id"))
+                key = str(alert.get("group_key") or alert.get("dedup_key")
+                          or alert.get("alert_id"))
                 lane = self._lanes.get(key)
                 if lane is None:
                     lane = self._lanes[key] = deque()
@@ -413,6 +419,10 @@ class WebhookSink:
     def _encode(self, alert: dict[str, Any]) -> bytes:
         if self.settings.format == "driftline":
             return orjson.dumps(alert)
+        return orjson.dumps([self._alertmanager_member(member)
+                             for member in _members(alert)])
+
+    def _alertmanager_member(self, alert: dict[str, Any]) -> dict[str, Any]:
         key = str(alert.get("dedup_key"))
         severity, starts_at = str(alert.get("severity")), _number(alert.get("ts"), time.time())
         if alert.get("status") == "resolved":
@@ -425,8 +435,8 @@ class WebhookSink:
             self._fired[key] = (severity, starts_at)
             if len(self._fired) > _MAX_REMEMBERED_FIRINGS:
                 del self._fired[next(iter(self._fired))]
-        return orjson.dumps([alertmanager_alert(alert, severity=severity, starts_at=starts_at,
-                                                generator_url=self.settings.generator_url)])
+        return alertmanager_alert(alert, severity=severity, starts_at=starts_at,
+                                  generator_url=self.settings.generator_url)
 
     def _settle(self, key: str, delivery: _Delivery, outcome: _Outcome) -> None:
         verdict, detail = outcome.verdict, outcome.detail
@@ -486,6 +496,20 @@ class WebhookSink:
             self.parked += 1
             self._pending -= 1
             self._cond.notify_all()
+
+
+def _members(alert: dict[str, Any]) -> list[dict[str, Any]]:
+    """One alert per condition: a grouped event's members, each with the event's context.
+
+    >>> [m["feature"] for m in _members({"feature": "a", "features": [
+    ...     {"feature": "a"}, {"feature": "b"}]})]
+    ['a', 'b']
+    """
+    features = alert.get("features")
+    if not isinstance(features, list) or not features:
+        return [alert]
+    shared = {k: v for k, v in alert.items() if k != "features"}
+    return [{**shared, **member} for member in features if isinstance(member, dict)]
 
 
 def _snippet(response: urllib.error.HTTPError) -> str:

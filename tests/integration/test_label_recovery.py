@@ -1,0 +1,87 @@
+"""Kill -9 the worker between predictions and their labels: every label joins exactly once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from streams.checkpoint import CheckpointStore
+from streams.labels import LabelEngine
+from streams.settings import Settings
+from streams.topics import ensure_topics
+
+from .conftest import as_arrays, events, produce, wait_for
+from .test_recovery import start_worker_process
+
+pytestmark = pytest.mark.integration
+
+PREDICTIONS = 2000
+
+
+def label_counts(settings: Settings) -> dict[str, Any]:
+    """Join counters of model m1 in the checkpoints (zeros before the first one)."""
+    store = CheckpointStore(settings.redis_url, settings.group_id)
+    totals = {"predictions": 0, "labels": 0, "joined": 0, "duplicates": 0, "unmatched": 0,
+              "waiting": 0}
+    for partition in range(settings.topics.partitions):
+        checkpoint = store.load(settings.topics.name("predictions"), partition)
+        if checkpoint is None or "labels" not in checkpoint.engine:
+            continue
+        summary = LabelEngine.from_state(settings, checkpoint.engine["labels"],
+                                         partition).summary()
+        for key in totals:
+            totals[key] += summary.get("m1", {}).get(key, 0)
+    return totals
+
+
+def labels_for(start: int, stop: int) -> list[bytes]:
+    return as_arrays([{"model_id": "m1", "event_id": f"m1-{i}", "ts": 1_700_000_000.0 + i + 30,
+                       "label": i % 2} for i in range(start, stop)], size=50)
+
+
+def test_sigkill_between_prediction_and_label_joins_each_label_once(
+        settings: Settings, tmp_path: Path) -> None:
+    ensure_topics(settings)
+    log = tmp_path / "worker.log"
+    first = start_worker_process(settings, log)
+    second = third = None
+    try:
+        produce(settings, as_arrays(events(PREDICTIONS), size=50))
+        assert wait_for(lambda: label_counts(settings)["predictions"] == PREDICTIONS, 60), \
+            log.read_text()[-3000:]
+        # Killed with every prediction pending; the labels arrive while no worker runs,
+        # one of them twice.
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(10)
+        produce(settings, labels_for(0, 1000), topic_role="labels")
+        produce(settings, [orjson.dumps({"model_id": "m1", "event_id": "m1-5",
+                                         "ts": 1_700_000_100.0, "label": 0})],
+                topic_role="labels")
+        second = start_worker_process(settings, log)
+        assert wait_for(lambda: label_counts(settings)["labels"] == 1001, 90), \
+            log.read_text()[-3000:]
+        # Killed again right while it joins the next labels: some may be joined and not yet
+        # checkpointed; after the restart they must be joined once, not twice, not never.
+        produce(settings, labels_for(1000, PREDICTIONS), topic_role="labels")
+        time.sleep(0.3)
+        os.kill(second.pid, signal.SIGKILL)
+        second.wait(10)
+        third = start_worker_process(settings, log)
+        assert wait_for(lambda: label_counts(settings)["labels"] == PREDICTIONS + 1, 90), \
+            log.read_text()[-3000:]
+        counts = label_counts(settings)
+    finally:
+        for process in (first, second, third):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(30)
+    assert counts["predictions"] == PREDICTIONS
+    assert counts["joined"] == PREDICTIONS, counts
+    assert counts["duplicates"] == 1, counts
+    assert counts["unmatched"] == 0 and counts["waiting"] == 0, counts
