@@ -63,14 +63,17 @@ def fill_topic(settings: Settings, events: int, per_message: int) -> int:
     return messages
 
 
-def raw_rate(settings: Settings, messages: int, events: int) -> float:
-    """Events/s of a bare consume(5000) + orjson.loads loop over the topic."""
+def raw_rate(settings: Settings, messages: int, events: int,
+             roles: tuple[str, ...] = ("predictions",)) -> float:
+    """Events/s of a bare consume(5000) + orjson.loads loop over the topics of ``roles``."""
     consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers,
                          "group.id": f"bench-raw-{uuid.uuid4().hex[:6]}",
                          "enable.auto.commit": False})
-    topic = settings.topics.name("predictions")
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+    assignment = []
+    for topic in (settings.topics.name(role) for role in roles):
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        assignment += [TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions]
+    consumer.assign(assignment)
     seen = 0
     first = 0.0
     deadline = time.monotonic() + 120

@@ -24,9 +24,10 @@ import uuid
 from typing import IO, Any
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from detectors.synthetic import ScenarioSpec, iter_chunks
+from streams.bench import raw_rate
 from streams.embedded import EmbeddedStack
 from streams.join import RedisPendingStore
 from streams.settings import Settings, load_settings
@@ -53,29 +54,6 @@ def fill_topics(settings: Settings, events: int, label_fraction: float = 0.7,
         labels += len(due)
     producer.flush(60)
     return messages, labels
-
-
-def raw_rate(settings: Settings, messages: int, total: int) -> float:
-    """Events/s of a bare consume(5000) + orjson.loads loop over both topics."""
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers,
-                         "group.id": f"bench-raw-{uuid.uuid4().hex[:6]}",
-                         "enable.auto.commit": False})
-    consumer.assign([TopicPartition(settings.topics.name(role), 0, OFFSET_BEGINNING)
-                     for role in ("predictions", "labels")])
-    seen = 0
-    first = 0.0
-    deadline = time.monotonic() + 120
-    while seen < messages and time.monotonic() < deadline:
-        batch = consumer.consume(5000, 0.5)
-        if batch and not first:
-            first = time.perf_counter()
-        for message in batch:
-            if message.error() is None:
-                orjson.loads(message.value())
-                seen += 1
-    elapsed = time.perf_counter() - first
-    consumer.close()
-    return total / elapsed
 
 
 def worker_rate(settings: Settings, events: int, labels: int) -> tuple[float, dict[str, int]]:
@@ -152,7 +130,7 @@ def run_join_bench(events: int = 200_000, rounds: int = 3, out: IO[str] = sys.st
                 "DRIFTLINE_SESSION_TIMEOUT_MS": "6000", "DRIFTLINE_METRICS_PORT": "-1"})
             ensure_topics(settings)
             messages, labels = fill_topics(settings, events)
-            raw = raw_rate(settings, messages, events + labels)
+            raw = raw_rate(settings, messages, events + labels, ("predictions", "labels"))
             rate, counts = worker_rate(settings, events, labels)
             raws.append(raw)
             joins.append(counts)

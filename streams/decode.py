@@ -121,7 +121,23 @@ def validate_event(event: dict[str, Any], kind: str,
     """
     if kind == PREDICTION and _well_formed_prediction(event, limits):
         return None
+    if kind == LABEL and _well_formed_label(event):
+        return None
     return _validate_slowly(event, kind, limits)
+
+
+def _well_formed_label(event: dict[str, Any]) -> bool:
+    get = event.get
+    model_id, event_id, ts, label = get("model_id"), get("event_id"), get("ts"), get("label")
+    if not (type(model_id) is str and type(event_id) is str and type(ts) in _NUMBER_TYPES
+            and type(label) in _SCALAR_TYPES and "model_version" not in event):
+        return False
+    if not (0 < len(model_id) <= 256 and 0 < len(event_id) <= 256 and math.isfinite(ts)):
+        return False
+    if type(label) is float and not math.isfinite(label):
+        return False
+    event["ts"] = float(ts)
+    return True
 
 
 def _well_formed_prediction(event: dict[str, Any], limits: LimitSettings) -> bool:

@@ -31,21 +31,27 @@ REPLAYED = "replayed"
 DUPLICATE = "duplicate"
 MISSING = "missing"
 
-# KEYS: one bucket. ARGV: expiry seconds, then event_id/value pairs. First write wins:
-# a redelivered prediction must not erase the claim a label already made.
+# Batches cross as one JSON argument and one JSON reply: redis-py packs and parses every
+# argument and reply element in Python (~10 µs per event), Redis's Lua cjson does it in C.
+
+# KEYS: one bucket. ARGV: expiry seconds, JSON [id, value, id, value, ...]. First write
+# wins: a redelivered prediction must not erase the claim a label already made.
 _PUT = """
-for i = 2, #ARGV, 2 do
-  redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
+local items = cjson.decode(ARGV[2])
+for i = 1, #items, 2 do
+  redis.call('HSETNX', KEYS[1], items[i], items[i + 1])
 end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
-return #ARGV / 2
+return #items / 2
 """
 
-# KEYS: live buckets, newest first. ARGV: event_id/claimant pairs. Per event: {status, value}.
+# KEYS: live buckets, newest first. ARGV: JSON [id, claimant, ...].
+# Reply: JSON [status, value or false, ...].
 _CLAIM = """
+local items = cjson.decode(ARGV[1])
 local out = {}
-for i = 1, #ARGV, 2 do
-  local id, claimant = ARGV[i], ARGV[i + 1]
+for i = 1, #items, 2 do
+  local id, claimant = items[i], items[i + 1]
   local found = false
   for _, key in ipairs(KEYS) do
     local value = redis.call('HGET', key, id)
@@ -60,14 +66,18 @@ for i = 1, #ARGV, 2 do
       else
         status = 'duplicate'
       end
-      out[#out + 1] = {status, value}
+      out[#out + 1] = status
+      out[#out + 1] = value
       found = true
       break
     end
   end
-  if not found then out[#out + 1] = {'missing', false} end
+  if not found then
+    out[#out + 1] = 'missing'
+    out[#out + 1] = false
+  end
 end
-return out
+return cjson.encode(out)
 """
 
 
@@ -131,11 +141,12 @@ class RedisPendingStore:
         if not entries:
             return
         bucket = int(time.time() // self.bucket_s)
-        arguments: list[Any] = [int(self.ttl_s + self.bucket_s)]
+        flat: list[str] = []
         for event_id, value in entries.items():
-            arguments += (event_id, value)
+            flat += (event_id, value.decode())
         try:
-            self._put(keys=[self._key(partition, model_id, bucket)], args=arguments)
+            self._put(keys=[self._key(partition, model_id, bucket)],
+                      args=[int(self.ttl_s + self.bucket_s), orjson.dumps(flat)])
         except redis.RedisError as exc:
             raise JoinStoreError(f"cannot store pending predictions of {model_id!r}: {exc}"
                                  ) from exc
@@ -145,14 +156,16 @@ class RedisPendingStore:
         """Claim predictions for labels (one round trip); see the module docstring."""
         if not claims:
             return []
-        arguments = [part for pair in claims for part in pair]
+        flat = [part for pair in claims for part in pair]
         try:
-            found = self._claim(keys=self._live_buckets(partition, model_id), args=arguments)
+            reply = self._claim(keys=self._live_buckets(partition, model_id),
+                                args=[orjson.dumps(flat)])
         except redis.RedisError as exc:
             raise JoinStoreError(f"cannot claim pending predictions of {model_id!r}: {exc}"
                                  ) from exc
-        return [Claim(status.decode(), orjson.loads(value) if value else None)
-                for status, value in found]
+        found = orjson.loads(reply)
+        return [Claim(found[i], orjson.loads(found[i + 1]) if found[i + 1] else None)
+                for i in range(0, len(found), 2)]
 
     def memory_bytes(self) -> int:
         """Redis's ``used_memory`` (to measure the cost of pending predictions)."""

@@ -51,7 +51,7 @@ class PerformanceConfig:
     challenger_every
         Challengers predict and learn on every k-th labelled event only (bounds their CPU:
         river's adaptive tree costs ~150–400 µs per event with a dozen features, so the
-        default 50 keeps both challengers under ~10 µs per labelled event).
+        default 100 keeps both challengers under ~10 µs per labelled event).
     challenger_warm_up
         Events a challenger learns from before its predictions are scored.
     challenger_alpha
@@ -80,7 +80,7 @@ class PerformanceConfig:
     positive_class: str = "1"
     min_scored_events: int = 100
     challengers: tuple[str, ...] = (LOGISTIC_REGRESSION, HOEFFDING_ADAPTIVE_TREE)
-    challenger_every: int = 50
+    challenger_every: int = 100
     challenger_warm_up: int = 500
     challenger_alpha: float = 1e-3
     challenger_seed: int = 0
