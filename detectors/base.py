@@ -11,14 +11,15 @@ window boundaries and the result does not depend on how events were batched.
 from __future__ import annotations
 
 import copy
+import math
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
-from detectors.batch import CategoricalColumn, NumericColumn
-from detectors.errors import StateError, require
+from detectors.batch import CategoricalColumn, NumericBlock, NumericColumn
+from detectors.errors import ConfigurationError, StateError, require
 
-ColumnT = TypeVar("ColumnT", bound=NumericColumn | CategoricalColumn)
+ColumnT = TypeVar("ColumnT", bound=NumericColumn | CategoricalColumn | NumericBlock)
 
 WARNING = "warning"
 CRITICAL = "critical"
@@ -125,10 +126,99 @@ class WindowedTest(ABC, Generic[ColumnT]):
         return value
 
 
+class FeatureTest(WindowedTest[ColumnT]):
+    """The same windowed test on each of several features, run on all of them at once.
+
+    ``columns`` names the features, in the order their rows take in the
+    :class:`~detectors.batch.NumericBlock` segments fed to :meth:`update_many`
+    (a block with more features is narrowed to these). Left at ``None``, the
+    test watches one feature, fed as a column or a one-row block. Learned
+    state is kept in arrays with one row per feature, so an update costs a
+    few numpy calls whatever the number of features.
+
+    :meth:`end_window` closes the window of every feature; it returns the
+    verdict of the feature furthest past (or nearest to) its threshold, its
+    name leading the explanation, and leaves every feature's verdict, in
+    ``columns`` order, in :attr:`window_results` (:meth:`end_windows` closes
+    the window too and returns them). :attr:`drift_detected` is true when any
+    feature drifted.
+    """
+
+    columns: list[str] | None
+    window_results: list[TestResult]
+
+    def __init__(self, alpha: float, columns: list[str] | None) -> None:
+        require(columns is None or (
+            isinstance(columns, list) and len(columns) > 0
+            and all(isinstance(name, str) for name in columns)
+            and len(set(columns)) == len(columns)),
+            "columns", "None or a non-empty list of distinct feature names", columns)
+        self.columns = None if columns is None else list(columns)
+        self.window_results = []
+        super().__init__(alpha)
+
+    @property
+    def width(self) -> int:
+        """Number of features watched."""
+        return 1 if self.columns is None else len(self.columns)
+
+    def end_window(self) -> TestResult:
+        """Test every feature's window against its reference; start new windows.
+
+        Returns the lead verdict (see the class docstring); :meth:`end_windows`
+        returns every feature's.
+        """
+        results = self.end_windows()
+        if self.columns is None:
+            return results[0]
+        lead = max(range(len(results)), key=lambda row: _urgency(results[row]))
+        result = results[lead]
+        return TestResult(result.detector, result.drift, result.statistic, result.threshold,
+                          result.p_value, result.effect_size, result.severity,
+                          result.window_events, f"{self.columns[lead]}: {result.explanation}",
+                          result.reference)
+
+    def end_windows(self) -> list[TestResult]:
+        """Close the window like :meth:`end_window`; return every feature's verdict."""
+        results = self._close_windows()
+        self.window_results = results
+        self._drift = any(result.drift for result in results)
+        return results
+
+    @abstractmethod
+    def _close_windows(self) -> list[TestResult]:
+        """Every feature's verdict on its window, in ``columns`` order; reset the windows."""
+
+    def _block(self, segment: NumericColumn | NumericBlock) -> NumericBlock:
+        """The segment as a block of exactly this test's features."""
+        if isinstance(segment, NumericBlock):
+            if self.columns is not None:
+                return segment.select(self.columns)
+            if segment.values.shape[0] != 1:
+                raise ConfigurationError(f"segment: expected a block of one feature, got "
+                                         f"{segment.values.shape[0]} ({list(segment.names)})")
+            return segment
+        self._require_one_feature(segment)
+        return NumericBlock.of(segment)
+
+    def _require_one_feature(self, segment: NumericColumn | CategoricalColumn) -> None:
+        """Refuse a single column when this test watches several features."""
+        if self.width != 1:
+            raise ConfigurationError(f"segment: expected a NumericBlock of {self.columns}, "
+                                     f"got one {type(segment).__name__}")
+
+
+def _urgency(result: TestResult) -> tuple[bool, float]:
+    finite = 0.0 < result.threshold < math.inf
+    return result.drift, result.statistic / result.threshold if finite else -math.inf
+
+
 def _plain(value: Any) -> Any:
     tolist = getattr(value, "tolist", None)
     if tolist is not None:
         return tolist()
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
     return value

@@ -30,109 +30,24 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from detectors.base import TestResult, WindowedTest
+from detectors.base import TestResult
 from detectors.batch import (
     CATEGORICAL,
     FEATURE_TYPES,
     NUMERIC,
-    CategoricalColumn,
-    Column,
     ColumnBatch,
-    NumericColumn,
+    NumericBlock,
 )
-from detectors.drift.categorical import CategoricalDrift
-from detectors.drift.cusum import NumericCusum
-from detectors.drift.numeric import NumericDrift
+from detectors.column_tests import ColumnTests
+from detectors.config import MonitorConfig
 from detectors.errors import ConfigurationError, StateError, require
-from detectors.multivariate.pca import MAX_COLUMNS, PCADrift
-from detectors.quality.missing import MissingRate
-from detectors.quality.range import OutOfRangeRate
+from detectors.multivariate.pca import PCADrift
 
 DATA_DRIFT = "data_drift"
 PREDICTION_DRIFT = "prediction_drift"
 DATA_QUALITY = "data_quality"
 OUTPUT_COLUMNS = ("prediction", "score")
 JOINT = "(joint)"   # the feature name of findings about several features together
-
-
-@dataclass(frozen=True)
-class MonitorConfig:
-    """Settings shared by every test of a model.
-
-    Parameters
-    ----------
-    reference_size
-        Events in the reference (the first events of a model version).
-    window_size
-        Events per tumbling window.
-    alpha
-        Probability that a stationary window raises any alert for the model;
-        split evenly (Bonferroni) over all of the model's tests.
-    min_psi
-        Effect-size floor for distribution drift.
-    min_missing_increase
-        Smallest rise in a missing-value rate worth an alert.
-    min_new_category_rate
-        Smallest share of never-seen categories worth an alert.
-    false_alarm_events
-        Expected events between false alarms of the model, all features and
-        checks together (the sequential detectors' budget is what the
-        windowed tests leave of it, and at least half).
-    min_shift
-        Smallest mean shift, in reference standard deviations, that the
-        sequential detectors accumulate evidence for.
-    min_variance_ratio
-        Smallest variance ratio (either way) that the sequential detectors
-        accumulate evidence for.
-    min_out_of_range_increase
-        Smallest rise in the share of values outside the reference's range worth an alert.
-    min_joint_increase
-        Smallest relative rise of the joint (PCA) statistic worth an alert.
-    joint_max_features
-        Numeric features (in schema order) watched together by the joint test.
-
-    """
-
-    reference_size: int = 5000
-    window_size: int = 2000
-    alpha: float = 1e-6
-    min_psi: float = 0.05
-    min_missing_increase: float = 0.05
-    min_new_category_rate: float = 0.01
-    false_alarm_events: float = 10_000_000.0
-    min_shift: float = 0.15
-    min_variance_ratio: float = 1.2
-    min_out_of_range_increase: float = 0.01
-    min_joint_increase: float = 0.25
-    joint_max_features: int = 50
-
-    def __post_init__(self) -> None:
-        require(self.reference_size >= 100, "reference_size", "an integer >= 100",
-                self.reference_size)
-        require(self.window_size >= 100, "window_size", "an integer >= 100", self.window_size)
-        require(0.0 < self.alpha < 1.0, "alpha", "a probability in (0, 1)", self.alpha)
-        require(self.min_psi >= 0.0, "min_psi", "a number >= 0", self.min_psi)
-        require(0.0 < self.min_missing_increase <= 1.0, "min_missing_increase",
-                "a share in (0, 1]", self.min_missing_increase)
-        require(0.0 <= self.min_new_category_rate <= 1.0, "min_new_category_rate",
-                "a share in [0, 1]", self.min_new_category_rate)
-        require(self.false_alarm_events >= 1000, "false_alarm_events", "a number >= 1000",
-                self.false_alarm_events)
-        require(0.0 < self.min_shift <= 5.0, "min_shift", "a number in (0, 5]", self.min_shift)
-        require(1.0 < self.min_variance_ratio <= 100.0, "min_variance_ratio",
-                "a number in (1, 100]", self.min_variance_ratio)
-        require(0.0 < self.min_out_of_range_increase <= 1.0, "min_out_of_range_increase",
-                "a share in (0, 1]", self.min_out_of_range_increase)
-        require(self.min_joint_increase > 0.0, "min_joint_increase", "a number > 0",
-                self.min_joint_increase)
-        require(2 <= self.joint_max_features <= MAX_COLUMNS, "joint_max_features",
-                f"an integer in [2, {MAX_COLUMNS}]", self.joint_max_features)
-
-    @property
-    def sequential_rate(self) -> float:
-        """False-alarm rate per event left to the sequential detectors of a model."""
-        budget = 1.0 / self.false_alarm_events
-        return max(budget - self.alpha / self.window_size, 0.5 * budget)
 
 
 @dataclass(frozen=True)
@@ -202,7 +117,7 @@ class ModelMonitor:
 
     """
 
-    STATE_VERSION: ClassVar[int] = 1
+    STATE_VERSION: ClassVar[int] = 2
     state_keys: ClassVar[tuple[str, ...]] = (
         "events", "window_index", "window_events", "window_start_ts", "window_end_ts",
         "reference_start_ts", "reference_end_ts", "rejected")
@@ -220,27 +135,17 @@ class ModelMonitor:
 
     def _reset(self) -> None:
         numeric_features = [name for name, kind in self.schema.items() if kind == NUMERIC]
+        numeric_outputs = [name for name, kind in self.outputs.items() if kind == NUMERIC]
         joint = numeric_features[:self.config.joint_max_features]
         n_tests = (2 * len(self.schema) + len(self.outputs) + len(numeric_features)
                    + (len(joint) >= 2))
         alpha = self.config.alpha / max(n_tests, 1)
-        self._range_tests: dict[str, WindowedTest[Any]] = {
-            name: OutOfRangeRate(alpha, self.config.reference_size,
-                                 min_increase=self.config.min_out_of_range_increase)
-            for name in numeric_features}
+        rate = self.config.sequential_rate / max(len(numeric_features) + len(numeric_outputs), 1)
+        self._features = ColumnTests(self.schema, alpha, rate, self.config, quality=True)
+        self._outputs = ColumnTests(self.outputs, alpha, rate, self.config, quality=False)
         self._joint_test: PCADrift | None = (
             PCADrift(alpha, joint, self.config.reference_size,
                      min_increase=self.config.min_joint_increase) if len(joint) >= 2 else None)
-        self._drift_tests: dict[str, WindowedTest[Any]] = {
-            name: self._distribution_test(kind, alpha) for name, kind in self.schema.items()}
-        self._output_tests: dict[str, WindowedTest[Any]] = {
-            name: self._distribution_test(kind, alpha) for name, kind in self.outputs.items()}
-        self._missing_tests: dict[str, WindowedTest[Any]] = {
-            name: MissingRate(alpha, self.config.min_missing_increase) for name in self.schema}
-        numeric_outputs = [name for name, kind in self.outputs.items() if kind == NUMERIC]
-        rate = self.config.sequential_rate / max(len(numeric_features) + len(numeric_outputs), 1)
-        self._sequential_tests = {name: self._sequential_test(rate) for name in numeric_features}
-        self._output_sequential = {name: self._sequential_test(rate) for name in numeric_outputs}
         self._events = 0
         self._window_index = 0
         self._window_events = 0
@@ -249,16 +154,8 @@ class ModelMonitor:
         self._reference_start_ts = 0.0
         self._reference_end_ts = 0.0
         self._rejected: dict[str, int] = {}
-
-    def _distribution_test(self, kind: str, alpha: float) -> WindowedTest[Any]:
-        if kind == NUMERIC:
-            return NumericDrift(alpha, self.config.reference_size, self.config.min_psi)
-        return CategoricalDrift(alpha, min_psi=self.config.min_psi,
-                                min_new_rate=self.config.min_new_category_rate)
-
-    def _sequential_test(self, rate: float) -> NumericCusum:
-        return NumericCusum(rate, self.config.reference_size, min_shift=self.config.min_shift,
-                            min_variance_ratio=self.config.min_variance_ratio)
+        # The finding of a column without rejected values, by column (derived, not state).
+        self._clean: dict[str, Finding] = {}
 
     @property
     def reference_complete(self) -> bool:
@@ -280,12 +177,17 @@ class ModelMonitor:
             self._rejected[name] = self._rejected.get(name, 0) + count
         reports: list[WindowReport] = []
         position, n = 0, len(batch)
+        if n == 0:
+            return reports
+        # The numeric columns stacked once per batch; every numeric test reads the stack.
+        features = self._features.block(batch.columns, n)
+        outputs = self._outputs.block(batch.outputs, n)
         while position < n:
             limit = (self.config.reference_size if not self.reference_complete
                      else self.config.window_size)
             stop = min(n, position + limit - self._window_events)
             events_before = self._window_events
-            alarms = self._feed(batch, position, stop)
+            alarms = self._feed(batch, features, outputs, position, stop)
             reports += self._alarm_reports(batch, position, events_before, alarms)
             position = stop
             if self._window_events == limit:
@@ -294,42 +196,24 @@ class ModelMonitor:
                     reports.append(report)
         return reports
 
-    def _feed(self, batch: ColumnBatch, start: int, stop: int) -> list[tuple[int, Finding]]:
+    def _feed(self, batch: ColumnBatch, features: NumericBlock | None,
+              outputs: NumericBlock | None, start: int, stop: int) -> list[tuple[int, Finding]]:
         if self._window_events == 0:
             self._window_start_ts = float(batch.ts[start])
         self._window_end_ts = float(batch.ts[stop - 1])
         self._window_events += stop - start
         self._events += stop - start
         whole = start == 0 and stop == len(batch)
-        alarms: list[tuple[int, Finding]] = []
-        for kind, kinds, columns, tests, sequential in (
-                (DATA_DRIFT, self.schema, batch.columns, self._drift_tests,
-                 self._sequential_tests),
-                (PREDICTION_DRIFT, self.outputs, batch.outputs, self._output_tests,
-                 self._output_sequential)):
-            for name, test in tests.items():
-                column = columns.get(name)
-                if column is None:
-                    column = _all_missing(kinds[name] == NUMERIC, stop - start)
-                elif not whole:
-                    column = column.slice(start, stop)
-                test.update_many(column)
-                if kind == DATA_DRIFT:
-                    self._missing_tests[name].update_many(column)
-                    if name in self._range_tests:
-                        self._range_tests[name].update_many(column)
-                detector = sequential.get(name)
-                if detector is not None and isinstance(column, NumericColumn):
-                    detector.update_many(column)
-                    alarms += [(start + row, Finding(kind, name, "distribution", result))
-                               for row, result in detector.last_alarms]
-        if self._joint_test is not None:
-            segment: dict[str, NumericColumn] = {}
-            for name in self._joint_test.columns:
-                column = batch.columns.get(name)
-                if isinstance(column, NumericColumn):
-                    segment[name] = column if whole else column.slice(start, stop)
-            self._joint_test.update_many(segment)
+        if not whole:
+            features = features.slice(start, stop) if features is not None else None
+            outputs = outputs.slice(start, stop) if outputs is not None else None
+        alarms = [(row, Finding(DATA_DRIFT, name, "distribution", result)) for row, name, result
+                  in self._features.update(features, batch.columns, start, stop, whole)]
+        alarms += [(row, Finding(PREDICTION_DRIFT, name, "distribution", result))
+                   for row, name, result
+                   in self._outputs.update(outputs, batch.outputs, start, stop, whole)]
+        if self._joint_test is not None and features is not None:
+            self._joint_test.update_many(features)
         return alarms
 
     def _alarm_reports(self, batch: ColumnBatch, start: int, events_before: int,
@@ -348,19 +232,21 @@ class ModelMonitor:
         if self._events == self.config.reference_size:
             self._reference_start_ts = self._window_start_ts
             self._reference_end_ts = self._window_end_ts
-            for test in self._all_tests():
-                test.end_reference()
+            self._features.end_reference()
+            self._outputs.end_reference()
+            if self._joint_test is not None:
+                self._joint_test.end_reference()
             return None
-        findings = [Finding(DATA_DRIFT, name, "distribution",
-                            _merge(test.end_window(), self._sequential_tests.get(name)))
-                    for name, test in self._drift_tests.items()]
+        features = self._features.end_window()
+        outputs = self._outputs.end_window()
+        findings = [Finding(DATA_DRIFT, name, "distribution", features["distribution"][name])
+                    for name in self.schema]
         findings += [Finding(PREDICTION_DRIFT, name, "distribution",
-                             _merge(test.end_window(), self._output_sequential.get(name)))
-                     for name, test in self._output_tests.items()]
-        findings += [Finding(DATA_QUALITY, name, "missing_rate", test.end_window())
-                     for name, test in self._missing_tests.items()]
-        findings += [Finding(DATA_QUALITY, name, "out_of_range_rate", test.end_window())
-                     for name, test in self._range_tests.items()]
+                             outputs["distribution"][name]) for name in self.outputs]
+        findings += [Finding(DATA_QUALITY, name, "missing_rate", features["missing_rate"][name])
+                     for name in self.schema]
+        findings += [Finding(DATA_QUALITY, name, "out_of_range_rate", result)
+                     for name, result in features.get("out_of_range_rate", {}).items()]
         if self._joint_test is not None:
             findings.append(Finding(DATA_DRIFT, JOINT, "joint_distribution",
                                     self._joint_test.end_window()))
@@ -380,21 +266,20 @@ class ModelMonitor:
         findings = []
         for name in sorted(set(self.schema) | set(self.outputs) | set(self._rejected)):
             count = self._rejected.get(name, 0)
-            findings.append(Finding(DATA_QUALITY, name, "rejected_values", TestResult(
-                detector="rejected_values", drift=count > 0, statistic=float(count),
-                threshold=0.0, p_value=None, effect_size=count / self.config.window_size,
-                severity="warning", window_events=self.config.window_size,
-                explanation=f"{count} events with non-finite or wrongly typed values"
-                f"{'' if name == '(event)' else f' in {name!r}'} went to the dead-letter topic",
-                reference={})))
+            finding = self._clean.get(name) if count == 0 else None
+            if finding is None:
+                finding = Finding(DATA_QUALITY, name, "rejected_values", TestResult(
+                    detector="rejected_values", drift=count > 0, statistic=float(count),
+                    threshold=0.0, p_value=None, effect_size=count / self.config.window_size,
+                    severity="warning", window_events=self.config.window_size,
+                    explanation=f"{count} events with non-finite or wrongly typed values"
+                    f"{'' if name == '(event)' else f' in {name!r}'} went to the dead-letter "
+                    "topic", reference={}))
+                if count == 0:  # the same every window: built once
+                    self._clean[name] = finding
+            findings.append(finding)
         self._rejected = {}
         return findings
-
-    def _all_tests(self) -> list[WindowedTest[Any]]:
-        joint = [self._joint_test] if self._joint_test is not None else []
-        return [*self._drift_tests.values(), *self._output_tests.values(),
-                *self._missing_tests.values(), *self._sequential_tests.values(),
-                *self._output_sequential.values(), *self._range_tests.values(), *joint]
 
     def to_state(self) -> dict[str, Any]:
         """Versioned plain-dict state of the monitor and all its tests."""
@@ -407,13 +292,8 @@ class ModelMonitor:
             # A snapshot: later updates must not reach into a state already handed out.
             "state": {key: copy.deepcopy(getattr(self, "_" + key)) for key in self.state_keys},
             "tests": {
-                "drift": {n: t.to_state() for n, t in self._drift_tests.items()},
-                "output": {n: t.to_state() for n, t in self._output_tests.items()},
-                "missing": {n: t.to_state() for n, t in self._missing_tests.items()},
-                "sequential": {n: t.to_state() for n, t in self._sequential_tests.items()},
-                "output_sequential": {n: t.to_state()
-                                      for n, t in self._output_sequential.items()},
-                "range": {n: t.to_state() for n, t in self._range_tests.items()},
+                **self._features.to_state(),
+                "outputs": self._outputs.to_state(),
                 "joint": self._joint_test.to_state() if self._joint_test is not None else None,
             },
         }
@@ -429,47 +309,13 @@ class ModelMonitor:
             for key in cls.state_keys:
                 setattr(monitor, "_" + key, copy.deepcopy(state["state"][key]))
             tests = state["tests"]
-            monitor._drift_tests = {n: _restore_test(s) for n, s in tests["drift"].items()}
-            monitor._output_tests = {n: _restore_test(s) for n, s in tests["output"].items()}
-            monitor._missing_tests = {n: MissingRate.from_state(s)
-                                      for n, s in tests["missing"].items()}
-            monitor._sequential_tests = {n: NumericCusum.from_state(s)
-                                         for n, s in tests["sequential"].items()}
-            monitor._output_sequential = {n: NumericCusum.from_state(s)
-                                          for n, s in tests["output_sequential"].items()}
-            monitor._range_tests = {n: OutOfRangeRate.from_state(s)
-                                    for n, s in tests["range"].items()}
+            monitor._features.restore(tests)
+            monitor._outputs.restore(tests["outputs"])
             monitor._joint_test = (PCADrift.from_state(tests["joint"])
                                    if tests["joint"] is not None else None)
         except (KeyError, TypeError, ConfigurationError) as exc:
             raise StateError(f"state: cannot restore model_monitor: {exc}") from exc
         return monitor
-
-
-def _merge(windowed: TestResult, sequential: NumericCusum | None) -> TestResult:
-    """One verdict per feature and window.
-
-    The windowed test's, unless only the sequential detector found drift in the window.
-    """
-    if sequential is None:
-        return windowed
-    summary = sequential.end_window()
-    return summary if summary.drift and not windowed.drift else windowed
-
-
-def _restore_test(state: dict[str, Any]) -> WindowedTest[Any]:
-    for cls in (NumericDrift, CategoricalDrift):
-        if state.get("type") == cls.name:
-            return cls.from_state(state)
-    raise StateError(f"state: unknown test type {state.get('type')!r}")
-
-
-def _all_missing(numeric: bool, n: int) -> Column:
-    if numeric:
-        import numpy as np
-
-        return NumericColumn(np.zeros(n), np.ones(n, dtype=np.bool_))
-    return CategoricalColumn([None] * n)
 
 
 __all__ = ["CATEGORICAL", "NUMERIC", "Finding", "ModelMonitor", "MonitorConfig", "WindowReport"]

@@ -22,8 +22,7 @@ The share test's explanation also quotes the Jensen–Shannon distance.
 from __future__ import annotations
 
 import math
-from collections import Counter
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -121,20 +120,20 @@ class CategoricalDrift(WindowedTest[CategoricalColumn]):
         self._unseen_examples: dict[str, int] = {}
         # Distinct categories of the window (at most max_known are remembered).
         self._distinct: dict[str, None] = {}
-        # Derived from the reference tally on first use; not state.
-        self._tally_shares: NDArray[np.float64] | None = None
+        # Derived from the reference tally for the last window size; not state.
+        self._expected_distinct: tuple[tuple[int, int, float],
+                                       tuple[float, float, float]] | None = None
 
     def update_many(self, column: CategoricalColumn) -> None:
         """Add a segment's categories (``None`` = missing, skipped)."""
-        # One C-level counting pass; the Python loops below run per distinct value.
-        counted = Counter(column.values)
-        counted.pop(None, None)
-        tally = cast("Counter[str]", counted)
-        present = sum(tally.values())
+        # The column counts its values once (a C-level pass, shared with the missing-value
+        # check); the Python loops below run per distinct value.
+        tally = column.tally
+        present = len(column.values) - tally.get(None, 0)
         if not self._reference_ready:
             reference = self._reference_tally
             for value, count in tally.items():
-                if value in reference or len(reference) < self.max_known:
+                if value is not None and (value in reference or len(reference) < self.max_known):
                     reference[value] = reference.get(value, 0) + count
             self._reference_events += present
             return
@@ -148,6 +147,8 @@ class CategoricalDrift(WindowedTest[CategoricalColumn]):
         distinct = self._distinct
         room = len(distinct) < self.max_known
         for value, count in tally.items():
+            if value is None:
+                continue
             counts[vocabulary.get(value, other)] += count
             if room and value not in distinct:
                 distinct[value] = None
@@ -230,9 +231,12 @@ class CategoricalDrift(WindowedTest[CategoricalColumn]):
 
     def _explain_shares(self, effect: float, significant: bool) -> str:
         names = [*self._vocabulary, "(other)"]
-        ref_share = self._reference_counts / max(float(self._reference_counts.sum()), 1.0)
-        win_share = self._counts / max(float(self._counts.sum()), 1.0)
-        moved = int(np.argmax(np.abs(win_share - ref_share)))
+        # A handful of bins: plain Python beats numpy's per-call overhead here.
+        reference, window = self._reference_counts.tolist(), self._counts.tolist()
+        ref_total, win_total = max(sum(reference), 1.0), max(sum(window), 1.0)
+        ref_share = [count / ref_total for count in reference]
+        win_share = [count / win_total for count in window]
+        moved = max(range(len(names)), key=lambda i: abs(win_share[i] - ref_share[i]))
         text = (f"share of {names[moved]!r} {ref_share[moved]:.1%} → {win_share[moved]:.1%}; "
                 f"PSI {effect:.3f}")
         if significant:  # a distance worth quoting; not computed for every quiet window
@@ -244,17 +248,8 @@ class CategoricalDrift(WindowedTest[CategoricalColumn]):
         """A drift result if the window has far more distinct categories than expected."""
         n_win, n_ref = self._events, self._reference_events
         observed = len(self._distinct)
-        if self._tally_shares is None or self._tally_shares.size != len(self._reference_tally):
-            self._tally_shares = np.fromiter(self._reference_tally.values(),
-                                             dtype=np.float64) / n_ref
-        shares = self._tally_shares
-        # Rarefaction: expected distinct reference categories in n_win draws, plus novelties.
-        seen = -np.expm1(n_win * np.log1p(-np.minimum(shares, 1.0 - 1e-12)))
-        novel = n_win * self._unseen_rate
-        expected = float(seen.sum()) + novel
-        variance = float(np.dot(seen, 1.0 - seen)) + novel
+        expected, variance, threshold = self._rarefaction(n_win, alpha)
         z = (observed - expected) / math.sqrt(max(variance, 1.0))
-        threshold = stats.normal_upper_quantile(alpha)
         ratio = observed / max(expected, 1.0)
         if not (z > threshold and ratio >= self.min_cardinality_ratio
                 and observed - expected >= _MIN_EXTRA_CATEGORIES):
@@ -267,6 +262,24 @@ class CategoricalDrift(WindowedTest[CategoricalColumn]):
             f"≈{expected:.0f} a sample of that size from the reference would show "
             f"(reference: {len(self._reference_tally)} categories in {n_ref} values)",
             reference=summary)
+
+    def _rarefaction(self, n_win: int, alpha: float) -> tuple[float, float, float]:
+        """Expected distinct categories in ``n_win`` draws, their variance, and the z threshold.
+
+        Rarefaction of the reference tally, plus the Good–Turing allowance for
+        novelties. It depends on the window's size only, so the last one is kept.
+        """
+        key = (n_win, len(self._reference_tally), alpha)
+        if self._expected_distinct is not None and self._expected_distinct[0] == key:
+            return self._expected_distinct[1]
+        shares = np.fromiter(self._reference_tally.values(),
+                             dtype=np.float64) / self._reference_events
+        seen = -np.expm1(n_win * np.log1p(-np.minimum(shares, 1.0 - 1e-12)))
+        novel = n_win * self._unseen_rate
+        expected = (float(seen.sum()) + novel, float(np.dot(seen, 1.0 - seen)) + novel,
+                    stats.normal_upper_quantile(alpha))
+        self._expected_distinct = (key, expected)
+        return expected
 
     def _restore(self, key: str, value: Any) -> Any:
         if key in ("reference_counts", "counts"):

@@ -41,60 +41,52 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from statistics import NormalDist
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from detectors import stats
 from detectors.base import CRITICAL, WARNING, TestResult, WindowedTest
-from detectors.batch import NumericColumn
+from detectors.batch import NumericBlock, NumericColumn
 from detectors.errors import ConfigurationError, require
+from detectors.multivariate.pca_math import (
+    EXACT_DF,
+    MIN_EVENTS,
+    TINY,
+    Check,
+    chi2_quantile,
+    chi2_survival,
+    correlation,
+    fit_components,
+    min_reference,
+    moments,
+    on_grid,
+    pairs,
+    score_table,
+    signed,
+)
 
 MAX_COLUMNS = 100
-_MIN_EVENTS = 50
-# Scores lie within ±5.4 (the normal quantile of 1/(2n) for a reference of 10**7 events); on
-# a 2**-10 grid their products are integers times 2**-20, and sums of those stay exact in
-# float64 up to about 2**53 / (30 * 2**20) = 2.8e8 events a window.
-_GRID = 1024.0
-# Finer in the tails, where a change of dependence shows first.
-_KNOT_PROBABILITIES = np.array(
-    [0.001, 0.005, 0.01, 0.025] + [i / 20 for i in range(1, 20)] + [0.975, 0.99, 0.995, 0.999])
 _FOLDS = 5
-# Above this many degrees of freedom the Wilson–Hilferty chi-square quantile is accurate
-# (and slightly conservative) where the exact series would cost milliseconds per window.
-_EXACT_DF = 100
 _PAIRS_SHOWN = 3
 _NOTABLE_CORRELATION_CHANGE = 0.1
-_TINY = 1e-12
 # A window is compared with components and a mean both estimated from the reference; each
 # estimate's noise is about that of a mean of reference_size per-event values (measured on
 # Gaussian, Student-t and Poisson features), so the null variance counts it twice.
 _REFERENCE_NOISE = 2.0
-_STANDARD_NORMAL = NormalDist()
 
 Segment = Mapping[str, NumericColumn]
 Array = NDArray[np.float64]
 
 
-class _Check(NamedTuple):
-    detector: str
-    label: str
-    mean: float
-    expected: float
-    threshold: float
-    p_value: float
-    effect: float
-    drift: bool
-
-
 class PCADrift(WindowedTest[Any]):
     """Windowed PCA test (reconstruction error and Hotelling T²) over several numeric features.
 
-    ``update_many`` takes a multi-column segment, ``{feature: NumericColumn}``;
-    an event missing any of the features is skipped, and a feature absent from
-    a segment counts as missing in all of its events.
+    ``update_many`` takes a multi-column segment, a
+    :class:`~detectors.batch.NumericBlock` holding (at least) the features or
+    ``{feature: NumericColumn}``; an event missing any of the features is
+    skipped, and a feature absent from a segment counts as missing in all of
+    its events.
 
     Parameters
     ----------
@@ -158,7 +150,7 @@ class PCADrift(WindowedTest[Any]):
                 and all(isinstance(name, str) for name in columns)
                 and len(set(columns)) == len(columns),
                 "columns", f"a list of 2 to {MAX_COLUMNS} distinct feature names", columns)
-        require(reference_size >= _MIN_EVENTS, "reference_size", f"an integer >= {_MIN_EVENTS}",
+        require(reference_size >= MIN_EVENTS, "reference_size", f"an integer >= {MIN_EVENTS}",
                 reference_size)
         require(0.0 < variance_kept < 1.0, "variance_kept", "a share in (0, 1)", variance_kept)
         require(min_increase >= 0.0, "min_increase", "a number >= 0", min_increase)
@@ -195,13 +187,17 @@ class PCADrift(WindowedTest[Any]):
         self._sums: Array = np.zeros(d, dtype=np.float64)
         self._products: Array = np.zeros((d, d), dtype=np.float64)
 
-    def update_many(self, segment: Segment) -> None:
+    def update_many(self, segment: NumericBlock | Segment) -> None:
         """Add the complete events of a multi-column segment to the reference or window."""
-        values = self._complete_events(segment)
-        n = values.shape[1]
+        block = self._as_block(segment)
+        if block is None or block.events == 0:
+            return
+        complete = ~block.missing.any(axis=0) if block.any_missing else None
+        n = block.events if complete is None else int(np.count_nonzero(complete))
         if n == 0:
             return
         if not self._reference_ready:
+            values = block.values if complete is None else block.values[:, complete]
             take = min(n, self.reference_size - self._buffer_used)
             self._buffer[:, self._buffer_used:self._buffer_used + take] = values[:, :take]
             self._buffer_used += take
@@ -209,7 +205,9 @@ class PCADrift(WindowedTest[Any]):
         self._events += n
         if self._components == 0:
             return
-        z = self._normal_scores(values)
+        z = self._ranked_scores(block)
+        if complete is not None:
+            z = z[:, complete]
         self._sums += z.sum(axis=1)
         self._products += z @ z.T
 
@@ -220,30 +218,30 @@ class PCADrift(WindowedTest[Any]):
         self._buffer_used = 0
         self._reference_ready = True
         self._reference_events = n = int(values.shape[1])
-        if n < _min_reference(len(self.columns)):
+        if n < min_reference(len(self.columns)):
             return
         for feature in values:
-            knots, scores = _score_table(feature)
+            knots, scores = score_table(feature)
             self._knots.append(knots)
             self._scores.append(scores)
         z = self._normal_scores(values)
-        self._reference_correlation = _correlation(n, z.sum(axis=1), z @ z.T)
+        self._reference_correlation = correlation(n, z.sum(axis=1), z @ z.T)
         active = np.flatnonzero([knots.size > 1 for knots in self._knots])
         if active.size < 2:
             return
-        self._components, self._explained, self._residual, self._hotelling = _fit(
+        self._components, self._explained, self._residual, self._hotelling = fit_components(
             z @ z.T / n, active, self.variance_kept, None)
         # Each fold judged by a PCA fitted without it, as a window is judged by the reference's.
         fold = np.arange(n) % _FOLDS
         spe, t2 = [], []
         for k in range(_FOLDS):
             fit, held_out = z[:, fold != k], z[:, fold == k]
-            _, _, residual, hotelling = _fit(fit @ fit.T / fit.shape[1], active,
+            _, _, residual, hotelling = fit_components(fit @ fit.T / fit.shape[1], active,
                                              self.variance_kept, self._components)
             spe.append(np.einsum("in,ij,jn->n", held_out, residual, held_out))
             t2.append(np.einsum("in,ij,jn->n", held_out, hotelling, held_out))
-        self._spe_mean, self._spe_var = _moments(np.concatenate(spe))
-        self._t2_mean, self._t2_var = _moments(np.concatenate(t2))
+        self._spe_mean, self._spe_var = moments(np.concatenate(spe))
+        self._t2_mean, self._t2_var = moments(np.concatenate(t2))
         self._held_out_events = n
 
     def end_window(self) -> TestResult:
@@ -256,12 +254,13 @@ class PCADrift(WindowedTest[Any]):
         self._products = np.zeros((d, d), dtype=np.float64)
         return result
 
-    def _complete_events(self, segment: Segment) -> Array:
-        """Values of the events that have every feature, one row per feature."""
-        d = len(self.columns)
+    def _as_block(self, segment: NumericBlock | Segment) -> NumericBlock | None:
+        """The segment's values of this test's features (None: none of them is given)."""
+        if isinstance(segment, NumericBlock):
+            return segment.select(self.columns)
         present = [name for name in self.columns if name in segment]
         if not present:
-            return np.empty((d, 0), dtype=np.float64)
+            return None
         size = len(segment[present[0]].values)
         for name in present:
             column = segment[name]
@@ -271,35 +270,42 @@ class PCADrift(WindowedTest[Any]):
             if column.values.shape[0] != size:
                 raise ConfigurationError(f"segment[{name!r}]: expected {size} rows, got "
                                          f"{column.values.shape[0]}")
-        if len(present) < d or size == 0:
-            return np.empty((d, 0), dtype=np.float64)
-        values: Array = np.vstack([segment[name].values for name in self.columns])
-        missing = np.zeros(size, dtype=np.bool_)
-        for name in self.columns:
-            missing |= segment[name].missing
-        return values[:, ~missing] if missing.any() else values
+        # A feature absent from the segment is missing from all of its events.
+        return NumericBlock.from_columns(segment, self.columns, size)
+
+    def _ranked_scores(self, block: NumericBlock) -> Array:
+        """Normal scores of every event (as :meth:`_normal_scores`), one row per feature.
+
+        Computed in each feature's ascending order, which the block sorts once for
+        every detector and where np.interp's search from the previous value always hits.
+        """
+        ranked = block.ranked
+        ordered = np.empty_like(ranked.ordered)
+        for j, (knots, scores) in enumerate(zip(self._knots, self._scores, strict=True)):
+            ordered[j] = np.interp(ranked.ordered[j], knots, scores)
+        z = np.empty_like(ordered)
+        # One flat scatter back to arrival order (put_along_axis is several times slower).
+        z.ravel()[block.positions] = ordered
+        return on_grid(z)
 
     def _normal_scores(self, values: Array) -> Array:
         z = np.empty_like(values)
         for j, (knots, scores) in enumerate(zip(self._knots, self._scores, strict=True)):
             z[j] = np.interp(values[j], knots, scores)
-        z *= _GRID
-        np.rint(z, out=z)
-        z /= _GRID
-        return z
+        return on_grid(z)
 
     def _evaluate(self) -> TestResult:
         n = self._events
         reference = self._reference_summary()
-        if self._components == 0 or n < _MIN_EVENTS:
-            needed = _min_reference(len(self.columns))
+        if self._components == 0 or n < MIN_EVENTS:
+            needed = min_reference(len(self.columns))
             if self._reference_events < needed:
                 reason = (f"the reference has {self._reference_events} complete events "
                           f"(need {needed})")
             elif self._components == 0:
                 reason = f"fewer than 2 of the {len(self.columns)} features vary in the reference"
             else:
-                reason = f"{n} complete events in the window (need {_MIN_EVENTS})"
+                reason = f"{n} complete events in the window (need {MIN_EVENTS})"
             return TestResult(
                 detector="pca_reconstruction", drift=False, statistic=0.0, threshold=math.inf,
                 p_value=None, effect_size=0.0, severity=WARNING, window_events=n,
@@ -326,38 +332,40 @@ class PCADrift(WindowedTest[Any]):
             window_events=n, explanation=explanation, reference=reference)
 
     def _check(self, detector: str, label: str, form: Array, null_mean: float,
-               null_var: float) -> _Check:
+               null_var: float) -> Check:
         """One quadratic-form statistic of the window against its held-out reference values."""
         n = self._events
         total = float(np.sum(form * self._products))  # tr(M Σzzᵀ); both are symmetric
-        expected = max(null_mean, _TINY)
+        expected = max(null_mean, TINY)
         # Per-event variance, widened by the noise of the reference's mean and components.
-        variance = max(null_var, _TINY) * (1.0 + _REFERENCE_NOISE * n / self._held_out_events)
+        variance = max(null_var, TINY) * (1.0 + _REFERENCE_NOISE * n / self._held_out_events)
         df = 2.0 * n * expected * expected / variance
-        if df <= _EXACT_DF:
+        if df <= EXACT_DF:
             df = float(max(1, math.floor(df)))  # fewer df, same mean: a wider, safer null
         scale = n * expected / df
-        threshold = scale * _chi2_quantile(df, self.alpha / 2.0) / n
+        threshold = scale * chi2_quantile(df, self.alpha / 2.0) / n
         mean = total / n
         effect = mean / expected - 1.0
-        return _Check(detector, label, mean, expected, threshold,
-                      _chi2_survival(total / scale, df), effect,
+        return Check(detector, label, mean, expected, threshold,
+                      chi2_survival(total / scale, df), effect,
                       mean > threshold and effect >= self.min_increase)
 
     def _explain_correlations(self, n: int) -> str:
-        window = _correlation(n, self._sums, self._products)
+        window = correlation(n, self._sums, self._products)
         reference = self._reference_correlation
-        defined = (np.diag(reference) > 0) & (np.diag(window) > 0)
-        d = len(self.columns)
-        pairs = [(abs(float(window[i, j] - reference[i, j])), i, j)
-                 for i in range(d) for j in range(i + 1, d) if defined[i] and defined[j]]
-        if not pairs:
+        defined = (reference.diagonal() > 0) & (window.diagonal() > 0)
+        first, second = pairs(len(self.columns))
+        both = defined[first] & defined[second]
+        first, second = first[both], second[both]
+        if not first.size:
             return "no pair of features varies in both the reference and the window"
-        pairs.sort(key=lambda pair: -pair[0])
-        shown = [pair for pair in pairs[:_PAIRS_SHOWN]
-                 if pair[0] >= _NOTABLE_CORRELATION_CHANGE] or pairs[:1]
-        parts = [f"{self.columns[i]} and {self.columns[j]} {_signed(reference[i, j])} → "
-                 f"{_signed(window[i, j])}" for _, i, j in shown]
+        change = np.abs(window[first, second] - reference[first, second])
+        # The largest changes first; a stable sort keeps equal ones in (i, j) order.
+        top = np.argsort(-change, kind="stable")[:_PAIRS_SHOWN].tolist()
+        shown = [k for k in top if change[k] >= _NOTABLE_CORRELATION_CHANGE] or top[:1]
+        parts = [f"{self.columns[first[k]]} and {self.columns[second[k]]} "
+                 f"{signed(reference[first[k], second[k]])} → "
+                 f"{signed(window[first[k], second[k]])}" for k in shown]
         return "rank correlation of " + ", of ".join(parts)
 
     def _reference_summary(self) -> dict[str, float]:
@@ -389,85 +397,3 @@ class PCADrift(WindowedTest[Any]):
         state["state"]["knots"] = [knots.tolist() for knots in self._knots]
         state["state"]["scores"] = [scores.tolist() for scores in self._scores]
         return state
-
-
-def _min_reference(features: int) -> int:
-    return max(_MIN_EVENTS, 2 * features)
-
-
-def _score_table(values: Array) -> tuple[Array, Array]:
-    """Knots of one feature's reference distribution and the normal score of each.
-
-    A knot's score is the normal quantile of its mid-rank, so tied values (counts,
-    flags) get one score, the average of their ranks; values between knots are
-    interpolated and values beyond the reference's range take the extreme scores.
-    """
-    ordered = np.sort(values)
-    n = ordered.size
-    knots = np.unique(np.r_[ordered[0], np.quantile(ordered, _KNOT_PROBABILITIES), ordered[-1]])
-    below = np.searchsorted(ordered, knots, side="left")
-    up_to = np.searchsorted(ordered, knots, side="right")
-    mid_ranks = (below + up_to) / (2.0 * n)
-    scores = np.array([_STANDARD_NORMAL.inv_cdf(p) for p in mid_ranks.tolist()])
-    return knots, scores
-
-
-def _fit(second_moment: Array, active: NDArray[np.intp], variance_kept: float,
-         components: int | None) -> tuple[int, float, Array, Array]:
-    """Principal components of the active features.
-
-    Returns how many are kept, the share of variance they explain, the projector on
-    the residual space and the kept components scaled by their inverse variances.
-    """
-    eigenvalues, eigenvectors = np.linalg.eigh(second_moment[np.ix_(active, active)])
-    eigenvalues = np.clip(eigenvalues[::-1], 0.0, None)
-    eigenvectors = eigenvectors[:, ::-1]
-    total = max(float(eigenvalues.sum()), _TINY)
-    if components is None:
-        share = np.cumsum(eigenvalues) / total
-        components = int(np.searchsorted(share, variance_kept)) + 1
-    components = min(max(components, 1), active.size - 1)
-    kept = eigenvectors[:, :components]
-    inverse = 1.0 / np.maximum(eigenvalues[:components], _TINY)
-    residual = np.zeros_like(second_moment)
-    residual[np.ix_(active, active)] = np.eye(active.size) - kept @ kept.T
-    hotelling = np.zeros_like(second_moment)
-    hotelling[np.ix_(active, active)] = (kept * inverse) @ kept.T
-    return components, float(eigenvalues[:components].sum()) / total, residual, hotelling
-
-
-def _moments(values: Array) -> tuple[float, float]:
-    return float(values.mean()), float(values.var(ddof=1))
-
-
-def _correlation(n: int, sums: Array, products: Array) -> Array:
-    """Correlation matrix from sums; 0 where a feature does not vary (its diagonal too)."""
-    mean = sums / n
-    covariance = products / n - np.outer(mean, mean)
-    sd = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
-    varying = sd > _TINY
-    denominator = np.outer(np.where(varying, sd, 1.0), np.where(varying, sd, 1.0))
-    correlation: Array = np.clip(covariance / denominator, -1.0, 1.0)
-    correlation[~varying, :] = 0.0
-    correlation[:, ~varying] = 0.0
-    np.fill_diagonal(correlation, varying.astype(np.float64))
-    return correlation
-
-
-def _chi2_quantile(df: float, alpha: float) -> float:
-    if df <= _EXACT_DF:
-        return stats.chi2_upper_quantile(int(df), alpha)
-    c = 2.0 / (9.0 * df)
-    return df * (1.0 - c + stats.normal_upper_quantile(alpha) * math.sqrt(c)) ** 3
-
-
-def _chi2_survival(statistic: float, df: float) -> float:
-    if df <= _EXACT_DF:
-        return stats.chi2_survival(statistic, int(df))
-    c = 2.0 / (9.0 * df)
-    z = ((max(statistic, 0.0) / df) ** (1.0 / 3.0) - (1.0 - c)) / math.sqrt(c)
-    return 0.5 * math.erfc(z / math.sqrt(2.0))
-
-
-def _signed(value: float) -> str:
-    return f"{value:.2f}".replace("-", "−")

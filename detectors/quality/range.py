@@ -1,4 +1,4 @@
-"""Share of a numeric feature's values outside the reference range, against the reference's own.
+"""Share of numeric features' values outside their reference range, against the reference's own.
 
 The reference range is [p0.1, p99.9] of the reference values by default
 (``tail=0`` makes it [min, max]). Values beyond a range estimated from n
@@ -10,6 +10,10 @@ rate, sampling noise included, is the null (a z-test would be far off at the
 1e-8 level and the handful of events a window has out there). A drift also needs
 ``min_increase``: the window's share outside must exceed the reference's by that
 much, so that a large window does not flag a few stray values.
+
+One test watches every feature of a :class:`~detectors.batch.NumericBlock`;
+counting a segment's values outside each range takes a few numpy calls for
+all of them, in the values the block has already sorted.
 """
 
 from __future__ import annotations
@@ -20,28 +24,34 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from detectors.base import CRITICAL, WARNING, TestResult, WindowedTest
-from detectors.batch import NumericColumn
+from detectors.base import CRITICAL, WARNING, FeatureTest, TestResult
+from detectors.batch import NumericBlock, NumericColumn
+from detectors.buffers import buffer_rows, collect, empty_buffer, restore_buffer
 from detectors.errors import require
 
 _MIN_EVENTS = 50
+Floats = NDArray[np.float64]
 
 
-class OutOfRangeRate(WindowedTest[NumericColumn]):
+class OutOfRangeRate(FeatureTest[NumericColumn | NumericBlock]):
     """One-sided exact test of a rise in the share of values outside the reference range.
 
     Parameters
     ----------
     alpha
-        False-alarm probability of one window's test.
+        False-alarm probability of one window's test of one feature.
     reference_size
-        Capacity of the reference buffer (values); extra reference values are ignored.
+        Capacity of each feature's reference buffer (values); extra reference values
+        are ignored.
     tail
         Share cut from each end of the reference for the range: [p(tail), p(1 − tail)].
     min_increase
         Smallest absolute rise of the share outside the range worth an alert.
     critical_increase
         Rise from which a drift is ``critical`` rather than ``warning``.
+    columns
+        The features watched (see :class:`~detectors.base.FeatureTest`); ``None``
+        for one feature fed as a :class:`~detectors.batch.NumericColumn`.
 
     Examples
     --------
@@ -58,8 +68,9 @@ class OutOfRangeRate(WindowedTest[NumericColumn]):
     """
 
     name: ClassVar[str] = "out_of_range_rate"
+    STATE_VERSION: ClassVar[int] = 2
     config_keys: ClassVar[tuple[str, ...]] = (
-        "alpha", "reference_size", "tail", "min_increase", "critical_increase")
+        "alpha", "reference_size", "tail", "min_increase", "critical_increase", "columns")
     state_keys: ClassVar[tuple[str, ...]] = (
         "reference_ready", "drift", "buffer", "buffer_used", "low", "high",
         "reference_events", "reference_outside", "events", "below", "above", "window_min",
@@ -73,6 +84,7 @@ class OutOfRangeRate(WindowedTest[NumericColumn]):
         tail: float = 0.001,
         min_increase: float = 0.01,
         critical_increase: float = 0.1,
+        columns: list[str] | None = None,
     ) -> None:
         require(reference_size >= _MIN_EVENTS, "reference_size", f"an integer >= {_MIN_EVENTS}",
                 reference_size)
@@ -84,111 +96,147 @@ class OutOfRangeRate(WindowedTest[NumericColumn]):
         self.tail = tail
         self.min_increase = min_increase
         self.critical_increase = critical_increase
-        super().__init__(alpha)
+        super().__init__(alpha, columns)
 
     def _reset(self) -> None:
+        d = self.width
         self._reference_ready = False
         self._drift = False
-        self._buffer: NDArray[np.float64] = np.empty(self.reference_size, dtype=np.float64)
-        self._buffer_used = 0
-        self._low: float | None = None
-        self._high: float | None = None
-        self._reference_events = 0
-        self._reference_outside = 0
-        self._events = 0
-        self._below = 0
-        self._above = 0
-        self._window_min: float | None = None
-        self._window_max: float | None = None
+        self._buffer = empty_buffer(d, self.reference_size)
+        self._buffer_used = np.zeros(d, dtype=np.int64)
+        # The range per feature; NaN for a feature whose reference was too small to test.
+        self._low: Floats = np.full(d, np.nan)
+        self._high: Floats = np.full(d, np.nan)
+        self._reference_events = np.zeros(d, dtype=np.int64)
+        self._reference_outside = np.zeros(d, dtype=np.int64)
+        self._events = np.zeros(d, dtype=np.int64)
+        self._below = np.zeros(d, dtype=np.int64)
+        self._above = np.zeros(d, dtype=np.int64)
+        # The window's smallest and largest values (inf and -inf before the first one).
+        self._window_min: Floats = np.full(d, np.inf)
+        self._window_max: Floats = np.full(d, -np.inf)
+        # Derived, not state: the last null distribution computed, per feature, by window size.
+        self._survival: dict[int, tuple[int, Floats, float]] = {}
 
-    def update_many(self, column: NumericColumn) -> None:
-        """Add the non-missing values of a segment to the reference or window."""
-        values = column.values[~column.missing]
+    def update_many(self, segment: NumericColumn | NumericBlock) -> None:
+        """Add the non-missing values of a segment to the references or windows."""
+        block = self._block(segment)
+        if block.events == 0:
+            return
         if not self._reference_ready:
-            take = min(values.size, self.reference_size - self._buffer_used)
-            self._buffer[self._buffer_used:self._buffer_used + take] = values[:take]
-            self._buffer_used += take
+            collect(self._buffer, self._buffer_used, block)
             return
-        if values.size == 0:
+        ranked = block.ranked
+        present = ranked.present
+        if not present.any():
             return
-        self._events += int(values.size)
-        if self._low is None or self._high is None:
-            return
-        self._below += int(np.count_nonzero(values < self._low))
-        self._above += int(np.count_nonzero(values > self._high))
-        smallest, largest = float(values.min()), float(values.max())
-        self._window_min = smallest if self._window_min is None else min(self._window_min,
-                                                                          smallest)
-        self._window_max = largest if self._window_max is None else max(self._window_max,
-                                                                         largest)
+        self._events += present
+        ordered = ranked.ordered
+        # Missing values are inf in ``ordered``: never below a range, never at or under its
+        # top. Untested features (NaN bounds) count nothing.
+        below = np.count_nonzero(ordered < self._low[:, None], axis=1)
+        above = present - np.count_nonzero(ordered <= self._high[:, None], axis=1)
+        tested = self._high == self._high
+        self._below += below
+        self._above += np.where(tested, above, 0)
+        # A feature without values has inf first and last: neither moves its window range.
+        np.minimum(self._window_min, ordered[:, 0], out=self._window_min)
+        largest = ordered[np.arange(present.size), np.maximum(present - 1, 0)]
+        np.maximum(self._window_max, np.where(present > 0, largest, -np.inf),
+                   out=self._window_max)
 
     def end_reference(self) -> None:
-        """Fix the reference range and its own share outside; free the buffer."""
-        reference = self._buffer[:self._buffer_used]
-        if reference.size >= _MIN_EVENTS:
-            low, high = np.quantile(reference, [self.tail, 1.0 - self.tail])
-            self._low, self._high = float(low), float(high)
-            self._reference_outside = int(np.count_nonzero(reference < low)
-                                          + np.count_nonzero(reference > high))
-        self._reference_events = int(reference.size)
-        self._buffer = np.empty(0, dtype=np.float64)
-        self._buffer_used = 0
+        """Fix each feature's range and its own share outside; free the buffer."""
+        for feature in range(self.width):
+            reference = self._buffer[feature, :int(self._buffer_used[feature])]
+            if reference.size >= _MIN_EVENTS:
+                low, high = np.quantile(reference, [self.tail, 1.0 - self.tail])
+                self._low[feature], self._high[feature] = low, high
+                self._reference_outside[feature] = (np.count_nonzero(reference < low)
+                                                    + np.count_nonzero(reference > high))
+            self._reference_events[feature] = reference.size
+        self._buffer = empty_buffer(self.width, 0)
+        self._buffer_used[:] = 0
         self._reference_ready = True
 
-    def end_window(self) -> TestResult:
-        """Test the window's share outside the range; reset the window."""
-        result = self._evaluate()
-        self._drift = result.drift
-        self._events = 0
-        self._below = 0
-        self._above = 0
-        self._window_min = None
-        self._window_max = None
-        return result
+    def _close_windows(self) -> list[TestResult]:
+        """Test each feature's share outside its range; reset the windows."""
+        results = [self._evaluate(feature, *counts) for feature, counts in enumerate(zip(
+            self._reference_events.tolist(), self._reference_outside.tolist(),
+            self._events.tolist(), self._below.tolist(), self._above.tolist(), strict=True))]
+        self._events[:] = 0
+        self._below[:] = 0
+        self._above[:] = 0
+        self._window_min[:] = np.inf
+        self._window_max[:] = -np.inf
+        return results
 
-    def _evaluate(self) -> TestResult:
-        n_ref, k_ref = self._reference_events, self._reference_outside
-        n, k = self._events, self._below + self._above
-        if self._low is None or self._high is None or n == 0:
-            reason = (f"{n_ref} reference values (need {_MIN_EVENTS})" if self._low is None
+    def _evaluate(self, feature: int, n_ref: int, k_ref: int, n: int, below: int,
+                  above: int) -> TestResult:
+        k = below + above
+        low, high = float(self._low[feature]), float(self._high[feature])
+        if math.isnan(low) or n == 0:
+            reason = (f"{n_ref} reference values (need {_MIN_EVENTS})" if math.isnan(low)
                       else "no values in the window")
             return TestResult(
                 detector="out_of_range_rate", drift=False, statistic=0.0, threshold=math.inf,
                 p_value=None, effect_size=0.0, severity=WARNING, window_events=n,
                 explanation=f"not tested: {reason}", reference={"events": float(n_ref)})
-        survival = _beta_binomial_survival(n, k_ref + 2.0, max(n_ref - k_ref - 1.0, 1.0))
-        beyond = np.flatnonzero(survival <= self.alpha)
-        threshold = float(beyond[0]) / n if beyond.size else math.inf
+        survival, threshold = self._null(feature, n, n_ref, k_ref)
         rate, reference_rate = k / n, k_ref / n_ref
         effect = rate - reference_rate
         p_value = float(survival[k])
         drift = p_value <= self.alpha and effect >= self.min_increase
         explanation = (f"{rate:.1%} of the window outside the reference range "
-                       f"[{self._low:.4g}, {self._high:.4g}] (reference {reference_rate:.1%}): "
-                       f"{self._above / n:.1%} above, {self._below / n:.1%} below; window range "
-                       f"[{self._window_min:.4g}, {self._window_max:.4g}]")
+                       f"[{low:.4g}, {high:.4g}] (reference {reference_rate:.1%}): "
+                       f"{above / n:.1%} above, {below / n:.1%} below; window range "
+                       f"[{float(self._window_min[feature]):.4g}, "
+                       f"{float(self._window_max[feature]):.4g}]")
         return TestResult(
             detector="out_of_range_rate", drift=drift, statistic=rate, threshold=threshold,
             p_value=p_value, effect_size=effect,
             severity=CRITICAL if effect >= self.critical_increase else WARNING,
             window_events=n, explanation=explanation,
-            reference={"events": float(n_ref), "low": self._low, "high": self._high,
+            reference={"events": float(n_ref), "low": low, "high": high,
                        "out_of_range_rate": reference_rate})
 
+    def _null(self, feature: int, n: int, n_ref: int, k_ref: int) -> tuple[Floats, float]:
+        """The null survival function of the count outside for ``n`` values, and the threshold.
+
+        The threshold is the smallest share outside whose probability is at most
+        ``alpha``. Windows of a feature usually hold the same number of values, so
+        the last pair computed is kept: an O(n) sum per feature and window otherwise.
+        """
+        cached = self._survival.get(feature)
+        if cached is not None and cached[0] == n:
+            return cached[1], cached[2]
+        survival = _beta_binomial_survival(n, k_ref + 2.0, max(n_ref - k_ref - 1.0, 1.0))
+        beyond = np.flatnonzero(survival <= self.alpha)
+        threshold = float(beyond[0]) / n if beyond.size else math.inf
+        self._survival[feature] = (n, survival, threshold)
+        return survival, threshold
+
     def _restore(self, key: str, value: Any) -> Any:
+        d = self.width
         if key == "buffer":
-            array = np.asarray(value, dtype=np.float64)
-            if self._reference_ready:
-                return array
-            full = np.empty(self.reference_size, dtype=np.float64)
-            full[:array.size] = array
-            return full
-        return value
+            return restore_buffer(value, self.reference_size, self._reference_ready)
+        if key in ("low", "high", "window_min", "window_max"):
+            # State holds None for "no value" (JSON has no NaN or inf).
+            empty = {"low": np.nan, "high": np.nan, "window_min": np.inf,
+                     "window_max": -np.inf}[key]
+            return np.array([empty if item is None else item for item in value],
+                            dtype=np.float64).reshape(d)
+        return np.asarray(value, dtype=np.int64).reshape(d) if key not in (
+            "reference_ready", "drift") else value
 
     def to_state(self) -> dict[str, Any]:
         """Versioned plain-dict state; only the used part of the reference buffer is kept."""
         state = super().to_state()
-        state["state"]["buffer"] = self._buffer[:self._buffer_used].tolist()
+        learned = state["state"]
+        learned["buffer"] = buffer_rows(self._buffer, self._buffer_used)
+        for key in ("low", "high", "window_min", "window_max"):
+            learned[key] = [None if not math.isfinite(item) else item
+                            for item in getattr(self, "_" + key).tolist()]
         return state
 
 

@@ -37,13 +37,14 @@ def alarm_rows(detector: NumericCusum, column: NumericColumn, size: int) -> list
     rows = []
     for start in range(0, len(column.values), size):
         detector.update_many(column.slice(start, start + size))
-        rows += [(start + row, r.detector, r.statistic) for row, r in detector.last_alarms]
+        rows += [(start + alarm.row, alarm.result.detector, alarm.result.statistic)
+                 for alarm in detector.last_alarms]
     return rows
 
 
 def first_alarm(detector: NumericCusum, values: np.ndarray) -> int | None:
     detector.update_many(numeric(values))
-    return detector.last_alarms[0][0] if detector.last_alarms else None
+    return detector.last_alarms[0].row if detector.last_alarms else None
 
 
 def test_golden_mean_shift() -> None:
@@ -96,7 +97,7 @@ def test_false_alarm_rate_is_calibrated_from_the_reference(shape: str) -> None:
         detector = trained(rng, draw, alpha=1e-5)
         for _ in range(25):
             detector.update_many(numeric(draw(rng, 10_000)))
-            detector._window_alarm = None  # count every alarm, not only a window's first
+            detector._window_alarm = [None]  # count every alarm, not only a window's first
             alarms += len(detector.last_alarms)
             events += 10_000
     assert alarms <= 1e-5 * events
@@ -171,7 +172,7 @@ def test_alarms_do_not_depend_on_batch_sizes(sizes: tuple[int, ...]) -> None:
             window_end = (start // 1_000 + 1) * 1_000
             stop = min(start + sizes[turn % len(sizes)], window_end)
             detector.update_many(column.slice(start, stop))
-            alarms += [(start + row, r) for row, r in detector.last_alarms]
+            alarms += [(start + alarm.row, alarm.result) for alarm in detector.last_alarms]
             if stop == window_end:
                 detector.end_window()
             start, turn = stop, turn + 1

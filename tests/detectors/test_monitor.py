@@ -209,7 +209,8 @@ def test_to_state_is_a_snapshot() -> None:
 
 def test_from_state_rejects_foreign_or_broken_state() -> None:
     state = new_monitor().to_state()
-    for bad in ({**state, "version": 2}, {**state, "type": "numeric_drift"}, {}):
+    for bad in ({**state, "version": state["version"] + 1}, {**state, "type": "numeric_drift"},
+                {}):
         with pytest.raises(StateError, match="expected model_monitor"):
             ModelMonitor.from_state(bad)
     for broken in ({**state, "state": {}},

@@ -31,8 +31,12 @@ def test_tiny_bench_prints_a_row_per_scenario_and_returns_them() -> None:
             assert row["detected"] == 1, row
             assert 0 <= row["max_delay"] <= 6_000
     assert by_name["stationary"]["events"] == 12_000 - 5_000
-    assert by_name["update cost"]["us_per_event"] > 0
-    assert "µs/event" in text
+    cost = by_name["update cost"]
+    assert cost["runs"] == 1 and cost["events"] == 12_000 - 5_000
+    assert 0 < cost["us_per_event_min"] <= cost["us_per_event"]
+    assert cost["cpu_us_per_event"] > 0 and cost["sort_us_per_event"] > 0
+    assert cost["sorts_per_update"] > 0
+    assert "µs/event" in text and "np.sort" in text
 
 
 def test_streams_have_twenty_features_and_plant_only_their_change() -> None:
