@@ -58,6 +58,8 @@ class Finding:
     feature: str
     check: str
     result: TestResult
+    segment: str | None = None
+    """``name=value`` of the segment the verdict is about; None for the whole model version."""
 
 
 @dataclass(frozen=True)

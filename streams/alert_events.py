@@ -49,13 +49,16 @@ def alert_id(identity: str) -> str:
     return hashlib.sha256(identity.encode()).hexdigest()[:32]
 
 
-def group_key(model_id: str, model_version: str, kind: str) -> str:
-    """What conditions are grouped by: one model version and one kind.
+def group_key(model_id: str, model_version: str, kind: str, segment: str | None = None) -> str:
+    """What conditions are grouped by: one model version (or one segment of it) and one kind.
 
     >>> group_key("fraud-v1", "7", "data_drift")
     'fraud-v1|7|data_drift'
+    >>> group_key("fraud-v1", "7", "performance", "channel=web")
+    'fraud-v1|7|performance|channel=web'
     """
-    return f"{model_id}|{model_version}|{kind}"
+    base = f"{model_id}|{model_version}|{kind}"
+    return base if segment is None else f"{base}|{segment}"
 
 
 def max_severity(severities: Sequence[str]) -> str:
@@ -127,15 +130,16 @@ def rebaseline_event(model_id: str, model_version: str,
     members = sorted(members, key=lambda m: not m[1].get("lead", True))
     key, entry = members[0]
     kind = str(entry.get("kind", key.split("|")[2]))
+    segment = entry.get("segment")
     explanation = (f"re-baselined: {reason}; a new reference is being collected from the "
                    "next events")
     event: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "alert_id": alert_id(f"{key}|{RESOLVED}|rebaseline|{entry['alert_id']}"),
-        "dedup_key": key, "group_key": group_key(model_id, model_version, kind),
+        "dedup_key": key, "group_key": group_key(model_id, model_version, kind, segment),
         "model_id": model_id, "model_version": model_version, "kind": kind,
         "status": RESOLVED, "severity": "info", "feature": entry.get("feature"),
-        "segment": None, "detector": entry.get("detector", "rebaseline"), "statistic": 0.0,
+        "segment": segment, "detector": entry.get("detector", "rebaseline"), "statistic": 0.0,
         "threshold": 0.0, "p_value": None, "effect_size": 0.0,
         "window": {"start_ts": at_ts, "end_ts": at_ts, "events": 0},
         "reference": {}, "explanation": explanation, "ts": time.time()}
@@ -145,7 +149,7 @@ def rebaseline_event(model_id: str, model_version: str,
         event["alert_id"] = alert_id(f"{event['group_key']}|{RESOLVED}|rebaseline|"
                                      + orjson.dumps(fired).decode())
         event["features"] = [_mark_resolution(
-            {"dedup_key": k, "feature": e.get("feature"), "check": k.split("|")[-1],
+            {"dedup_key": k, "feature": e.get("feature"), "check": k.split("|")[4],
              "detector": e.get("detector", "rebaseline"), "statistic": 0.0, "threshold": 0.0,
              "p_value": None, "effect_size": 0.0, "severity": "info",
              "explanation": explanation}, e) for k, e in members]
@@ -198,14 +202,14 @@ def _finding_event(model_id: str, model_version: str, key: str, finding: Finding
         "schema_version": SCHEMA_VERSION,
         "alert_id": alert_id(identity),
         "dedup_key": key,
-        "group_key": group_key(model_id, model_version, finding.kind),
+        "group_key": group_key(model_id, model_version, finding.kind, finding.segment),
         "model_id": model_id,
         "model_version": model_version,
         "kind": finding.kind,
         "status": status,
         "severity": result.severity if status == FIRING else "info",
         "feature": finding.feature,
-        "segment": None,
+        "segment": finding.segment,
         "detector": result.detector,
         "statistic": result.statistic,
         "threshold": result.threshold,

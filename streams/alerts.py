@@ -270,9 +270,10 @@ class AlertPolicy:
         return counts
 
     def dedup_key(self, finding: Finding) -> str:
-        """Stable identity of what an alert is about."""
-        return "|".join((self.model_id, self.model_version, finding.kind, finding.feature,
-                         finding.check))
+        """Stable identity of what an alert is about (``|name=value`` ends a segment's)."""
+        key = "|".join((self.model_id, self.model_version, finding.kind, finding.feature,
+                        finding.check))
+        return key if finding.segment is None else f"{key}|{finding.segment}"
 
     def _fire(self, members: list[Member], report: WindowReport) -> list[dict[str, Any]]:
         if self.rate_limit is not None and not self.rate_limit.allow():
@@ -286,6 +287,8 @@ class AlertPolicy:
                 "alert_id": event["alert_id"], "clean_windows": 0, "kind": finding.kind,
                 "feature": finding.feature, "detector": finding.result.detector,
                 "severity": finding.result.severity, "lead": key == event["dedup_key"]}
+            if finding.segment is not None:
+                self.open_alerts[key]["segment"] = finding.segment
         return [event]
 
     def _hold(self, key: str, tag: str) -> bool:

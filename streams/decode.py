@@ -203,6 +203,13 @@ def _validate_slowly(event: dict[str, Any], kind: str,
     for name in ("scores", "segments"):
         if name in event and not isinstance(event[name], dict):
             return WRONG_TYPE, name, f"{name}: expected an object, got {_describe(event[name])}"
+    for name, value in event.get("segments", {}).items():
+        if type(value) not in _SCALAR_TYPES:
+            return WRONG_TYPE, f"segments.{name}", (f"segments.{name}: expected a string, number "
+                                                    f"or boolean, got {_describe(value)}")
+        if type(value) is float and not math.isfinite(value):
+            return NON_FINITE, f"segments.{name}", (f"segments.{name}: expected a finite "
+                                                    f"number, got {value!r}")
     return None
 
 

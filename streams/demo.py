@@ -76,7 +76,8 @@ def worker_env(settings: Settings, config: Path | None = None) -> dict[str, str]
             "DRIFTLINE_REFERENCE_SIZE": str(settings.monitor.reference_size),
             "DRIFTLINE_WINDOW_SIZE": str(settings.monitor.window_size),
             "DRIFTLINE_METRICS_PORT": str(settings.worker.metrics_port),
-            "DRIFTLINE_METRICS_HOST": settings.worker.metrics_host}
+            "DRIFTLINE_METRICS_HOST": settings.worker.metrics_host,
+            "DRIFTLINE_JOINED_TOPIC": str(settings.labels.joined_topic).lower()}
 
 
 def run_demo(settings: Settings, events: int, rate: float, scenario: str,

@@ -11,6 +11,7 @@ crash the same labels join again exactly once (see :mod:`streams.join`).
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,6 +66,8 @@ class LabelStep:
     reports: list[tuple[str, str, WindowReport]] = field(default_factory=list)
     entries: dict[str, dict[str, bytes]] = field(default_factory=dict)
     retry: dict[str, list[LabelRequest]] = field(default_factory=dict)
+    joined: list[dict[str, Any]] = field(default_factory=list)
+    """Joined records for the optional ``driftline.joined`` topic (``labels.joined_topic``)."""
 
 
 @dataclass
@@ -76,6 +79,8 @@ class ModelCounts:
     joined: int = 0
     duplicates: int = 0
     unmatched: int = 0
+    segment_overflow: int = 0
+    """Labelled events of segment values beyond ``labels.max_segments`` (not monitored)."""
     delays: list[int] = field(default_factory=lambda: [0] * (len(DELAY_BUCKETS) + 1))
     last_prediction_ts: float = -math.inf
     version: str | None = None
@@ -115,6 +120,12 @@ class LabelEngine:
         self._estimators: dict[tuple[str, str], LabelFreeEstimator] = {}
         self._policies: dict[tuple[str, str], AlertPolicy] = {}
         self._retrain: dict[tuple[str, str], Any] = {}
+        # Per segment value ("name=value") of a model version: its performance and alerts.
+        self._segments: dict[tuple[str, str, str], PerformanceMonitor] = {}
+        self._segment_policies: dict[tuple[str, str, str], AlertPolicy] = {}
+        self._segments_of: dict[tuple[str, str], int] = {}
+        # Segments get no challengers: one set per model version bounds their cost.
+        self._segment_config = dataclasses.replace(settings.performance, challengers=())
 
     def _own_policy(self, model_id: str, version: str,
                     state: dict[str, Any] | None) -> AlertPolicy:
@@ -157,6 +168,9 @@ class LabelEngine:
                      "c": confidence if known else None, "o": offset}
             if keep_features:
                 entry["f"] = event["features"]
+            segments = event.get("segments")
+            if segments:
+                entry["g"] = segments
             entries = entries_of.get(model_id)
             if entries is None:
                 entries = entries_of[model_id] = {}
@@ -228,8 +242,26 @@ class LabelEngine:
             for request, prediction in pairs:
                 delay = max(request.ts - float(prediction["ts"]), 0.0)
                 counts.delays[bisect.bisect_left(DELAY_BUCKETS, delay)] += 1
+            if self.settings.labels.joined_topic:
+                step.joined += [self._joined_record(model_id, version, request, prediction)
+                                for request, prediction in pairs]
             self._feed(step, model_id, version, pairs)
         return step
+
+    def _joined_record(self, model_id: str, version: str, request: LabelRequest,
+                       prediction: dict[str, Any]) -> dict[str, Any]:
+        """One prediction with its label, as published on the joined topic (contract v1)."""
+        record: dict[str, Any] = {
+            "schema_version": 1, "model_id": model_id, "model_version": version,
+            "event_id": request.event_id, "ts": prediction["ts"], "label_ts": request.ts,
+            "prediction": prediction["y"], "score": prediction.get("s"), "label": request.label,
+            "source": {"partition": self.partition, "prediction_offset": prediction["o"],
+                       "label_offset": request.offset}}
+        if "f" in prediction:
+            record["features"] = prediction["f"]
+        if "g" in prediction:
+            record["segments"] = prediction["g"]
+        return record
 
     def _wait(self, model_id: str, request: LabelRequest) -> None:
         early = self._early.setdefault(model_id, {})
@@ -277,14 +309,51 @@ class LabelEngine:
             coverage=self.counts(model_id).coverage, challenger=monitor.challenger_result())
         if request is not None:
             step.retrain.append(request)
+        if self.settings.labels.max_segments:
+            self._feed_segments(step, model_id, version, task, pairs)
+
+    def _feed_segments(self, step: LabelStep, model_id: str, version: str, task: str,
+                       pairs: list[tuple[LabelRequest, dict[str, Any]]]) -> None:
+        """Feed each segment value's own monitor; the first ``max_segments`` of a version get one.
+
+        A prediction with several segments (``{"channel": "web", "region": "eu"}``)
+        counts in each of them.
+        """
+        grouped: dict[str, list[tuple[LabelRequest, dict[str, Any]]]] = {}
+        for pair in pairs:
+            segments = pair[1].get("g")
+            if segments:
+                for name, value in segments.items():
+                    grouped.setdefault(segment_label(name, value), []).append(pair)
+        limit = self.settings.labels.max_segments
+        for label, members in grouped.items():
+            key = (model_id, version, label)
+            monitor = self._segments.get(key)
+            if monitor is None:
+                if self._segments_of.get((model_id, version), 0) >= limit:
+                    self.counts(model_id).segment_overflow += len(members)
+                    continue
+                monitor = self._segments[key] = PerformanceMonitor(task, self._segment_config)
+                self._segments_of[(model_id, version)] = \
+                    self._segments_of.get((model_id, version), 0) + 1
+            for report in monitor.update_many(_labelled_batch(task, members, False)):
+                findings = [dataclasses.replace(f, segment=label) for f in report.findings]
+                self._report(step, model_id, version,
+                             dataclasses.replace(report, findings=findings), label)
 
     def _report(self, step: LabelStep, model_id: str, version: str,
-                report: WindowReport) -> None:
-        step.reports.append((model_id, version, report))
-        policy = self._policies.get((model_id, version))
-        if policy is None:
-            policy = self._policies[(model_id, version)] = self._policy_factory(
-                model_id, version, None)
+                report: WindowReport, segment: str | None = None) -> None:
+        if segment is None:
+            step.reports.append((model_id, version, report))
+            policy = self._policies.get((model_id, version))
+            if policy is None:
+                policy = self._policies[(model_id, version)] = self._policy_factory(
+                    model_id, version, None)
+        else:   # its own window indices: its own cooldowns (the model's rate limit is shared)
+            policy = self._segment_policies.get((model_id, version, segment))
+            if policy is None:
+                policy = self._segment_policies[(model_id, version, segment)] = \
+                    self._policy_factory(model_id, version, None)
         alerts = policy.apply(report)
         step.alerts += alerts
         retrain = self._retrain_policy(model_id, version)
@@ -320,13 +389,18 @@ class LabelEngine:
                 "unmatched": counts.unmatched, "waiting": len(self._early.get(model_id, {})),
                 "coverage": counts.coverage, "delay_p50_s": counts.delay_quantile(0.5),
                 "delay_p90_s": counts.delay_quantile(0.9), "delay_buckets": list(counts.delays),
-                "task": self._tasks.get(model_id), "version": counts.version}
+                "task": self._tasks.get(model_id), "version": counts.version,
+                "segment_overflow": counts.segment_overflow}
             if counts.version is not None:
                 monitor = self._performance.get((model_id, counts.version))
                 estimator = self._estimators.get((model_id, counts.version))
                 entry["performance"] = monitor.metrics() if monitor else None
                 entry["challengers"] = monitor.challenger_result() if monitor else None
                 entry["estimate"] = estimator.estimate() if estimator else None
+                entry["segments"] = {
+                    label: _segment_summary(monitor)
+                    for (mid, ver, label), monitor in self._segments.items()
+                    if mid == model_id and ver == counts.version}
             out[model_id] = entry
         return out
 
@@ -343,6 +417,10 @@ class LabelEngine:
             "early": {m: [list(r) for r in early.values()] for m, early in self._early.items()},
             "performance": pairs(self._performance), "estimators": pairs(self._estimators),
             "policies": pairs(self._policies), "retrain": pairs(self._retrain),
+            "segments": [[mid, ver, label, monitor.to_state(),
+                          self._segment_policies[(mid, ver, label)].to_state()
+                          if (mid, ver, label) in self._segment_policies else None]
+                         for (mid, ver, label), monitor in self._segments.items()],
         }
 
     @classmethod
@@ -370,7 +448,41 @@ class LabelEngine:
         for model_id, version, item in state["policies"]:
             engine._policies[(model_id, version)] = engine._policy_factory(model_id, version,
                                                                            item)
+        for model_id, version, label, monitor, policy in state.get("segments", []):
+            key = (model_id, version, label)
+            engine._segments[key] = PerformanceMonitor.from_state(monitor)
+            engine._segments_of[(model_id, version)] = \
+                engine._segments_of.get((model_id, version), 0) + 1
+            if policy is not None:
+                engine._segment_policies[key] = engine._policy_factory(model_id, version, policy)
         return engine
+
+
+def segment_label(name: str, value: Any) -> str:
+    """How a segment value is named in alerts and metrics: ``name=value``.
+
+    Examples
+    --------
+    >>> segment_label("channel", "web"), segment_label("tier", 2), segment_label("vip", True)
+    ('channel=web', 'tier=2', 'vip=true')
+    >>> segment_label("tier", 2.0), segment_label("ratio", 0.5)
+    ('tier=2', 'ratio=0.5')
+    """
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, float) and value.is_integer():
+        text = str(int(value))
+    else:
+        text = str(value)
+    return f"{name}={text}"
+
+
+def _segment_summary(monitor: PerformanceMonitor) -> dict[str, Any]:
+    metrics = monitor.metrics()
+    return {"labelled_events": metrics["labelled_events"],
+            "reference_complete": metrics["reference_complete"],
+            "reference": metrics["reference"], "window": metrics["window"],
+            "current_window": metrics["current_window"]}
 
 
 def infer_task(label: Any, prediction: Any) -> str:
@@ -412,4 +524,4 @@ def _number(value: Any) -> float:
 
 
 __all__ = ["DELAY_BUCKETS", "LabelEngine", "LabelRequest", "LabelStep", "ModelCounts",
-           "infer_task"]
+           "infer_task", "segment_label"]

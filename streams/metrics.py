@@ -70,6 +70,11 @@ class WorkerMetrics:
             "driftline_model_performance", "Realized performance from joined labels (scope: "
             "window or reference).", ["model_id", "model_version", "metric", "scope"],
             registry=r)
+        self.segment_performance = Gauge(
+            "driftline_segment_performance", "Realized performance of one segment value "
+            "(segment: name=value) in its last closed window; at most labels.max_segments "
+            "segments per model version.", ["model_id", "model_version", "segment", "metric"],
+            registry=r)
         self.estimated_accuracy = Gauge(
             "driftline_estimated_accuracy", "Label-free accuracy estimate of the last window.",
             ["model_id", "model_version"], registry=r)
@@ -117,6 +122,11 @@ class WorkerMetrics:
                 for metric, value in (performance.get(scope) or {}).items():
                     if isinstance(value, int | float) and math.isfinite(value):
                         self.performance.labels(model_id, version, metric, scope).set(value)
+            for segment, metrics in (entry.get("segments") or {}).items():
+                for metric, value in (metrics.get("window") or {}).items():
+                    if isinstance(value, int | float) and math.isfinite(value):
+                        self.segment_performance.labels(model_id, version, segment,
+                                                        metric).set(value)
             estimate = entry.get("estimate") or {}
             value = estimate.get("estimated_accuracy")
             if isinstance(value, int | float) and math.isfinite(value):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -23,10 +23,24 @@ from detectors.performance import EstimationConfig, PerformanceConfig
 from streams.alerts import AlertSettings
 from streams.errors import SettingsError
 
-TOPIC_ROLES = ("predictions", "labels", "alerts", "retrain", "deadletter", "control")
+TOPIC_ROLES = ("predictions", "labels", "alerts", "retrain", "deadletter", "control", "joined")
+
+def boolean(text: str) -> bool:
+    """An on/off environment value: true/false, 1/0, yes/no or on/off (any case).
+
+    >>> boolean("True"), boolean("0")
+    (True, False)
+    """
+    value = text.strip().lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(text)
+
 
 # Environment variable → dotted settings key, with the parser for its text.
-ENV_VARS: dict[str, tuple[str, type]] = {
+ENV_VARS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DRIFTLINE_BOOTSTRAP_SERVERS": ("bootstrap_servers", str),
     "DRIFTLINE_REDIS_URL": ("redis_url", str),
     "DRIFTLINE_GROUP_ID": ("group_id", str),
@@ -43,6 +57,7 @@ ENV_VARS: dict[str, tuple[str, type]] = {
     "DRIFTLINE_MAX_ALERTS_PER_HOUR": ("alerts.max_alerts_per_hour", int),
     "DRIFTLINE_DASHBOARD_PORT": ("dashboard.port", int),
     "DRIFTLINE_DASHBOARD_HOST": ("dashboard.host", str),
+    "DRIFTLINE_JOINED_TOPIC": ("labels.joined_topic", boolean),
 }
 
 
@@ -92,6 +107,8 @@ class LabelSettings:
     max_early_labels: int = 100_000
     store_features: bool = True
     retrain_min_labels: int = 1000
+    max_segments: int = 20
+    joined_topic: bool = False
 
     def __post_init__(self) -> None:
         for name in ("pending_ttl_s", "pending_bucket_s", "early_wait_s"):
@@ -104,6 +121,8 @@ class LabelSettings:
                 self.max_early_labels)
         require(self.retrain_min_labels >= 1, "retrain_min_labels", "an integer >= 1",
                 self.retrain_min_labels)
+        require(self.max_segments >= 0, "max_segments", "an integer >= 0 (0: no segments)",
+                self.max_segments)
 
 
 @dataclass(frozen=True)

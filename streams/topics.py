@@ -20,7 +20,9 @@ def ensure_topics(settings: Settings, timeout_s: float = 15.0) -> list[str]:
         existing = set(admin.list_topics(timeout=timeout_s).topics)
     except KafkaException as exc:
         raise StackError(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}") from exc
-    wanted = [settings.topics.name(role) for role in TOPIC_ROLES]
+    # The joined topic is optional output: created only when it is switched on.
+    wanted = [settings.topics.name(role) for role in TOPIC_ROLES
+              if role != "joined" or settings.labels.joined_topic]
     missing = [name for name in wanted if name not in existing]
     if not missing:
         return []

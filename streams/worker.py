@@ -78,6 +78,7 @@ class Worker:
         self._control_topic = settings.topics.name("control")
         self._labels_topic = settings.topics.name("labels")
         self._retrain_topic = settings.topics.name("retrain")
+        self._joined_topic = settings.topics.name("joined")
         self._alerts_topic = settings.topics.name("alerts")
         self._deadletter_topic = settings.topics.name("deadletter")
         self._store = CheckpointStore(settings.redis_url, settings.group_id)
@@ -288,6 +289,9 @@ class Worker:
             self.stats.retrain += 1
             log.info("retrain requested for %s %s: %s", request["model_id"],
                      request["model_version"], request["reason"])
+        for record in step.joined:
+            self._producer.produce(self._joined_topic, orjson.dumps(record),
+                                   key=record["model_id"], on_delivery=self._delivered)
 
     def _advance(self, message: Message) -> None:
         offsets = self._next_offsets.setdefault(message.partition(), {})
