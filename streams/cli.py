@@ -334,7 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
         "status", help="per-model summary: events, windows, open alerts, what drifts now",
         description="Read the live view the workers keep in Redis (configured redis_url and "
         "group_id) and print one line per model version: events seen, windows closed, the "
-        "last window's end, open alerts and the tests drifting in the last window.")
+        "last window's end, open alerts and the tests drifting in the last window; then, once "
+        "labels join, one line per model: label coverage, joined labels, median label delay, "
+        "the last window's accuracy (or MAE), the label-free estimate and the weakest segment.")
     status_cmd.set_defaults(run=cmd_status)
 
     add_reference_commands(commands)

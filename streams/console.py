@@ -85,4 +85,43 @@ def status(settings: Settings, out: IO[str] = sys.stdout) -> int:
               f"{model['windows']:>8,} {last:20} {len(open_alerts.get(key, ())):>11}  "
               f"{', '.join(model['drifted']) or '-'}"
               + (f"  (updated {age:.0f} s ago)" if age > 60 else ""), file=out)
+    labelled = view.labels()
+    if labelled:
+        print(f"\n{'labels':24} {'coverage':>8} {'joined':>10} {'delay p50':>10} "
+              f"{'window':>16} {'estimated':>9}  weakest segment", file=out)
+        for model_id, entry in sorted(labelled.items()):
+            print(f"{model_id:24} {_share(entry.get('coverage')):>8} {entry['joined']:>10,} "
+                  f"{_seconds(entry.get('delay_p50_s')):>10} "
+                  f"{_window_metric(entry.get('performance')):>16} "
+                  f"{_share((entry.get('estimate') or {}).get('estimated_accuracy')):>9}  "
+                  f"{_weakest(entry.get('segments'))}", file=out)
     return len(models)
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"≤{value:g} s"
+
+
+def _window_metric(performance: dict[str, Any] | None) -> str:
+    """The last closed window's accuracy (classification) or MAE (regression)."""
+    window = (performance or {}).get("window") or {}
+    for name in ("accuracy", "mae"):
+        if window.get(name) is not None:
+            return f"{name} {window[name]:.3g}"
+    return "-"
+
+
+def _weakest(segments: dict[str, dict[str, Any]] | None) -> str:
+    """The segment with the lowest last-window accuracy (highest MAE), or '-'."""
+    scored = []
+    for name, entry in (segments or {}).items():
+        window = entry.get("window") or {}
+        if window.get("accuracy") is not None:
+            scored.append((window["accuracy"], f"{name} (accuracy {window['accuracy']:.3g})"))
+        elif window.get("mae") is not None:
+            scored.append((-window["mae"], f"{name} (MAE {window['mae']:.3g})"))
+    return min(scored)[1] if scored else "-"

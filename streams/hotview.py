@@ -107,7 +107,7 @@ class HotView:
         Keys: ``predictions``, ``labels``, ``joined``, ``duplicates``,
         ``unmatched``, ``waiting``, ``coverage`` (joined / predictions),
         ``delay_p50_s``/``delay_p90_s`` and the newest partition's
-        ``performance``, ``estimate`` and ``challengers`` (or ``None``).
+        ``performance``, ``estimate``, ``challengers`` and ``segments`` (or ``None``).
         """
         raw = self._redis.hgetall(self.prefix + "labels")
         models: dict[str, dict[str, Any]] = {}
@@ -120,7 +120,7 @@ class HotView:
                 total[key] += entry.get(key) or 0
             if entry["updated_at"] >= total["updated_at"]:
                 for key in ("delay_p50_s", "delay_p90_s", "performance", "estimate",
-                            "challengers", "task", "version", "updated_at"):
+                            "challengers", "segments", "task", "version", "updated_at"):
                     total[key] = entry.get(key)
         for total in models.values():
             total["coverage"] = (total["joined"] / total["predictions"]

@@ -69,6 +69,13 @@ def exposition() -> dict[str, set[str]]:
     m.observe_report("fraud", "v1", WindowReport(
         index=0, start_ts=0.0, end_ts=1.0, events=100,
         findings=[Finding(kind="data_drift", feature="amount", check="ks", result=result)]))
+    m.alerts_suppressed.labels("cooldown").inc()
+    m.observe_labels({"fraud": {
+        "predictions": 10, "labels": 8, "joined": 7, "duplicates": 1, "unmatched": 0,
+        "waiting": 1, "coverage": 0.7, "delay_p50_s": 10.0, "delay_p90_s": 60.0,
+        "version": "v1", "performance": {"window": {"accuracy": 0.9}, "reference": None},
+        "estimate": {"estimated_accuracy": 0.88},
+        "segments": {"channel=web": {"window": {"accuracy": 0.8}}}}})
     text = generate_latest(m.registry).decode()
     names: dict[str, set[str]] = {}
     for family in text_string_to_metric_families(text):
@@ -174,7 +181,9 @@ def test_dashboard_queries_use_exported_metrics(dashboard: dict[str, Any],
                    "driftline_alerts_total", "driftline_batch_duration_seconds_bucket",
                    "driftline_consumer_lag_messages", "driftline_monitored_models",
                    "driftline_drift_score", "driftline_checkpoint_size_bytes",
-                   "driftline_checkpoint_duration_seconds_bucket"):
+                   "driftline_checkpoint_duration_seconds_bucket",
+                   "driftline_label_coverage_ratio", "driftline_model_performance",
+                   "driftline_segment_performance", "driftline_alerts_suppressed_total"):
         assert metric in used, f"no panel shows {metric}"
 
 

@@ -165,6 +165,18 @@ def test_live_view_tail_and_status_show_the_drift(settings: Settings, start_work
     line = out.getvalue().splitlines()[1]
     assert line.split()[:4] == ["m1", "v1", "2,000", "2"] and "data_drift:x" in line
 
+    # Once labels join, status adds a line per model: coverage, joined, delay.
+    predictions = events(1000) + events(1000, start=1000, shift=1.5)
+    produce(settings, as_arrays([{"model_id": "m1", "event_id": e["event_id"],
+                                  "ts": e["ts"] + 5.0, "label": e["prediction"]}
+                                 for e in predictions[:1500]]), topic_role="labels")
+    assert wait_for(lambda: view.labels().get("m1", {}).get("joined") == 1500)
+    out = io.StringIO()
+    status(settings, out=out)
+    lines = out.getvalue().splitlines()
+    labels_line = lines[lines.index(next(x for x in lines if x.startswith("labels"))) + 1]
+    assert labels_line.split()[:4] == ["m1", "75.0%", "1,500", "≤10"], labels_line
+
 
 def test_alerts_reach_a_signed_webhook(settings: Settings, start_worker: Any) -> None:
     import threading
