@@ -48,7 +48,7 @@ from numpy.typing import NDArray
 
 from detectors.base import CRITICAL, WARNING, TestResult, WindowedTest
 from detectors.batch import NumericBlock, NumericColumn
-from detectors.errors import ConfigurationError, require
+from detectors.errors import require
 from detectors.multivariate.pca_math import (
     EXACT_DF,
     MIN_EVENTS,
@@ -261,17 +261,9 @@ class PCADrift(WindowedTest[Any]):
         present = [name for name in self.columns if name in segment]
         if not present:
             return None
-        size = len(segment[present[0]].values)
-        for name in present:
-            column = segment[name]
-            if not isinstance(column, NumericColumn):
-                raise ConfigurationError(f"segment[{name!r}]: expected a NumericColumn, got "
-                                         f"{type(column).__name__}")
-            if column.values.shape[0] != size:
-                raise ConfigurationError(f"segment[{name!r}]: expected {size} rows, got "
-                                         f"{column.values.shape[0]}")
-        # A feature absent from the segment is missing from all of its events.
-        return NumericBlock.from_columns(segment, self.columns, size)
+        # A feature absent from the segment is missing from all of its events; from_columns
+        # refuses a column that is not numeric or not of the first one's length.
+        return NumericBlock.from_columns(segment, self.columns, len(segment[present[0]].values))
 
     def _ranked_scores(self, block: NumericBlock) -> Array:
         """Normal scores of every event (as :meth:`_normal_scores`), one row per feature.

@@ -165,7 +165,7 @@ def test_too_small_or_constant_reference_is_not_tested() -> None:
 
 def test_a_segment_must_be_numeric_columns_of_one_length() -> None:
     test = PCADrift(ALPHA, ["a", "b"])
-    with pytest.raises(ConfigurationError, match=r"segment\['b'\]: expected 3 rows, got 2"):
+    with pytest.raises(ConfigurationError, match=r"columns\['b'\]: expected 3 rows, got 2"):
         test.update_many({"a": numeric([1.0, 2.0, 3.0]), "b": numeric([1.0, 2.0])})
     with pytest.raises(ConfigurationError, match="expected a NumericColumn"):
         test.update_many({"a": numeric([1.0]), "b": CategoricalColumn(["x"])})  # type: ignore[dict-item]
