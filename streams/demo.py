@@ -24,6 +24,7 @@ from detectors.synthetic import ScenarioSpec, iter_chunks, truth
 from streams.checkpoint import CheckpointStore
 from streams.dashboard import start_dashboard
 from streams.embedded import EmbeddedStack, free_port, spawn, stop_process
+from streams.hotview import HotView
 from streams.reader import TopicReader
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -42,6 +43,8 @@ class DemoResult:
     dead_letters: int = 0
     first_detection: int | None = None
     early_alerts: int = 0
+    labels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The label join's summary per model from the live view, read before the worker stops."""
 
     @property
     def ok(self) -> bool:
@@ -116,6 +119,7 @@ def run_demo(settings: Settings, events: int, rate: float, scenario: str,
             last_offsets = _publish(settings, spec, rate)
             _wait_for_worker(settings, last_offsets, worker, timeout_s=60.0)
             time.sleep(1.0)
+            result.labels = HotView(settings.redis_url, settings.group_id).labels()
             if stay is not None:
                 where = f" at {dashboard.url}" if dashboard is not None else ""
                 print(f"\nall predictions published; the stack and dashboard{where} stay up "
@@ -226,5 +230,16 @@ def _summarise(result: DemoResult, out: IO[str]) -> None:
     else:
         print("the planted drift was NOT detected", file=out)
     print(f"data_drift alerts before the drift point: {result.early_alerts}", file=out)
+    for model_id, entry in sorted(result.labels.items()):
+        window = ((entry.get("performance") or {}).get("window") or {})
+        estimate = (entry.get("estimate") or {}).get("estimated_accuracy")
+        accuracy = window.get("accuracy")
+        print(f"labels of {model_id}: {entry['joined']:,} joined of {entry['predictions']:,} "
+              f"predictions"
+              + (f" (coverage {entry['coverage']:.1%})" if entry.get("coverage") is not None
+                 else "")
+              + (f"; last window accuracy {accuracy:.3f}" if accuracy is not None else "")
+              + (f"; label-free estimate {estimate:.3f}" if estimate is not None else ""),
+              file=out)
     print(f"dead letters: {result.dead_letters}", file=out)
     print("result: " + ("OK" if result.ok else "FAILED"), file=out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -46,6 +47,7 @@ def test_demo_detects_the_planted_drift_and_exits_zero() -> None:
     assert "planted drift: mean_shift on credit_score from event 15,000" in out
     assert "data_drift       credit_score" in out
     assert "data_drift alerts before the drift point: 0" in out
+    assert re.search(r"labels of credit-risk: [\d,]+ joined of [\d,]+ predictions", out), out
     assert "result: OK" in out
 
 
