@@ -14,9 +14,10 @@ Routes:
 * ``/events`` — server-sent events: one ``snapshot``, then an ``update`` with
   only the new windows, alerts and throughput samples after each write.
 
-Label coverage is read from the hot view's ``driftline:hot:<group_id>:labels``
-hash (fields ``model_id|partition``; see :meth:`HotView.labels`); the page says
-"no labels joined yet" while it is empty.
+Label coverage, performance and segments are read from the hot view's
+``driftline:hot:<group_id>:labels`` hash (fields ``model_id|partition``; see
+:meth:`HotView.labels`); the page says "no labels joined yet" while it is empty.
+Label-driven windows (performance, estimates) stay out of the drift series.
 """
 
 from __future__ import annotations

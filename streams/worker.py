@@ -279,9 +279,11 @@ class Worker:
             model_id, requests, claims))
 
     def _emit_labels(self, partition: int, step: LabelStep) -> None:
+        # Label-driven windows (performance, estimates) count labelled events, not predictions:
+        # the live view's drift series and model rows stay the monitor's; performance reaches
+        # the page through the label summary (write_labels).
         for model_id, model_version, report in step.reports:
             self.metrics.observe_report(model_id, model_version, report)
-            self._hot_pending[0].append((model_id, model_version, report, 0))
         self._publish_alerts(step.alerts)
         for request in step.retrain:
             self._producer.produce(self._retrain_topic, orjson.dumps(request),

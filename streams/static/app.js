@@ -218,6 +218,42 @@ function renderThroughput() {
   set("kpi-partitions", last ? String(last.partitions) : "–");
 }
 
+// The last closed window's accuracy (or MAE) and the label-free estimate, when known.
+function performanceText(entry) {
+  const window = (entry.performance || {}).window || {};
+  const estimate = (entry.estimate || {}).estimated_accuracy;
+  const parts = [];
+  if (window.accuracy !== null && window.accuracy !== undefined) {
+    parts.push(`last window accuracy ${window.accuracy.toFixed(3)}`);
+  } else if (window.mae !== null && window.mae !== undefined) {
+    parts.push(`last window MAE ${Charts.formatNumber(window.mae)}`);
+  }
+  if (estimate !== null && estimate !== undefined) {
+    parts.push(`label-free estimate ${estimate.toFixed(3)}`);
+  }
+  return parts.length ? parts.join(" · ") : "no performance window closed yet";
+}
+
+// One line per segment value, weakest last-window accuracy (highest MAE) first.
+function segmentRows(segments) {
+  const score = ([, s]) => {
+    const w = s.window || {};
+    if (w.accuracy !== null && w.accuracy !== undefined) return w.accuracy;
+    if (w.mae !== null && w.mae !== undefined) return -w.mae;
+    return Infinity;
+  };
+  return Object.entries(segments || {}).sort((a, b) => score(a) - score(b)).slice(0, 8)
+    .map(([name, s]) => {
+      const w = s.window || {};
+      const metric = w.accuracy !== null && w.accuracy !== undefined
+        ? `accuracy ${w.accuracy.toFixed(3)}`
+        : w.mae !== null && w.mae !== undefined ? `MAE ${Charts.formatNumber(w.mae)}`
+          : "reference still filling";
+      return el("div", { class: "segment", "data-segment": name },
+        `${name}: ${s.labelled_events.toLocaleString("en-US")} labelled · ${metric}`);
+    });
+}
+
 function renderLabels() {
   const box = document.getElementById("labels");
   box.replaceChildren();
@@ -232,7 +268,9 @@ function renderLabels() {
       el("strong", {}, `${entry.model_id} ${coverageText(entry)}`), bar,
       el("div", { class: "detail" }, `${entry.joined.toLocaleString("en-US")} joined of ` +
          `${entry.predictions.toLocaleString("en-US")} predictions · ` +
-         `${entry.waiting.toLocaleString("en-US")} waiting${delay}`)));
+         `${entry.waiting.toLocaleString("en-US")} waiting${delay}`),
+      el("div", { class: "detail" }, performanceText(entry)),
+      ...segmentRows(entry.segments)));
   }
   document.getElementById("labels-empty").hidden = entries.length > 0;
 }

@@ -89,9 +89,16 @@ def test_page_shows_live_charts_and_an_alert_within_two_seconds(
     start_worker(settings)
     hot = HotView(settings.redis_url, settings.group_id)
     with Dashboard(settings) as dashboard:
-        # Reference (1000) and four stationary windows of 500.
-        produce(settings, as_arrays(events(3000)))
+        # Reference (1000) and four stationary windows of 500, in two segments, all labelled.
+        predictions = events(3000)
+        for i, event in enumerate(predictions):
+            event["segments"] = {"channel": "web" if i % 2 else "app"}
+        produce(settings, as_arrays(predictions))
+        produce(settings, as_arrays([{"model_id": "m1", "event_id": e["event_id"],
+                                      "ts": e["ts"] + 5.0, "label": e["prediction"]}
+                                     for e in predictions]), topic_role="labels")
         assert wait_for(lambda: len(hot.series("m1", "v1")) >= 4 and len(hot.throughput()) >= 2)
+        assert wait_for(lambda: hot.labels().get("m1", {}).get("joined") == 3000)
 
         browser.get(dashboard.url)
         assert browser.title == "driftline · live"
@@ -106,8 +113,14 @@ def test_page_shows_live_charts_and_an_alert_within_two_seconds(
         assert drift_pixels > 300 and throughput_pixels > 100
         row = browser.find_element(By.CSS_SELECTOR, '#models-table tr[data-model="m1|v1"]')
         assert row.text.startswith("m1 v1 3,000 4")
+        until(browser, lambda d: "3,000 joined of 3,000" in d.find_element(
+            By.ID, "labels-panel").text, 10)
         labels = browser.find_element(By.ID, "labels-panel").text
-        assert "No labels joined yet" in labels or "joined of" in labels
+        assert "last window accuracy 1.000" in labels, labels
+        segments = {e.get_attribute("data-segment"): e.text for e in
+                    browser.find_elements(By.CSS_SELECTOR, "#labels .segment")}
+        assert set(segments) == {"channel=web", "channel=app"}, segments
+        assert segments["channel=web"].startswith("channel=web: 1,500 labelled"), segments
         assert browser.find_element(By.ID, "connection").text == "live"
         on_page = {e.get_attribute("data-alert-id") for e in
                    browser.find_elements(By.CSS_SELECTOR, "#recent-alerts tr[data-alert-id]")}
