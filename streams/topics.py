@@ -25,6 +25,7 @@ def ensure_topics(settings: Settings, timeout_s: float = 15.0) -> list[str]:
               if role != "joined" or settings.labels.joined_topic]
     missing = [name for name in wanted if name not in existing]
     if not missing:
+        _check_copartitioned(admin, settings, timeout_s)
         return []
     futures = admin.create_topics([
         NewTopic(name, settings.topics.partitions, settings.topics.replication_factor)
@@ -38,4 +39,21 @@ def ensure_topics(settings: Settings, timeout_s: float = 15.0) -> list[str]:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise StackError(f"cannot create topic {name}: {exc}") from exc
     log.info("created topics %s", created)
+    _check_copartitioned(admin, settings, timeout_s)
     return created
+
+
+def _check_copartitioned(admin: AdminClient, settings: Settings, timeout_s: float) -> None:
+    """Refuse predictions and labels topics with different partition counts.
+
+    A model's labels join its predictions only when both land in the same
+    partition number (same key, same partitioner, same count); otherwise every
+    label would wait for a prediction that another partition holds.
+    """
+    topics = admin.list_topics(timeout=timeout_s).topics
+    names = [settings.topics.name(role) for role in ("predictions", "labels")]
+    counts = [len(topics[name].partitions) if name in topics else 0 for name in names]
+    if all(counts) and counts[0] != counts[1]:
+        raise StackError(f"topics {names[0]} ({counts[0]} partitions) and {names[1]} "
+                         f"({counts[1]} partitions) must have the same partition count: labels "
+                         "join their predictions only within the same partition number")

@@ -211,3 +211,17 @@ def test_alerts_reach_a_signed_webhook(settings: Settings, start_worker: Any) ->
             validate(orjson.loads(body), "alert")
     finally:
         server.shutdown()
+
+
+def test_topics_with_different_partition_counts_are_refused(settings: Settings) -> None:
+    """Labels join only within one partition number: a 1-partition labels topic next to a
+    2-partition predictions topic would leave most labels waiting forever."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from streams.errors import StackError
+
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    labels = settings.topics.name("labels")
+    admin.create_topics([NewTopic(labels, 1, 1)])[labels].result(15)
+    with pytest.raises(StackError, match=r"\(2 partitions\) and .*labels \(1 partitions\)"):
+        ensure_topics(settings)
