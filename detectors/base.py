@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import math
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from detectors.batch import CategoricalColumn, NumericBlock, NumericColumn
@@ -173,10 +173,7 @@ class FeatureTest(WindowedTest[ColumnT]):
             return results[0]
         lead = max(range(len(results)), key=lambda row: _urgency(results[row]))
         result = results[lead]
-        return TestResult(result.detector, result.drift, result.statistic, result.threshold,
-                          result.p_value, result.effect_size, result.severity,
-                          result.window_events, f"{self.columns[lead]}: {result.explanation}",
-                          result.reference)
+        return replace(result, explanation=f"{self.columns[lead]}: {result.explanation}")
 
     def end_windows(self) -> list[TestResult]:
         """Close the window like :meth:`end_window`; return every feature's verdict."""

@@ -92,7 +92,7 @@ def status(settings: Settings, out: IO[str] = sys.stdout) -> int:
         for model_id, entry in sorted(labelled.items()):
             print(f"{model_id:24} {_share(entry.get('coverage')):>8} {entry['joined']:>10,} "
                   f"{_seconds(entry.get('delay_p50_s')):>10} "
-                  f"{_window_metric(entry.get('performance')):>16} "
+                  f"{window_metric(entry.get('performance')) or '-':>16} "
                   f"{_share((entry.get('estimate') or {}).get('estimated_accuracy')):>9}  "
                   f"{_weakest(entry.get('segments'))}", file=out)
     return len(models)
@@ -106,13 +106,17 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"≤{value:g} s"
 
 
-def _window_metric(performance: dict[str, Any] | None) -> str:
-    """The last closed window's accuracy (classification) or MAE (regression)."""
+def window_metric(performance: dict[str, Any] | None) -> str | None:
+    """The last closed window's accuracy (classification) or MAE (regression), if any.
+
+    >>> window_metric({"window": {"accuracy": 0.8681}}), window_metric({"window": None})
+    ('accuracy 0.868', None)
+    """
     window = (performance or {}).get("window") or {}
     for name in ("accuracy", "mae"):
         if window.get(name) is not None:
             return f"{name} {window[name]:.3g}"
-    return "-"
+    return None
 
 
 def _weakest(segments: dict[str, dict[str, Any]] | None) -> str:

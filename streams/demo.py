@@ -22,6 +22,7 @@ from confluent_kafka import Producer
 
 from detectors.synthetic import ScenarioSpec, iter_chunks, truth
 from streams.checkpoint import CheckpointStore
+from streams.console import window_metric
 from streams.dashboard import start_dashboard
 from streams.embedded import EmbeddedStack, free_port, spawn, stop_process
 from streams.hotview import HotView
@@ -231,14 +232,13 @@ def _summarise(result: DemoResult, out: IO[str]) -> None:
         print("the planted drift was NOT detected", file=out)
     print(f"data_drift alerts before the drift point: {result.early_alerts}", file=out)
     for model_id, entry in sorted(result.labels.items()):
-        window = ((entry.get("performance") or {}).get("window") or {})
+        metric = window_metric(entry.get("performance"))
         estimate = (entry.get("estimate") or {}).get("estimated_accuracy")
-        accuracy = window.get("accuracy")
         print(f"labels of {model_id}: {entry['joined']:,} joined of {entry['predictions']:,} "
               f"predictions"
               + (f" (coverage {entry['coverage']:.1%})" if entry.get("coverage") is not None
                  else "")
-              + (f"; last window accuracy {accuracy:.3f}" if accuracy is not None else "")
+              + (f"; last window {metric}" if metric is not None else "")
               + (f"; label-free estimate {estimate:.3f}" if estimate is not None else ""),
               file=out)
     print(f"dead letters: {result.dead_letters}", file=out)

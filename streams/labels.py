@@ -123,7 +123,6 @@ class LabelEngine:
         # Per segment value ("name=value") of a model version: its performance and alerts.
         self._segments: dict[tuple[str, str, str], PerformanceMonitor] = {}
         self._segment_policies: dict[tuple[str, str, str], AlertPolicy] = {}
-        self._segments_of: dict[tuple[str, str], int] = {}
         # Segments get no challengers: one set per model version bounds their cost.
         self._segment_config = dataclasses.replace(settings.performance, challengers=())
 
@@ -310,50 +309,49 @@ class LabelEngine:
         if request is not None:
             step.retrain.append(request)
         if self.settings.labels.max_segments:
-            self._feed_segments(step, model_id, version, task, pairs)
+            self._feed_segments(step, model_id, version, task, batch, pairs)
 
     def _feed_segments(self, step: LabelStep, model_id: str, version: str, task: str,
+                       batch: LabelledBatch,
                        pairs: list[tuple[LabelRequest, dict[str, Any]]]) -> None:
         """Feed each segment value's own monitor; the first ``max_segments`` of a version get one.
 
         A prediction with several segments (``{"channel": "web", "region": "eu"}``)
-        counts in each of them.
+        counts in each of them. Each segment's events are rows of the version's
+        ``batch``, taken rather than decoded again.
         """
-        grouped: dict[str, list[tuple[LabelRequest, dict[str, Any]]]] = {}
-        for pair in pairs:
-            segments = pair[1].get("g")
-            if segments:
-                for name, value in segments.items():
-                    grouped.setdefault(segment_label(name, value), []).append(pair)
-        limit = self.settings.labels.max_segments
-        for label, members in grouped.items():
+        rows_of: dict[str, list[int]] = {}
+        for row, (_, prediction) in enumerate(pairs):
+            for name, value in (prediction.get("g") or {}).items():
+                rows_of.setdefault(segment_label(name, value), []).append(row)
+        for label, rows in rows_of.items():
             key = (model_id, version, label)
             monitor = self._segments.get(key)
             if monitor is None:
-                if self._segments_of.get((model_id, version), 0) >= limit:
-                    self.counts(model_id).segment_overflow += len(members)
+                known = sum(1 for m, v, _ in self._segments if m == model_id and v == version)
+                if known >= self.settings.labels.max_segments:
+                    self.counts(model_id).segment_overflow += len(rows)
                     continue
                 monitor = self._segments[key] = PerformanceMonitor(task, self._segment_config)
-                self._segments_of[(model_id, version)] = \
-                    self._segments_of.get((model_id, version), 0) + 1
-            for report in monitor.update_many(_labelled_batch(task, members, False)):
+            for report in monitor.update_many(batch.take(rows)):
                 findings = [dataclasses.replace(f, segment=label) for f in report.findings]
                 self._report(step, model_id, version,
                              dataclasses.replace(report, findings=findings), label)
 
     def _report(self, step: LabelStep, model_id: str, version: str,
                 report: WindowReport, segment: str | None = None) -> None:
+        # A segment has its own window indices, hence its own policy and cooldowns (the
+        # model's rate limit is shared through the factory).
+        table: dict[Any, AlertPolicy]
+        key: tuple[str, ...]
         if segment is None:
             step.reports.append((model_id, version, report))
-            policy = self._policies.get((model_id, version))
-            if policy is None:
-                policy = self._policies[(model_id, version)] = self._policy_factory(
-                    model_id, version, None)
-        else:   # its own window indices: its own cooldowns (the model's rate limit is shared)
-            policy = self._segment_policies.get((model_id, version, segment))
-            if policy is None:
-                policy = self._segment_policies[(model_id, version, segment)] = \
-                    self._policy_factory(model_id, version, None)
+            table, key = self._policies, (model_id, version)
+        else:
+            table, key = self._segment_policies, (model_id, version, segment)
+        policy = table.get(key)
+        if policy is None:
+            policy = table[key] = self._policy_factory(model_id, version, None)
         alerts = policy.apply(report)
         step.alerts += alerts
         retrain = self._retrain_policy(model_id, version)
@@ -451,8 +449,6 @@ class LabelEngine:
         for model_id, version, label, monitor, policy in state.get("segments", []):
             key = (model_id, version, label)
             engine._segments[key] = PerformanceMonitor.from_state(monitor)
-            engine._segments_of[(model_id, version)] = \
-                engine._segments_of.get((model_id, version), 0) + 1
             if policy is not None:
                 engine._segment_policies[key] = engine._policy_factory(model_id, version, policy)
         return engine

@@ -25,6 +25,7 @@ from streams.errors import SettingsError
 
 TOPIC_ROLES = ("predictions", "labels", "alerts", "retrain", "deadletter", "control", "joined")
 
+
 def boolean(text: str) -> bool:
     """An on/off environment value: true/false, 1/0, yes/no or on/off (any case).
 

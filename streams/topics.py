@@ -17,15 +17,18 @@ def ensure_topics(settings: Settings, timeout_s: float = 15.0) -> list[str]:
     """Create every configured topic that does not exist yet; return the names created."""
     admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
     try:
-        existing = set(admin.list_topics(timeout=timeout_s).topics)
+        existing = admin.list_topics(timeout=timeout_s).topics
     except KafkaException as exc:
         raise StackError(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}") from exc
     # The joined topic is optional output: created only when it is switched on.
     wanted = [settings.topics.name(role) for role in TOPIC_ROLES
               if role != "joined" or settings.labels.joined_topic]
     missing = [name for name in wanted if name not in existing]
+    # Partitions per topic: as listed, or as about to be created.
+    partitions = {name: len(meta.partitions) for name, meta in existing.items()}
+    partitions.update(dict.fromkeys(missing, settings.topics.partitions))
+    _check_copartitioned(partitions, settings)
     if not missing:
-        _check_copartitioned(admin, settings, timeout_s)
         return []
     futures = admin.create_topics([
         NewTopic(name, settings.topics.partitions, settings.topics.replication_factor)
@@ -39,20 +42,18 @@ def ensure_topics(settings: Settings, timeout_s: float = 15.0) -> list[str]:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise StackError(f"cannot create topic {name}: {exc}") from exc
     log.info("created topics %s", created)
-    _check_copartitioned(admin, settings, timeout_s)
     return created
 
 
-def _check_copartitioned(admin: AdminClient, settings: Settings, timeout_s: float) -> None:
+def _check_copartitioned(partitions: dict[str, int], settings: Settings) -> None:
     """Refuse predictions and labels topics with different partition counts.
 
     A model's labels join its predictions only when both land in the same
     partition number (same key, same partitioner, same count); otherwise every
     label would wait for a prediction that another partition holds.
     """
-    topics = admin.list_topics(timeout=timeout_s).topics
     names = [settings.topics.name(role) for role in ("predictions", "labels")]
-    counts = [len(topics[name].partitions) if name in topics else 0 for name in names]
+    counts = [partitions.get(name, 0) for name in names]
     if all(counts) and counts[0] != counts[1]:
         raise StackError(f"topics {names[0]} ({counts[0]} partitions) and {names[1]} "
                          f"({counts[1]} partitions) must have the same partition count: labels "

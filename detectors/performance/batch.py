@@ -113,8 +113,8 @@ class LabelledBatch:
     >>> batch = LabelledBatch.of(["1", "0", "1"], ["1", "1", "1"], score=[0.9, 0.6, 0.7])
     >>> len(batch), batch.confidence.tolist()
     (3, [0.9, 0.6, 0.7])
-    >>> len(batch.slice(1, 3))
-    2
+    >>> len(batch.slice(1, 3)), batch.take([0, 2]).score.tolist()
+    (2, [0.9, 0.7])
 
     """
 
@@ -172,3 +172,9 @@ class LabelledBatch:
             y_pred=self.y_pred[start:stop], score=self.score[start:stop],
             confidence=self.confidence[start:stop],
             features=self.features[start:stop] if self.features else [])
+
+    def take(self, rows: list[int]) -> LabelledBatch:
+        """The events at ``rows``, in that order (copies), without their feature dicts."""
+        return LabelledBatch(
+            ts=self.ts[rows], y_true=self.y_true[rows], y_pred=self.y_pred[rows],
+            score=self.score[rows], confidence=self.confidence[rows])

@@ -66,12 +66,13 @@ class MissingRate(FeatureTest[NumericColumn | CategoricalColumn | NumericBlock])
 
     def update_many(self, segment: NumericColumn | CategoricalColumn | NumericBlock) -> None:
         """Count rows and missing rows of a segment."""
+        missing: int | NDArray[np.intp]
         if isinstance(segment, CategoricalColumn):
             self._require_one_feature(segment)
             events, missing = len(segment.values), segment.tally.get(None, 0)
         else:
             block = self._block(segment)
-            events, missing = block.events, np.count_nonzero(block.missing, axis=1)
+            events, missing = block.events, block.missing_counts
         if self._reference_ready:
             self._events += events
             self._missing += missing
