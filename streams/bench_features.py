@@ -19,7 +19,10 @@ three seeds cover the three shapes.
   wall and CPU, as the min and median over the seeds' runs. The machine may be
   shared, so each run also times a plain ``np.sort`` of every tenth batch's 15
   numeric columns (15 × 1,000 float64, stacked beforehand): the update's cost in
-  sorts is comparable across machines and loads.
+  sorts is comparable across machines and loads. The total is also split into
+  *feeding* (batches that close no window) and *window evaluation* (what a
+  batch that closes a window costs beyond feeding, spread over the window's
+  events): every event pays both.
 
 The joint-distribution scenario flips the correlation of two normal features
 (+0.8 → −0.8) and leaves every marginal alone: univariate detectors are not
@@ -197,6 +200,10 @@ class RunResult:
     update_cpu_seconds: float = 0.0
     sort_seconds: float = 0.0
     sort_events: int = 0
+    closing_seconds: float = 0.0
+    """Part of ``update_seconds`` spent on batches that closed a window."""
+    closing_batches: int = 0
+    closing_events: int = 0
 
 
 def run_one(seed: int, scenario: Scenario | None, events: int,
@@ -209,16 +216,21 @@ def run_one(seed: int, scenario: Scenario | None, events: int,
         target.add(JOINT)
     alarmed: set[tuple[int, str]] = set()
     detected_at: int | None = None
-    false_alarms = fed = update_events = sort_events = 0
-    seconds = cpu_seconds = sort_seconds = 0.0
+    false_alarms = fed = update_events = sort_events = closing_batches = closing_events = 0
+    seconds = cpu_seconds = sort_seconds = closing_seconds = 0.0
     for number, batch in enumerate(batches(seed, events, scenario)):
         timed = monitor.reference_complete
         started, cpu_started = time.perf_counter(), time.process_time()
         reports = monitor.update_many(batch)
         if timed:
-            seconds += time.perf_counter() - started
+            elapsed = time.perf_counter() - started
+            seconds += elapsed
             cpu_seconds += time.process_time() - cpu_started
             update_events += len(batch)
+            if any(not report.partial for report in reports):
+                closing_seconds += elapsed
+                closing_batches += 1
+                closing_events += len(batch)
             if number % 10 == 0:
                 sort_seconds += _sort_seconds(batch)
                 sort_events += len(batch)
@@ -239,7 +251,8 @@ def run_one(seed: int, scenario: Scenario | None, events: int,
         if detected_at is not None:
             break
     return RunResult(detected_at, false_alarms, fed - config.reference_size, seconds,
-                     update_events, cpu_seconds, sort_seconds, sort_events)
+                     update_events, cpu_seconds, sort_seconds, sort_events, closing_seconds,
+                     closing_batches, closing_events)
 
 
 def _sort_seconds(batch: ColumnBatch) -> float:
@@ -270,13 +283,18 @@ def run_feature_bench(out: IO[str] = sys.stdout, stationary_events: int = 10_000
     stationary = [run_one(seed, None, stationary_events) for seed in range(seeds)]
     rows.append(_row("stationary", True, stationary, [], []))
     _print_row(out, rows[-1])
-    rows.append(_cost_row(stationary))
+    rows.append(_cost_row(stationary, MonitorConfig().window_size))
     _print_cost(out, rows[-1])
     return rows
 
 
-def _cost_row(runs: list[RunResult]) -> dict[str, Any]:
-    """Update cost per event over the runs: min and median of wall and CPU time, and the sort."""
+def _cost_row(runs: list[RunResult], window_size: int) -> dict[str, Any]:
+    """Update cost per event over the runs: min and median of wall and CPU time, and the sort.
+
+    Also split, per run, into batches that only fed the detectors and batches that
+    also closed a window: the window's evaluation (every test's verdict and its
+    explanation) costs the difference between the two kinds of batch.
+    """
     timed = [run for run in runs if run.update_events]
 
     def per_event(seconds: list[float], events: list[int]) -> list[float]:
@@ -286,6 +304,15 @@ def _cost_row(runs: list[RunResult]) -> dict[str, Any]:
     cpu = per_event([r.update_cpu_seconds for r in timed], [r.update_events for r in timed])
     sort = per_event([r.sort_seconds for r in timed], [r.sort_events for r in timed])
     ratios = [w / s for w, s in zip(wall, sort, strict=True) if s > 0]
+    split = [r for r in timed if r.closing_batches and r.update_events > r.closing_events]
+    feeding = per_event([r.update_seconds - r.closing_seconds for r in split],
+                        [r.update_events - r.closing_events for r in split])
+    # Extra µs of a closing batch over a feeding one, per event of the batch, spread over
+    # the window's events.
+    closing = [1e6 * r.closing_seconds / r.closing_events - feed
+               for r, feed in zip(split, feeding, strict=True)]
+    evaluation = [extra * (r.closing_events / r.closing_batches) / window_size
+                  for r, extra in zip(split, closing, strict=True)]
     return {
         "scenario": "update cost", "events": sum(r.update_events for r in timed),
         "runs": len(timed), "batch": BATCH, "features": len(SCHEMA),
@@ -295,6 +322,10 @@ def _cost_row(runs: list[RunResult]) -> dict[str, Any]:
         "cpu_us_per_event_min": min(cpu, default=0.0),
         "sort_us_per_event": statistics.median(sort) if sort else 0.0,
         "sorts_per_update": statistics.median(ratios) if ratios else 0.0,
+        "window_size": window_size,
+        "feeding_us_per_event": statistics.median(feeding) if feeding else 0.0,
+        "feeding_us_per_event_min": min(feeding, default=0.0),
+        "evaluation_us_per_event": statistics.median(evaluation) if evaluation else 0.0,
     }
 
 
@@ -305,6 +336,10 @@ def _print_cost(out: IO[str], row: dict[str, Any]) -> None:
           f"  wall {row['us_per_event_min']:.2f} µs/event (min of runs; median "
           f"{row['us_per_event']:.2f}), CPU {row['cpu_us_per_event_min']:.2f} µs/event "
           f"(median {row['cpu_us_per_event']:.2f})\n"
+          f"  of which feeding the detectors {row['feeding_us_per_event_min']:.2f} µs/event "
+          f"(min; median {row['feeding_us_per_event']:.2f}) and evaluating each closed "
+          f"{row['window_size']:,}-event window {row['evaluation_us_per_event']:.2f} µs/event "
+          f"(median)\n"
           f"  same runs, np.sort of a batch's 15 numeric columns: "
           f"{row['sort_us_per_event']:.3f} µs/event (median); the update costs "
           f"{row['sorts_per_update']:.0f} such sorts (median)", file=out)

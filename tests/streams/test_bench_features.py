@@ -36,6 +36,9 @@ def test_tiny_bench_prints_a_row_per_scenario_and_returns_them() -> None:
     assert 0 < cost["us_per_event_min"] <= cost["us_per_event"]
     assert cost["cpu_us_per_event"] > 0 and cost["sort_us_per_event"] > 0
     assert cost["sorts_per_update"] > 0
+    # 7 post-reference batches, windows of 2,000: 3 closed a window, 4 only fed.
+    assert 0 < cost["feeding_us_per_event_min"] <= cost["feeding_us_per_event"]
+    assert cost["window_size"] == 2_000 and "evaluating each closed 2,000-event window" in text
     assert "µs/event" in text and "np.sort" in text
 
 
