@@ -13,8 +13,9 @@ from __future__ import annotations
 import copy
 import math
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, replace
-from typing import Any, ClassVar, Generic, Self, TypeVar
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, ClassVar, Generic, Self, TypeVar, overload
 
 from detectors.batch import CategoricalColumn, NumericBlock, NumericColumn
 from detectors.errors import ConfigurationError, StateError, require
@@ -25,9 +26,43 @@ WARNING = "warning"
 CRITICAL = "critical"
 
 
+class _Explanation:
+    """A text field that also takes a function making the text, called on first read.
+
+    Every window yields a verdict per feature and check, but only drifting ones
+    (and the lead of a resolved alert) are ever explained to a person: the text
+    of the others is never built. The function must use only values fixed when
+    the verdict was made, never a test's state (which the next window changes).
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._key = "_" + name
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> Self: ...
+    @overload
+    def __get__(self, instance: object, owner: type) -> str: ...
+    def __get__(self, instance: object | None, owner: type) -> str | Self:
+        if instance is None:
+            # On the class, no value: the dataclass field then has no default.
+            raise AttributeError(self._key)
+        text = instance.__dict__[self._key]
+        if not isinstance(text, str):
+            text = text()
+            instance.__dict__[self._key] = text
+        return str(text)
+
+    def __set__(self, instance: object, text: str | Callable[[], str]) -> None:
+        instance.__dict__[self._key] = text
+
+
 @dataclass(frozen=True)
 class TestResult:
-    """The verdict of one test on one closed window."""
+    """The verdict of one test on one closed window.
+
+    ``explanation`` may be given as a function returning the text; it is called
+    the first time the text is read.
+    """
 
     __test__ = False  # not a pytest class
 
@@ -39,8 +74,9 @@ class TestResult:
     effect_size: float
     severity: str
     window_events: int
-    explanation: str
-    reference: dict[str, float]
+    # Required (the descriptor gives no default); a type checker sees one, hence reference's.
+    explanation: _Explanation = _Explanation()
+    reference: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form, ready for orjson."""

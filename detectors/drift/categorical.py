@@ -22,6 +22,7 @@ The share test's explanation also quotes the Jensen–Shannon distance.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -227,22 +228,12 @@ class CategoricalDrift(WindowedTest[CategoricalColumn]):
             detector="chi2", drift=shares_drift, statistic=chi2,
             threshold=threshold, p_value=stats.chi2_survival(chi2, df), effect_size=effect,
             severity=CRITICAL if effect >= self.critical_psi else WARNING, window_events=n_win,
-            explanation=self._explain_shares(effect, chi2 > threshold), reference=summary)
+            # The vocabulary and both count arrays are replaced, never changed in place, by
+            # the next window or reference: the text can wait until someone reads it.
+            explanation=partial(_explain_shares, self._vocabulary, self._reference_counts,
+                                self._counts, effect, chi2 > threshold),
+            reference=summary)
 
-    def _explain_shares(self, effect: float, significant: bool) -> str:
-        names = [*self._vocabulary, "(other)"]
-        # A handful of bins: plain Python beats numpy's per-call overhead here.
-        reference, window = self._reference_counts.tolist(), self._counts.tolist()
-        ref_total, win_total = max(sum(reference), 1.0), max(sum(window), 1.0)
-        ref_share = [count / ref_total for count in reference]
-        win_share = [count / win_total for count in window]
-        moved = max(range(len(names)), key=lambda i: abs(win_share[i] - ref_share[i]))
-        text = (f"share of {names[moved]!r} {ref_share[moved]:.1%} → {win_share[moved]:.1%}; "
-                f"PSI {effect:.3f}")
-        if significant:  # a distance worth quoting; not computed for every quiet window
-            js = stats.jensen_shannon(self._reference_counts, self._counts)
-            text += f", Jensen–Shannon {js:.3f}"
-        return text
 
     def _cardinality(self, alpha: float, summary: dict[str, float]) -> TestResult | None:
         """A drift result if the window has far more distinct categories than expected."""
@@ -285,3 +276,20 @@ class CategoricalDrift(WindowedTest[CategoricalColumn]):
         if key in ("reference_counts", "counts"):
             return np.asarray(value, dtype=np.float64)
         return value
+
+
+def _explain_shares(vocabulary: dict[str, int], reference_counts: NDArray[np.float64],
+                    counts: NDArray[np.float64], effect: float, significant: bool) -> str:
+    names = [*vocabulary, "(other)"]
+    # A handful of bins: plain Python beats numpy's per-call overhead here.
+    reference, window = reference_counts.tolist(), counts.tolist()
+    ref_total, win_total = max(sum(reference), 1.0), max(sum(window), 1.0)
+    ref_share = [count / ref_total for count in reference]
+    win_share = [count / win_total for count in window]
+    moved = max(range(len(names)), key=lambda i: abs(win_share[i] - ref_share[i]))
+    text = (f"share of {names[moved]!r} {ref_share[moved]:.1%} → {win_share[moved]:.1%}; "
+            f"PSI {effect:.3f}")
+    if significant:  # a distance worth quoting; not computed for every quiet window
+        js = stats.jensen_shannon(reference_counts, counts)
+        text += f", Jensen–Shannon {js:.3f}"
+    return text

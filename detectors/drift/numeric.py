@@ -18,6 +18,7 @@ updated with one call per feature and a few for all of them.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -257,26 +258,11 @@ class NumericDrift(FeatureTest[NumericColumn | NumericBlock]):
             detector=detector, drift=significant and effect >= self.min_psi,
             statistic=statistic, threshold=threshold, p_value=p_value,
             effect_size=effect, severity=CRITICAL if effect >= self.critical_psi else WARNING,
-            window_events=window.n_win, explanation=self._explain(feature, window) + distances,
+            window_events=window.n_win,
+            explanation=partial(_explain, summary, self._ends[feature], window, distances),
             reference=summary,
         )
 
-    def _explain(self, feature: int, window: _Window) -> str:
-        ref = self._reference_summary[feature]
-        low, high = self._ends[feature]
-        # "Above p99" only means something when the reference had values above its p99
-        # (not so for a 0/1 prediction, whose p99 is its maximum).
-        tails = []
-        if ref["p99"] < ref["max"] and high == ref["p99"]:
-            tails.append((window.last, f"above the reference p99 ({ref['p99']:.4g})"))
-        if ref["p01"] > ref["min"] and low == ref["p01"]:
-            tails.append((window.first, f"below the reference p01 ({ref['p01']:.4g})"))
-        text = (f"mean {ref['mean']:.4g} → {window.mean:.4g}, "
-                f"sd {ref['sd']:.4g} → {window.sd:.4g}; ")
-        if tails:
-            tail_share, where = max(tails)
-            text += f"{tail_share:.1%} of the window {where}; "
-        return text + f"PSI {window.psi:.3f}"
 
     def _distances(self, feature: int) -> str:
         ref = self._reference_summary[feature]
@@ -328,3 +314,21 @@ def _summary(reference: Floats) -> dict[str, float]:
         "p99": float(p99),
         "max": float(reference.max()),
     }
+
+
+def _explain(ref: dict[str, float], ends: tuple[float, float], window: _Window,
+             distances: str) -> str:
+    low, high = ends
+    # "Above p99" only means something when the reference had values above its p99
+    # (not so for a 0/1 prediction, whose p99 is its maximum).
+    tails = []
+    if ref["p99"] < ref["max"] and high == ref["p99"]:
+        tails.append((window.last, f"above the reference p99 ({ref['p99']:.4g})"))
+    if ref["p01"] > ref["min"] and low == ref["p01"]:
+        tails.append((window.first, f"below the reference p01 ({ref['p01']:.4g})"))
+    text = (f"mean {ref['mean']:.4g} → {window.mean:.4g}, "
+            f"sd {ref['sd']:.4g} → {window.sd:.4g}; ")
+    if tails:
+        tail_share, where = max(tails)
+        text += f"{tail_share:.1%} of the window {where}; "
+    return text + f"PSI {window.psi:.3f}" + distances

@@ -311,17 +311,23 @@ class PCADrift(WindowedTest[Any]):
         # The check that speaks for the window: a drifting one first, then the most extreme.
         checks.sort(key=lambda check: (not check.drift, -check.mean / check.threshold))
         lead = checks[0]
-        explanation = "; ".join(
-            f"{check.label} {check.expected:.3g} → {check.mean:.3g} "
-            f"(×{check.mean / check.expected:.2f}, threshold {check.threshold:.3g})"
-            for check in checks)
-        explanation += (f"; {self._components} of {len(self.columns)} principal components "
-                        f"kept; " + self._explain_correlations(n))
+        # Arrays here are replaced, never changed in place, by the next window or reference.
+        sums, products, components = self._sums, self._products, self._components
+        reference_correlation = self._reference_correlation
+
+        def explain() -> str:
+            text = "; ".join(
+                f"{check.label} {check.expected:.3g} → {check.mean:.3g} "
+                f"(×{check.mean / check.expected:.2f}, threshold {check.threshold:.3g})"
+                for check in checks)
+            return (f"{text}; {components} of {len(self.columns)} principal components kept; "
+                    + self._explain_correlations(n, sums, products, reference_correlation))
+
         return TestResult(
             detector=lead.detector, drift=lead.drift, statistic=lead.mean,
             threshold=lead.threshold, p_value=lead.p_value, effect_size=lead.effect,
             severity=CRITICAL if lead.effect >= self.critical_increase else WARNING,
-            window_events=n, explanation=explanation, reference=reference)
+            window_events=n, explanation=explain, reference=reference)
 
     def _check(self, detector: str, label: str, form: Array, null_mean: float,
                null_var: float) -> Check:
@@ -342,9 +348,9 @@ class PCADrift(WindowedTest[Any]):
                       chi2_survival(total / scale, df), effect,
                       mean > threshold and effect >= self.min_increase)
 
-    def _explain_correlations(self, n: int) -> str:
-        window = correlation(n, self._sums, self._products)
-        reference = self._reference_correlation
+    def _explain_correlations(self, n: int, sums: Array, products: Array,
+                              reference: Array) -> str:
+        window = correlation(n, sums, products)
         defined = (reference.diagonal() > 0) & (window.diagonal() > 0)
         first, second = pairs(len(self.columns))
         both = defined[first] & defined[second]

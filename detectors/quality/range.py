@@ -187,16 +187,20 @@ class OutOfRangeRate(FeatureTest[NumericColumn | NumericBlock]):
         effect = rate - reference_rate
         p_value = float(survival[k])
         drift = p_value <= self.alpha and effect >= self.min_increase
-        explanation = (f"{rate:.1%} of the window outside the reference range "
-                       f"[{low:.4g}, {high:.4g}] (reference {reference_rate:.1%}): "
-                       f"{above / n:.1%} above, {below / n:.1%} below; window range "
-                       f"[{float(self._window_min[feature]):.4g}, "
-                       f"{float(self._window_max[feature]):.4g}]")
+        # The window's range is reset in place: read now, formatted when asked for.
+        window_low, window_high = float(self._window_min[feature]), float(self._window_max[feature])
+
+        def explain() -> str:
+            return (f"{rate:.1%} of the window outside the reference range "
+                    f"[{low:.4g}, {high:.4g}] (reference {reference_rate:.1%}): "
+                    f"{above / n:.1%} above, {below / n:.1%} below; window range "
+                    f"[{window_low:.4g}, {window_high:.4g}]")
+
         return TestResult(
             detector="out_of_range_rate", drift=drift, statistic=rate, threshold=threshold,
             p_value=p_value, effect_size=effect,
             severity=CRITICAL if effect >= self.critical_increase else WARNING,
-            window_events=n, explanation=explanation,
+            window_events=n, explanation=explain,
             reference={"events": float(n_ref), "low": low, "high": high,
                        "out_of_range_rate": reference_rate})
 

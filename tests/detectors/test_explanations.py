@@ -1,0 +1,95 @@
+"""Explanations are built when read, yet always describe the window of their own verdict."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from detectors.base import TestResult, WindowedTest
+from detectors.batch import NumericColumn
+from detectors.drift.categorical import CategoricalDrift
+from detectors.drift.numeric import NumericDrift
+from detectors.multivariate.pca import PCADrift
+from detectors.quality.range import OutOfRangeRate
+from tests.detectors.helpers import ALPHA, REFERENCE, WINDOW, categorical, numeric
+
+
+def _result(explanation: Any) -> TestResult:
+    return TestResult(detector="x", drift=True, statistic=1.0, threshold=0.5, p_value=None,
+                      effect_size=0.5, severity="warning", window_events=10,
+                      explanation=explanation, reference={"events": 10.0})
+
+
+def test_a_text_function_is_called_once_on_first_read() -> None:
+    calls: list[int] = []
+
+    def explain() -> str:
+        calls.append(1)
+        return "mean 1 → 2"
+
+    result = _result(explain)
+    assert calls == []
+    assert result.explanation == "mean 1 → 2" and result.explanation == "mean 1 → 2"
+    assert calls == [1]
+    assert result.to_dict()["explanation"] == "mean 1 → 2"
+    assert result == _result("mean 1 → 2")
+    assert replace(result, explanation="other").explanation == "other"
+
+
+def test_explanation_is_still_required() -> None:
+    with pytest.raises(TypeError, match="explanation"):
+        TestResult(detector="x", drift=False, statistic=0.0, threshold=1.0,  # type: ignore[call-arg]
+                   p_value=None, effect_size=0.0, severity="warning", window_events=0)
+
+
+def _pair(rng: np.random.Generator, n: int, rho: float) -> dict[str, NumericColumn]:
+    x = rng.normal(size=n)
+    y = rho * x + np.sqrt(1 - rho**2) * rng.normal(size=n)
+    return {"x": numeric(x), "y": numeric(y)}
+
+
+# Per test: a builder, then a reference, a drifted window and a different next window.
+Case = tuple[Callable[[], WindowedTest[Any]], Callable[[np.random.Generator], list[Any]]]
+CASES: dict[str, Case] = {
+    "numeric": (lambda: NumericDrift(ALPHA), lambda rng: [
+        numeric(rng.normal(size=REFERENCE)), numeric(rng.normal(1.0, 1.0, WINDOW)),
+        numeric(rng.normal(-3.0, 5.0, WINDOW))]),
+    "range": (lambda: OutOfRangeRate(ALPHA), lambda rng: [
+        numeric(rng.normal(size=REFERENCE)), numeric(rng.normal(2.0, 1.0, WINDOW)),
+        numeric(rng.normal(-9.0, 1.0, WINDOW))]),
+    "categorical": (lambda: CategoricalDrift(ALPHA), lambda rng: [
+        categorical(rng.choice(["a", "b", "c"], REFERENCE, p=[0.6, 0.3, 0.1]).tolist()),
+        categorical(rng.choice(["a", "b", "c"], WINDOW, p=[0.3, 0.3, 0.4]).tolist()),
+        categorical(rng.choice(["a", "b", "c"], WINDOW, p=[0.1, 0.8, 0.1]).tolist())]),
+    "pca": (lambda: PCADrift(ALPHA, ["x", "y"]), lambda rng: [
+        _pair(rng, REFERENCE, 0.8), _pair(rng, WINDOW, -0.8), _pair(rng, WINDOW, 0.2)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_an_explanation_read_later_describes_its_own_window(name: str) -> None:
+    build, segments = CASES[name]
+    reference, drifted, following = segments(np.random.default_rng(11))
+    text = {}
+    for read_late in (False, True):
+        test = build()
+        test.update_many(reference)
+        test.end_reference()
+        test.update_many(drifted)
+        result = test.end_window()
+        if not read_late:
+            text[read_late] = result.explanation
+        # The next windows reset the test's window state and an open one fills it again:
+        # none may reach the earlier verdict.
+        for _ in range(2):
+            test.update_many(following)
+            assert test.end_window().explanation
+        test.update_many(following)
+        if read_late:
+            text[read_late] = result.explanation
+        assert result.drift, result.explanation
+    assert text[True] == text[False]
