@@ -208,8 +208,8 @@ class FeatureTest(WindowedTest[ColumnT]):
         if self.columns is None:
             return results[0]
         lead = max(range(len(results)), key=lambda row: _urgency(results[row]))
-        result = results[lead]
-        return replace(result, explanation=f"{self.columns[lead]}: {result.explanation}")
+        result, name = results[lead], self.columns[lead]
+        return replace(result, explanation=lambda: f"{name}: {result.explanation}")
 
     def end_windows(self) -> list[TestResult]:
         """Close the window like :meth:`end_window`; return every feature's verdict."""

@@ -234,7 +234,6 @@ class CategoricalDrift(WindowedTest[CategoricalColumn]):
                                 self._counts, effect, chi2 > threshold),
             reference=summary)
 
-
     def _cardinality(self, alpha: float, summary: dict[str, float]) -> TestResult | None:
         """A drift result if the window has far more distinct categories than expected."""
         n_win, n_ref = self._events, self._reference_events

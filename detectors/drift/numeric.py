@@ -263,7 +263,6 @@ class NumericDrift(FeatureTest[NumericColumn | NumericBlock]):
             reference=summary,
         )
 
-
     def _distances(self, feature: int) -> str:
         ref = self._reference_summary[feature]
         reference_counts, counts = self._histograms(feature)
