@@ -15,24 +15,26 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, ClassVar, Generic, Self, TypeVar, overload
+from typing import Any, ClassVar, Generic, Self, TypeVar, cast, overload
 
 from detectors.batch import CategoricalColumn, NumericBlock, NumericColumn
 from detectors.errors import ConfigurationError, StateError, require
 
 ColumnT = TypeVar("ColumnT", bound=NumericColumn | CategoricalColumn | NumericBlock)
+T = TypeVar("T")
 
 WARNING = "warning"
 CRITICAL = "critical"
 
 
-class _Explanation:
-    """A text field that also takes a function making the text, called on first read.
+class _Lazy(Generic[T]):
+    """A field that also takes a function making its value, called on first read.
 
     Every window yields a verdict per feature and check, but only drifting ones
-    (and the lead of a resolved alert) are ever explained to a person: the text
-    of the others is never built. The function must use only values fixed when
-    the verdict was made, never a test's state (which the next window changes).
+    (and the lead of a resolved alert) are ever explained to a person or sent
+    with their p-value: the text and the p-value of the others are never
+    computed. The function must use only values fixed when the verdict was
+    made, never a test's state (which the next window changes).
     """
 
     def __set_name__(self, owner: type, name: str) -> None:
@@ -41,27 +43,27 @@ class _Explanation:
     @overload
     def __get__(self, instance: None, owner: type) -> Self: ...
     @overload
-    def __get__(self, instance: object, owner: type) -> str: ...
-    def __get__(self, instance: object | None, owner: type) -> str | Self:
+    def __get__(self, instance: object, owner: type) -> T: ...
+    def __get__(self, instance: object | None, owner: type) -> T | Self:
         if instance is None:
             # On the class, no value: the dataclass field then has no default.
             raise AttributeError(self._key)
-        text = instance.__dict__[self._key]
-        if not isinstance(text, str):
-            text = text()
-            instance.__dict__[self._key] = text
-        return str(text)
+        value = instance.__dict__[self._key]
+        if callable(value):
+            value = value()
+            instance.__dict__[self._key] = value
+        return cast(T, value)
 
-    def __set__(self, instance: object, text: str | Callable[[], str]) -> None:
-        instance.__dict__[self._key] = text
+    def __set__(self, instance: object, value: T | Callable[[], T]) -> None:
+        instance.__dict__[self._key] = value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TestResult:
     """The verdict of one test on one closed window.
 
-    ``explanation`` may be given as a function returning the text; it is called
-    the first time the text is read.
+    ``p_value`` and ``explanation`` may be given as functions returning the
+    value; each is called the first time its value is read.
     """
 
     __test__ = False  # not a pytest class
@@ -70,12 +72,12 @@ class TestResult:
     drift: bool
     statistic: float
     threshold: float
-    p_value: float | None
+    p_value: _Lazy[float | None] = _Lazy()
     effect_size: float
     severity: str
     window_events: int
-    # Required (the descriptor gives no default); a type checker sees one, hence reference's.
-    explanation: _Explanation = _Explanation()
+    # Required: the descriptors give no default at run time.
+    explanation: _Lazy[str] = _Lazy()
     reference: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

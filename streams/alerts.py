@@ -191,8 +191,10 @@ class AlertPolicy:
     >>> from detectors.base import TestResult
     >>> def window(index, drifting):
     ...     return WindowReport(index, index * 60.0, index * 60.0 + 59, 500, [Finding(
-    ...         "data_drift", name, "distribution", TestResult("ks", name in drifting, 0.3,
-    ...         0.1, 1e-9, 0.4, "warning", 500, f"{name} moved", {})) for name in "abc"])
+    ...         "data_drift", name, "distribution", TestResult(
+    ...         detector="ks", drift=name in drifting, statistic=0.3, threshold=0.1, p_value=1e-9,
+    ...         effect_size=0.4, severity="warning", window_events=500,
+    ...         explanation=f"{name} moved")) for name in "abc"])
     >>> policy = AlertPolicy("m", "v1", resolve_after_windows=1, cooldown_windows=2)
     >>> [(a["status"], a["feature"], len(a.get("features", [a])))
     ...  for a in policy.apply(window(0, "ab"))]

@@ -226,7 +226,7 @@ class CategoricalDrift(WindowedTest[CategoricalColumn]):
         shares_drift = chi2 > threshold and effect >= self.min_psi
         return TestResult(
             detector="chi2", drift=shares_drift, statistic=chi2,
-            threshold=threshold, p_value=stats.chi2_survival(chi2, df), effect_size=effect,
+            threshold=threshold, p_value=partial(stats.chi2_survival, chi2, df), effect_size=effect,
             severity=CRITICAL if effect >= self.critical_psi else WARNING, window_events=n_win,
             # The vocabulary and both count arrays are replaced, never changed in place, by
             # the next window or reference: the text can wait until someone reads it.

@@ -41,6 +41,7 @@ block by block together. Only an alarm is handled feature by feature.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -291,9 +292,7 @@ class NumericCusum(FeatureTest[NumericColumn | NumericBlock]):
             detector=_detector(side), drift=False, statistic=statistic / SCALE,
             threshold=threshold / SCALE, p_value=None, effect_size=0.0,
             severity=WARNING, window_events=events,
-            explanation=f"no alarm; the closest CUSUM ({SIDES[side].replace('_', ' ')}) is at "
-            f"{statistic / threshold:.0%} of its threshold",
-            reference=reference)
+            explanation=partial(_explain_quiet, side, statistic, threshold), reference=reference)
 
     def _alarm_result(self, feature: int, side: int, statistic: int, run: int,
                       window_events: int) -> TestResult:
@@ -349,6 +348,11 @@ class NumericCusum(FeatureTest[NumericColumn | NumericBlock]):
         state = super().to_state()
         state["state"]["buffer"] = buffer_rows(self._buffer, self._buffer_used)
         return state
+
+
+def _explain_quiet(side: int, statistic: int, threshold: int) -> str:
+    return (f"no alarm; the closest CUSUM ({SIDES[side].replace('_', ' ')}) is at "
+            f"{statistic / threshold:.0%} of its threshold")
 
 
 def _detector(side: int) -> str:

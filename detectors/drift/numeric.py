@@ -247,12 +247,13 @@ class NumericDrift(FeatureTest[NumericColumn | NumericBlock]):
         significant = window.ks > window.ks_threshold or window.chi2 > window.chi2_threshold
         # Wasserstein and Jensen–Shannon describe a drift; not worth computing for every window.
         distances = self._distances(feature) if significant else ""
+        # p-values, like explanations, are computed only if read.
         if window.by_ks:
             detector, statistic, threshold = "ks", window.ks, window.ks_threshold
-            p_value = stats.ks_p_value(window.ks, window.n_ref, window.n_win)
+            p_value = partial(stats.ks_p_value, window.ks, window.n_ref, window.n_win)
         else:
             detector, statistic, threshold = "chi2", window.chi2, window.chi2_threshold
-            p_value = stats.chi2_survival(window.chi2, window.df)
+            p_value = partial(stats.chi2_survival, window.chi2, window.df)
         effect = window.psi
         return TestResult(
             detector=detector, drift=significant and effect >= self.min_psi,

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -345,7 +346,7 @@ class PCADrift(WindowedTest[Any]):
         mean = total / n
         effect = mean / expected - 1.0
         return Check(detector, label, mean, expected, threshold,
-                      chi2_survival(total / scale, df), effect,
+                      partial(chi2_survival, total / scale, df), effect,
                       mean > threshold and effect >= self.min_increase)
 
     def _explain_correlations(self, n: int, sums: Array, products: Array,

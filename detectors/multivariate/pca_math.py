@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from statistics import NormalDist
 from typing import NamedTuple
 
@@ -41,7 +42,8 @@ class Check(NamedTuple):
     mean: float
     expected: float
     threshold: float
-    p_value: float
+    p_value: Callable[[], float]
+    """Computed when read (see :class:`~detectors.base.TestResult`)."""
     effect: float
     drift: bool
 

@@ -1,4 +1,4 @@
-"""Explanations are built when read, yet always describe the window of their own verdict."""
+"""Explanations and p-values are computed when read, yet always describe their own window."""
 
 from __future__ import annotations
 
@@ -40,6 +40,19 @@ def test_a_text_function_is_called_once_on_first_read() -> None:
     assert replace(result, explanation="other").explanation == "other"
 
 
+def test_a_p_value_function_is_called_once_on_first_read() -> None:
+    calls: list[int] = []
+
+    def p_value() -> float:
+        calls.append(1)
+        return 0.01
+
+    result = replace(_result("text"), p_value=p_value)
+    assert calls == []
+    assert result.p_value == 0.01 and result.to_dict()["p_value"] == 0.01
+    assert calls == [1]
+
+
 def test_explanation_is_still_required() -> None:
     with pytest.raises(TypeError, match="explanation"):
         TestResult(detector="x", drift=False, statistic=0.0, threshold=1.0,  # type: ignore[call-arg]
@@ -71,10 +84,10 @@ CASES: dict[str, Case] = {
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_an_explanation_read_later_describes_its_own_window(name: str) -> None:
+def test_an_explanation_or_p_value_read_later_describes_its_own_window(name: str) -> None:
     build, segments = CASES[name]
     reference, drifted, following = segments(np.random.default_rng(11))
-    text = {}
+    text, p_value = {}, {}
     for read_late in (False, True):
         test = build()
         test.update_many(reference)
@@ -82,7 +95,7 @@ def test_an_explanation_read_later_describes_its_own_window(name: str) -> None:
         test.update_many(drifted)
         result = test.end_window()
         if not read_late:
-            text[read_late] = result.explanation
+            text[read_late], p_value[read_late] = result.explanation, result.p_value
         # The next windows reset the test's window state and an open one fills it again:
         # none may reach the earlier verdict.
         for _ in range(2):
@@ -90,6 +103,7 @@ def test_an_explanation_read_later_describes_its_own_window(name: str) -> None:
             assert test.end_window().explanation
         test.update_many(following)
         if read_late:
-            text[read_late] = result.explanation
+            text[read_late], p_value[read_late] = result.explanation, result.p_value
         assert result.drift, result.explanation
     assert text[True] == text[False]
+    assert p_value[True] == p_value[False] and p_value[True] is not None
