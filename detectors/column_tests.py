@@ -12,6 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from detectors.base import TestResult
 from detectors.batch import (
     NUMERIC,
@@ -101,6 +104,23 @@ class ColumnTests:
         self.sequential.update_many(block)
         return [(start + alarm.row, self.numeric[alarm.feature], alarm.result)
                 for alarm in self.sequential.last_alarms]
+
+    @property
+    def scores(self) -> NDArray[np.int64] | None:
+        """The last segment's normal scores of the numeric columns (None: none computed).
+
+        Those of the sequential test (see ``NumericCusum.last_scores``), for a joint
+        test over the same columns to reuse.
+        """
+        return None if self.sequential is None else self.sequential.last_scores
+
+    def scores_of(self, values: NDArray[np.float64]) -> NDArray[np.int64]:
+        """Normal scores of the first ``len(values)`` numeric columns' values, a row each."""
+        if self.sequential is None:
+            raise ConfigurationError("scores_of: no numeric columns")
+        full = np.zeros((self.sequential.width, values.shape[1]), dtype=np.float64)
+        full[:values.shape[0]] = values
+        return self.sequential.scores_of(full)[:values.shape[0]]
 
     def end_reference(self) -> None:
         """Close the reference of every test."""

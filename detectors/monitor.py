@@ -119,7 +119,7 @@ class ModelMonitor:
 
     """
 
-    STATE_VERSION: ClassVar[int] = 2
+    STATE_VERSION: ClassVar[int] = 3
     state_keys: ClassVar[tuple[str, ...]] = (
         "events", "window_index", "window_events", "window_start_ts", "window_end_ts",
         "reference_start_ts", "reference_end_ts", "rejected")
@@ -146,8 +146,10 @@ class ModelMonitor:
         self._features = ColumnTests(self.schema, alpha, rate, self.config, quality=True)
         self._outputs = ColumnTests(self.outputs, alpha, rate, self.config, quality=False)
         self._joint_test: PCADrift | None = (
+            # Scored by the features' sequential test: a batch is turned into scores once.
             PCADrift(alpha, joint, self.config.reference_size,
-                     min_increase=self.config.min_joint_increase) if len(joint) >= 2 else None)
+                     min_increase=self.config.min_joint_increase, scored=True)
+            if len(joint) >= 2 else None)
         self._events = 0
         self._window_index = 0
         self._window_events = 0
@@ -215,7 +217,7 @@ class ModelMonitor:
                    for row, name, result
                    in self._outputs.update(outputs, batch.outputs, start, stop, whole)]
         if self._joint_test is not None and features is not None:
-            self._joint_test.update_many(features)
+            self._joint_test.update_many(features, self._features.scores)
         return alarms
 
     def _alarm_reports(self, batch: ColumnBatch, start: int, events_before: int,
@@ -237,7 +239,7 @@ class ModelMonitor:
             self._features.end_reference()
             self._outputs.end_reference()
             if self._joint_test is not None:
-                self._joint_test.end_reference()
+                self._joint_test.end_reference(self._features.scores_of)
             return None
         features = self._features.end_window()
         outputs = self._outputs.end_window()

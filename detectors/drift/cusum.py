@@ -52,7 +52,7 @@ from detectors.batch import NumericBlock, NumericColumn
 from detectors.buffers import buffer_rows, collect, empty_buffer, restore_buffer
 from detectors.drift.cusum_blocks import Cusums, advance, block_sums, walk
 from detectors.drift.cusum_calibration import MIN_EVENTS, SCALE, calibrate
-from detectors.errors import require
+from detectors.errors import ConfigurationError, require
 
 SIDES = ("location_up", "location_down", "spread_up", "spread_down")
 Ints = NDArray[np.int64]
@@ -171,6 +171,9 @@ class NumericCusum(FeatureTest[NumericColumn | NumericBlock]):
         self._window_alarm: list[dict[str, Any] | None] = [None] * d
         self._window_alarms: Ints = np.zeros(d, dtype=np.int64)
         self.last_alarms: list[Alarm] = []
+        # The last segment's normal scores (SCALE units), a row per feature in event order;
+        # 0 where a value is missing or its feature uncalibrated. None during the reference.
+        self.last_scores: Ints | None = None
 
     @property
     def active(self) -> bool:
@@ -182,8 +185,10 @@ class NumericCusum(FeatureTest[NumericColumn | NumericBlock]):
 
         Alarms come in stream order (by row, then feature). Only a feature's first
         alarm in a window is listed; later ones are counted in the window's summary.
+        After the reference, :attr:`last_scores` holds the segment's normal scores.
         """
         self.last_alarms = []
+        self.last_scores = None
         block = self._block(segment)
         if block.events == 0:
             return
@@ -195,9 +200,10 @@ class NumericCusum(FeatureTest[NumericColumn | NumericBlock]):
         self._events += ranked.present
         live = (self._thresholds[:, 0] > 0) & (ranked.present > 0)
         if not live.any():
+            self.last_scores = np.zeros(block.values.shape, dtype=np.int64)
             return
         closing = self.block_size - self._pending[:, 0]  # values that complete the open block
-        block_scores, block_squares, complete = block_sums(
+        block_scores, block_squares, complete, self.last_scores = block_sums(
             block, ranked, self._knots, self._table, live, closing, self._pending, self.block_size)
         alarms = self._advance(block_scores, block_squares, complete)
         for block_index, feature, side, statistic, run in alarms:
@@ -237,6 +243,22 @@ class NumericCusum(FeatureTest[NumericColumn | NumericBlock]):
             alarms += [(block, feature, side, statistic, run)
                        for block, side, statistic, run in found]
         return alarms
+
+    def scores_of(self, values: NDArray[np.float64]) -> Ints:
+        """Normal scores (SCALE units) of any values, a row per feature, as segments get them.
+
+        0 throughout for a feature left uncalibrated. Only once the reference is closed.
+        """
+        if not self._reference_ready:
+            raise ConfigurationError("scores_of: the reference is not closed yet")
+        require(values.ndim == 2 and values.shape[0] == self.width, "values",
+                f"an array of {self.width} rows (features)", values.shape)
+        scores = np.zeros(values.shape, dtype=np.int64)
+        for feature in np.flatnonzero(self._thresholds[:, 0] > 0).tolist():
+            # Assigning to int64 truncates, exactly as in a segment's scores.
+            scores[feature] = np.interp(values[feature], self._knots[feature],
+                                        self._table[feature])
+        return scores
 
     def end_reference(self) -> None:
         """Build each feature's score transform and calibrate its thresholds; free the buffer."""

@@ -32,16 +32,31 @@ class Cusums(NamedTuple):
     """Per feature, the sum of scores over the spread-up side's run."""
 
 
+class BlockSums(NamedTuple):
+    """What :func:`block_sums` makes of a segment."""
+
+    scores: Ints
+    """Per slot of each feature: the sum of its values' scores."""
+    squares: Ints
+    """Per slot of each feature: the sum of its values' squared scores."""
+    complete: Ints
+    """Blocks each feature completed in the segment."""
+    event_scores: Ints
+    """Every value's score, a row per feature in the segment's event order (0 where missing
+    or the feature is not live)."""
+
+
 def block_sums(block: NumericBlock, ranked: Ranked, knots: list[NDArray[np.float64]],
                tables: list[NDArray[np.float64]], live: NDArray[np.bool_], closing: Ints,
-               pending: Ints, block_size: int) -> tuple[Ints, Ints, Ints]:
+               pending: Ints, block_size: int) -> BlockSums:
     """Score sums and squared-score sums of every feature's blocks in the segment.
 
     Slot 0 of a feature is its open block (completed by the first ``closing``
     values), then come whole blocks and a partial one. Returns the sums per
     slot, with the open block's earlier values (``pending``: count, sum of
-    scores, sum of squares) included, and how many blocks each ``live``
-    feature completed; ``pending`` is updated in place to the new open blocks.
+    scores, sum of squares) included, how many blocks each ``live`` feature
+    completed, and the scores themselves; ``pending`` is updated in place to
+    the new open blocks.
     """
     d, n = ranked.ordered.shape
     b = block_size
@@ -58,8 +73,10 @@ def block_sums(block: NumericBlock, ranked: Ranked, knots: list[NDArray[np.float
         ranks = np.cumsum(~block.missing, axis=1) - 1 + block.row_starts[:, None]
         kept = np.arange(n) < ranked.present[:, None]
         scores[np.take(ranks, block.positions)[kept]] = ordered_scores[kept]
+        event_scores = np.zeros(d * n, dtype=np.int64)
+        event_scores[block.positions[kept]] = ordered_scores[kept]
     else:
-        scores = np.empty(d * n, dtype=np.int64)
+        scores = event_scores = np.empty(d * n, dtype=np.int64)
         scores[block.positions] = ordered_scores
     squares = scores * scores
     squares >>= SCALE_BITS
@@ -86,7 +103,7 @@ def block_sums(block: NumericBlock, ranked: Ranked, knots: list[NDArray[np.float
     pending[rows, 0] = beyond[rows] - (last - 1) * b
     pending[rows, 1] = block_scores[rows, last]
     pending[rows, 2] = block_squares[rows, last]
-    return block_scores, block_squares, complete
+    return BlockSums(block_scores, block_squares, complete, event_scores.reshape(d, n))
 
 
 def advance(block_scores: Ints, block_squares: Ints, complete: Ints, centres: Ints,

@@ -40,7 +40,7 @@ segments.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, ClassVar
 
@@ -49,7 +49,7 @@ from numpy.typing import NDArray
 
 from detectors.base import CRITICAL, WARNING, TestResult, WindowedTest
 from detectors.batch import NumericBlock, NumericColumn
-from detectors.errors import require
+from detectors.errors import ConfigurationError, require
 from detectors.multivariate.pca_math import (
     EXACT_DF,
     MIN_EVENTS,
@@ -59,6 +59,7 @@ from detectors.multivariate.pca_math import (
     chi2_survival,
     correlation,
     fit_components,
+    grid_scores,
     min_reference,
     moments,
     on_grid,
@@ -78,6 +79,7 @@ _REFERENCE_NOISE = 2.0
 
 Segment = Mapping[str, NumericColumn]
 Array = NDArray[np.float64]
+Ints = NDArray[np.int64]
 
 
 class PCADrift(WindowedTest[Any]):
@@ -106,6 +108,13 @@ class PCADrift(WindowedTest[Any]):
         alert.
     critical_increase
         Relative rise from which a drift is ``critical`` rather than ``warning``.
+    scored
+        Whether the owner supplies the normal scores, as a
+        :class:`~detectors.drift.cusum.NumericCusum` over the same features
+        computes them (``NumericCusum.last_scores`` and ``scores_of``): each
+        segment after the reference then comes with its scores, and
+        :meth:`end_reference` with the function scoring the reference. The
+        monitor does so, and a batch is scored once for both tests.
 
     Examples
     --------
@@ -128,9 +137,10 @@ class PCADrift(WindowedTest[Any]):
     """
 
     name: ClassVar[str] = "pca_drift"
+    STATE_VERSION: ClassVar[int] = 2
     config_keys: ClassVar[tuple[str, ...]] = (
         "alpha", "columns", "reference_size", "variance_kept", "min_increase",
-        "critical_increase")
+        "critical_increase", "scored")
     state_keys: ClassVar[tuple[str, ...]] = (
         "reference_ready", "drift", "buffer", "buffer_used", "reference_events", "knots",
         "scores", "components", "explained", "residual", "hotelling", "reference_correlation",
@@ -146,6 +156,7 @@ class PCADrift(WindowedTest[Any]):
         variance_kept: float = 0.9,
         min_increase: float = 0.25,
         critical_increase: float = 1.0,
+        scored: bool = False,
     ) -> None:
         require(isinstance(columns, list) and 2 <= len(columns) <= MAX_COLUMNS
                 and all(isinstance(name, str) for name in columns)
@@ -162,6 +173,7 @@ class PCADrift(WindowedTest[Any]):
         self.variance_kept = variance_kept
         self.min_increase = min_increase
         self.critical_increase = critical_increase
+        self.scored = scored
         super().__init__(alpha)
 
     def _reset(self) -> None:
@@ -188,8 +200,12 @@ class PCADrift(WindowedTest[Any]):
         self._sums: Array = np.zeros(d, dtype=np.float64)
         self._products: Array = np.zeros((d, d), dtype=np.float64)
 
-    def update_many(self, segment: NumericBlock | Segment) -> None:
-        """Add the complete events of a multi-column segment to the reference or window."""
+    def update_many(self, segment: NumericBlock | Segment, scores: Ints | None = None) -> None:
+        """Add the complete events of a multi-column segment to the reference or window.
+
+        ``scores``: with ``scored``, the normal scores (``SCALE`` units) of the
+        segment after the reference, a row per feature of the block.
+        """
         block = self._as_block(segment)
         if block is None or block.events == 0:
             return
@@ -206,14 +222,21 @@ class PCADrift(WindowedTest[Any]):
         self._events += n
         if self._components == 0:
             return
-        z = self._ranked_scores(block)
+        z = self._given_scores(segment, scores) if self.scored else self._ranked_scores(block)
         if complete is not None:
             z = z[:, complete]
         self._sums += z.sum(axis=1)
         self._products += z @ z.T
 
-    def end_reference(self) -> None:
-        """Fit the PCA and calibrate its error on the buffered events; free the buffer."""
+    def end_reference(self, scorer: Callable[[Array], Ints] | None = None) -> None:
+        """Fit the PCA and calibrate its error on the buffered events; free the buffer.
+
+        ``scorer``: with ``scored``, the function giving the normal scores
+        (``SCALE`` units) of the reference values, a row per feature.
+        """
+        if self.scored and scorer is None:
+            raise ConfigurationError("scorer: expected the function scoring the reference "
+                                     "(the test was built with scored=True)")
         values = self._buffer[:, :self._buffer_used]
         self._buffer = np.empty((len(self.columns), 0), dtype=np.float64)
         self._buffer_used = 0
@@ -221,13 +244,17 @@ class PCADrift(WindowedTest[Any]):
         self._reference_events = n = int(values.shape[1])
         if n < min_reference(len(self.columns)):
             return
-        for feature in values:
-            knots, scores = score_table(feature)
-            self._knots.append(knots)
-            self._scores.append(scores)
-        z = self._normal_scores(values)
+        if scorer is not None and self.scored:
+            z = grid_scores(scorer(values))
+            active = np.flatnonzero(z.min(axis=1) < z.max(axis=1))
+        else:
+            for feature in values:
+                knots, scores = score_table(feature)
+                self._knots.append(knots)
+                self._scores.append(scores)
+            z = self._normal_scores(values)
+            active = np.flatnonzero([knots.size > 1 for knots in self._knots])
         self._reference_correlation = correlation(n, z.sum(axis=1), z @ z.T)
-        active = np.flatnonzero([knots.size > 1 for knots in self._knots])
         if active.size < 2:
             return
         self._components, self._explained, self._residual, self._hotelling = fit_components(
@@ -265,6 +292,18 @@ class PCADrift(WindowedTest[Any]):
         # A feature absent from the segment is missing from all of its events; from_columns
         # refuses a column that is not numeric or not of the first one's length.
         return NumericBlock.from_columns(segment, self.columns, len(segment[present[0]].values))
+
+    def _given_scores(self, segment: NumericBlock | Segment, scores: Ints | None) -> Array:
+        """The owner's scores of this test's features, on the grid (see ``scored``)."""
+        if not isinstance(segment, NumericBlock) or scores is None \
+                or scores.shape != segment.values.shape:
+            raise ConfigurationError("scores: expected the normal scores of the segment's "
+                                     "block, one row per feature (the test was built with "
+                                     "scored=True)")
+        if tuple(self.columns) != segment.names:
+            rows = {name: row for row, name in enumerate(segment.names)}
+            scores = scores[[rows[name] for name in self.columns]]
+        return grid_scores(scores)
 
     def _ranked_scores(self, block: NumericBlock) -> Array:
         """Normal scores of every event (as :meth:`_normal_scores`), one row per feature.

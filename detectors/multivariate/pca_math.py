@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors import stats
+from detectors.drift.cusum_calibration import SCALE
 
 Array = NDArray[np.float64]
 MIN_EVENTS = 50
@@ -59,6 +60,14 @@ def pairs(features: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
 def on_grid(z: Array) -> Array:
     """Round scores to the 1/1024 grid, in place (so that window sums are exact)."""
     z *= GRID
+    np.rint(z, out=z)
+    z /= GRID
+    return z
+
+
+def grid_scores(scores: NDArray[np.int64]) -> Array:
+    """Fixed-point scores (``SCALE`` units, a NumericCusum's) on the 1/1024 grid, as floats."""
+    z: Array = np.multiply(scores, GRID / SCALE, dtype=np.float64)  # a power of two: exact
     np.rint(z, out=z)
     z /= GRID
     return z

@@ -8,8 +8,9 @@ import numpy as np
 import orjson
 import pytest
 
-from detectors.batch import NumericColumn
+from detectors.batch import NumericBlock, NumericColumn
 from detectors.drift.cusum import NumericCusum
+from detectors.errors import ConfigurationError
 from tests.detectors.helpers import REFERENCE, numeric
 
 Draw = Callable[[np.random.Generator, int], np.ndarray]
@@ -219,3 +220,28 @@ def test_window_summary_without_alarm_names_the_closest_side() -> None:
     assert 0.0 <= result.statistic < result.threshold
     assert result.explanation.startswith("no alarm")
     assert result.window_events == 2_000
+
+
+def test_last_scores_are_each_events_score_in_event_order() -> None:
+    rng = np.random.default_rng(9)
+    detector = NumericCusum(ALPHA, columns=["x", "y"])
+    reference = rng.lognormal(size=(2, REFERENCE))
+    detector.update_many(NumericBlock(("x", "y"), reference, np.zeros(reference.shape, bool)))
+    assert detector.last_scores is None  # none while collecting the reference
+    detector.end_reference()
+    values = rng.lognormal(size=(2, 700))
+    missing = rng.random(values.shape) < 0.2
+    expected = np.where(missing, 0, detector.scores_of(values))
+    assert np.count_nonzero(expected) > 1000
+    pieces = []
+    for start, stop in [(0, 1), (1, 350), (350, 700)]:
+        detector.update_many(NumericBlock(("x", "y"), values[:, start:stop],
+                                          missing[:, start:stop]))
+        assert detector.last_scores is not None
+        pieces.append(detector.last_scores)
+    assert np.array_equal(np.hstack(pieces), expected)
+
+
+def test_scores_of_needs_a_closed_reference() -> None:
+    with pytest.raises(ConfigurationError, match="reference is not closed"):
+        NumericCusum(ALPHA).scores_of(np.zeros((1, 3)))

@@ -8,8 +8,9 @@ import numpy as np
 import orjson
 import pytest
 
-from detectors.base import CRITICAL
-from detectors.batch import CategoricalColumn, NumericColumn
+from detectors.base import CRITICAL, TestResult
+from detectors.batch import CategoricalColumn, NumericBlock, NumericColumn
+from detectors.drift.cusum import NumericCusum
 from detectors.drift.numeric import NumericDrift
 from detectors.errors import ConfigurationError
 from detectors.multivariate.pca import PCADrift
@@ -180,3 +181,59 @@ def test_a_wild_value_cannot_outweigh_a_window() -> None:
     (result,) = run(PCADrift(ALPHA, FEATURES), credit_features(rng, REFERENCE), [window])
     assert not result.drift
     assert abs(result.effect_size) < 0.1
+
+
+def _blocks(segments: list[dict[str, NumericColumn]]) -> list[NumericBlock]:
+    return [NumericBlock.from_columns(segment, FEATURES, len(segment[FEATURES[0]].values))
+            for segment in segments]
+
+
+def run_scored(reference: dict[str, NumericColumn],
+               windows: list[dict[str, NumericColumn]]) -> list[TestResult]:
+    """A scored PCA fed the scores of a NumericCusum over the same features, as in the monitor."""
+    cusum = NumericCusum(1e-9, columns=FEATURES)
+    test = PCADrift(ALPHA, FEATURES, scored=True)
+    (block,) = _blocks([reference])
+    cusum.update_many(block)
+    test.update_many(block)
+    cusum.end_reference()
+    test.end_reference(cusum.scores_of)
+    results = []
+    for block in _blocks(windows):
+        cusum.update_many(block)
+        test.update_many(block, cusum.last_scores)
+        results.append(test.end_window())
+    return results
+
+
+def test_scored_by_a_sequential_test_it_catches_the_flip_and_only_that() -> None:
+    rng = np.random.default_rng(20261210)
+    for _ in range(2):
+        reference = credit_features(rng, REFERENCE, missing=0.02)
+        windows = [credit_features(rng, WINDOW, -0.7 if i >= 20 else 0.7, missing=0.02)
+                   for i in range(22)]
+        results = run_scored(reference, windows)
+        assert first_drift(results) == 20 and results[21].drift
+        assert results[20].explanation.split("rank correlation of ")[1].startswith(
+            "income and balance")
+
+
+def test_scored_mode_needs_the_scores_and_the_scorer() -> None:
+    rng = np.random.default_rng(20261211)
+    reference, window = credit_features(rng, REFERENCE), credit_features(rng, WINDOW)
+    test = PCADrift(ALPHA, FEATURES, scored=True)
+    (block,) = _blocks([reference])
+    test.update_many(block)
+    with pytest.raises(ConfigurationError, match="scorer: expected the function"):
+        test.end_reference()
+    cusum = NumericCusum(1e-9, columns=FEATURES)
+    cusum.update_many(block)
+    cusum.end_reference()
+    test.end_reference(cusum.scores_of)
+    (block,) = _blocks([window])
+    with pytest.raises(ConfigurationError, match="scores: expected the normal scores"):
+        test.update_many(block)
+    with pytest.raises(ConfigurationError, match="scores: expected the normal scores"):
+        test.update_many(window, cusum.scores_of(block.values))
+    restored = PCADrift.from_state(orjson.loads(orjson.dumps(test.to_state())))
+    assert restored.scored
