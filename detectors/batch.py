@@ -163,6 +163,8 @@ class NumericBlock:
         if "ranked" in self.__dict__:  # already sorted: the rows' orders carry over
             order, ordered, present = self.ranked
             selected.__dict__["ranked"] = Ranked(order[rows], ordered[rows], present[rows])
+        elif "ordered" in self.__dict__:
+            selected.__dict__["ordered"] = self.ordered[rows]
         return selected
 
     @cached_property
@@ -178,13 +180,33 @@ class NumericBlock:
         return counts
 
     @cached_property
+    def present(self) -> NDArray[np.intp]:
+        """Non-missing values per feature."""
+        present: NDArray[np.intp] = self.events - self.missing_counts
+        return present
+
+    @cached_property
+    def ordered(self) -> NDArray[np.float64]:
+        """Every feature's values in ascending order, missing ones last (as ``inf``).
+
+        Row ``i`` holds its present values in ``ordered[i, :present[i]]``. A plain
+        sort: the tests that need only the order statistics do not pay for
+        :attr:`ranked`'s positions.
+        """
+        if "ranked" in self.__dict__:
+            return self.ranked.ordered
+        keyed = np.where(self.missing, np.inf, self.values) if self.any_missing else self.values
+        ordered: NDArray[np.float64] = np.sort(keyed, axis=1)
+        return ordered
+
+    @cached_property
     def ranked(self) -> Ranked:
         """Every feature's values in ascending order, sorted once for all the detectors."""
         keyed = np.where(self.missing, np.inf, self.values) if self.any_missing else self.values
         order = np.argsort(keyed, axis=1)
         # One flat gather: take_along_axis builds broadcast index arrays, several times slower.
         ordered = np.take(keyed, order + self.row_starts[:, None])
-        return Ranked(order, ordered, self.events - self.missing_counts)
+        return Ranked(order, ordered, self.present)
 
     @cached_property
     def positions(self) -> NDArray[np.intp]:

@@ -52,6 +52,7 @@ from detectors.batch import NumericBlock, NumericColumn
 from detectors.buffers import buffer_rows, collect, empty_buffer, restore_buffer
 from detectors.drift.cusum_blocks import Cusums, advance, block_sums, walk
 from detectors.drift.cusum_calibration import MIN_EVENTS, SCALE, calibrate
+from detectors.drift.score_lookup import ScoreLookup
 from detectors.errors import ConfigurationError, require
 
 SIDES = ("location_up", "location_down", "spread_up", "spread_down")
@@ -157,6 +158,8 @@ class NumericCusum(FeatureTest[NumericColumn | NumericBlock]):
         self._buffer_used: Ints = np.zeros(d, dtype=np.int64)
         self._knots: list[NDArray[np.float64]] = []
         self._table: list[NDArray[np.float64]] = []
+        # The knots and tables as one event-order lookup (derived, not state).
+        self._lookup = ScoreLookup([], [])
         self._reference_summary: list[dict[str, float]] = [{} for _ in range(d)]
         # Per feature and side, the integer block sum subtracted (location) or compared with
         # (spread), and the threshold; a threshold of 0 marks a feature left uncalibrated.
@@ -195,16 +198,19 @@ class NumericCusum(FeatureTest[NumericColumn | NumericBlock]):
         if not self._reference_ready:
             collect(self._buffer, self._buffer_used, block)
             return
-        ranked = block.ranked
         events_before = self._events.copy()
-        self._events += ranked.present
-        live = (self._thresholds[:, 0] > 0) & (ranked.present > 0)
+        self._events += block.present
+        live = (self._thresholds[:, 0] > 0) & (block.present > 0)
         if not live.any():
             self.last_scores = np.zeros(block.values.shape, dtype=np.int64)
             return
+        scores = self._lookup.scores(block.values)
+        if block.any_missing:
+            scores[block.missing] = 0
+        self.last_scores = scores
         closing = self.block_size - self._pending[:, 0]  # values that complete the open block
-        block_scores, block_squares, complete, self.last_scores = block_sums(
-            block, ranked, self._knots, self._table, live, closing, self._pending, self.block_size)
+        block_scores, block_squares, complete = block_sums(
+            block, scores, live, closing, self._pending, self.block_size)
         alarms = self._advance(block_scores, block_squares, complete)
         for block_index, feature, side, statistic, run in alarms:
             # Position among the feature's present values, then in the segment.
@@ -253,12 +259,7 @@ class NumericCusum(FeatureTest[NumericColumn | NumericBlock]):
             raise ConfigurationError("scores_of: the reference is not closed yet")
         require(values.ndim == 2 and values.shape[0] == self.width, "values",
                 f"an array of {self.width} rows (features)", values.shape)
-        scores = np.zeros(values.shape, dtype=np.int64)
-        for feature in np.flatnonzero(self._thresholds[:, 0] > 0).tolist():
-            # Assigning to int64 truncates, exactly as in a segment's scores.
-            scores[feature] = np.interp(values[feature], self._knots[feature],
-                                        self._table[feature])
-        return scores
+        return self._lookup.scores(values)
 
     def end_reference(self) -> None:
         """Build each feature's score transform and calibrate its thresholds; free the buffer."""
@@ -275,6 +276,7 @@ class NumericCusum(FeatureTest[NumericColumn | NumericBlock]):
             self._reference_summary[feature] = calibration.summary
             self._centres[feature] = calibration.centres
             self._thresholds[feature] = calibration.thresholds
+        self._lookup = ScoreLookup(self._knots, self._table)
         self._buffer = empty_buffer(self.width, 0)
         self._buffer_used[:] = 0
         self._reference_ready = True
@@ -356,7 +358,10 @@ class NumericCusum(FeatureTest[NumericColumn | NumericBlock]):
         if key == "buffer":
             return restore_buffer(value, self.reference_size, self._reference_ready)
         if key in ("knots", "table"):
-            return [np.asarray(row, dtype=np.float64) for row in value]
+            rows = [np.asarray(row, dtype=np.float64) for row in value]
+            if key == "table":  # restored after the knots (state_keys order)
+                self._lookup = ScoreLookup(self._knots, rows)
+            return rows
         if key in ("centres", "thresholds", "sums", "runs", "pending"):
             return np.asarray(value, dtype=np.int64).reshape(d, -1)
         if key in ("buffer_used", "run_score", "events", "window_alarms"):

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from detectors.batch import NumericBlock, Ranked
+from detectors.batch import NumericBlock
 from detectors.drift.cusum_calibration import SCALE, SCALE_BITS
 
 Ints = NDArray[np.int64]
@@ -32,57 +32,33 @@ class Cusums(NamedTuple):
     """Per feature, the sum of scores over the spread-up side's run."""
 
 
-class BlockSums(NamedTuple):
-    """What :func:`block_sums` makes of a segment."""
-
-    scores: Ints
-    """Per slot of each feature: the sum of its values' scores."""
-    squares: Ints
-    """Per slot of each feature: the sum of its values' squared scores."""
-    complete: Ints
-    """Blocks each feature completed in the segment."""
-    event_scores: Ints
-    """Every value's score, a row per feature in the segment's event order (0 where missing
-    or the feature is not live)."""
-
-
-def block_sums(block: NumericBlock, ranked: Ranked, knots: list[NDArray[np.float64]],
-               tables: list[NDArray[np.float64]], live: NDArray[np.bool_], closing: Ints,
-               pending: Ints, block_size: int) -> BlockSums:
+def block_sums(block: NumericBlock, event_scores: Ints, live: NDArray[np.bool_], closing: Ints,
+               pending: Ints, block_size: int) -> tuple[Ints, Ints, Ints]:
     """Score sums and squared-score sums of every feature's blocks in the segment.
 
-    Slot 0 of a feature is its open block (completed by the first ``closing``
-    values), then come whole blocks and a partial one. Returns the sums per
-    slot, with the open block's earlier values (``pending``: count, sum of
-    scores, sum of squares) included, how many blocks each ``live`` feature
-    completed, and the scores themselves; ``pending`` is updated in place to
+    ``event_scores`` holds every value's score, a row per feature in event
+    order, 0 where missing. Slot 0 of a feature is its open block (completed
+    by the first ``closing`` values), then come whole blocks and a partial
+    one. Returns the sums per slot, with the open block's earlier values
+    (``pending``: count, sum of scores, sum of squares) included, and how many
+    blocks each ``live`` feature completed; ``pending`` is updated in place to
     the new open blocks.
     """
-    d, n = ranked.ordered.shape
+    d, n = event_scores.shape
     b = block_size
-    ordered_scores = np.zeros((d, n), dtype=np.int64)
-    for feature in np.flatnonzero(live).tolist():
-        # In ascending order np.interp's search from the previous value always hits;
-        # assigning to int64 truncates to the scores' fixed point.
-        ordered_scores[feature] = np.interp(ranked.ordered[feature], knots[feature],
-                                            tables[feature])
-    # Back to arrival order, each row holding its feature's present values first (missing
-    # ones sort last and are left out).
     if block.any_missing:
+        # Each row's present values first (missing ones are left out of every block).
+        present_values = ~block.missing
+        ranks = np.cumsum(present_values, axis=1) - 1 + block.row_starts[:, None]
         scores = np.zeros(d * n, dtype=np.int64)
-        ranks = np.cumsum(~block.missing, axis=1) - 1 + block.row_starts[:, None]
-        kept = np.arange(n) < ranked.present[:, None]
-        scores[np.take(ranks, block.positions)[kept]] = ordered_scores[kept]
-        event_scores = np.zeros(d * n, dtype=np.int64)
-        event_scores[block.positions[kept]] = ordered_scores[kept]
+        scores[ranks[present_values]] = event_scores[present_values]
     else:
-        scores = event_scores = np.empty(d * n, dtype=np.int64)
-        scores[block.positions] = ordered_scores
+        scores = event_scores.reshape(-1)
     squares = scores * scores
     squares >>= SCALE_BITS
     # Slot k of a feature starts at its present value 0, closing, closing + b, … (those
     # that exist); each slot sums to the next start, the last one to the row's end.
-    present = ranked.present
+    present = block.present
     width = (n + b - 1) // b + 1
     starts = np.arange(-1, width - 1) * b + closing[:, None]
     starts[:, 0] = 0
@@ -103,7 +79,7 @@ def block_sums(block: NumericBlock, ranked: Ranked, knots: list[NDArray[np.float
     pending[rows, 0] = beyond[rows] - (last - 1) * b
     pending[rows, 1] = block_scores[rows, last]
     pending[rows, 2] = block_squares[rows, last]
-    return BlockSums(block_scores, block_squares, complete, event_scores.reshape(d, n))
+    return block_scores, block_squares, complete
 
 
 def advance(block_scores: Ints, block_squares: Ints, complete: Ints, centres: Ints,

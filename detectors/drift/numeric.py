@@ -144,20 +144,20 @@ class NumericDrift(FeatureTest[NumericColumn | NumericBlock]):
         if not self._reference_ready:
             collect(self._buffer, self._buffer_used, block)
             return
-        ranked = block.ranked
-        if not ranked.present.any():
+        present = block.present
+        if not present.any():
             return
         # Locating the ~23 edges in the sorted values beats locating every value among the
         # edges: a binary search per value mispredicts. Padding edges (inf) locate past the
         # present values, so padding bins stay empty.
         d = self.width
         cumulative = np.zeros((d, self._padded.shape[1] + 2), dtype=np.intp)
-        cumulative[:, -1] = ranked.present
-        for feature, (ordered, edges) in enumerate(zip(ranked.ordered, self._padded,
+        cumulative[:, -1] = present
+        for feature, (ordered, edges) in enumerate(zip(block.ordered, self._padded,
                                                        strict=True)):
             cumulative[feature, 1:-1] = ordered.searchsorted(edges)
         self._counts += cumulative[:, 1:] - cumulative[:, :-1]
-        self._events += ranked.present
+        self._events += present
         values = np.where(block.missing, 0.0, block.values) if block.any_missing else block.values
         self._total += values.sum(axis=1)
         self._total_sq += np.einsum("ij,ij->i", values, values)

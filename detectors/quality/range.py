@@ -126,12 +126,11 @@ class OutOfRangeRate(FeatureTest[NumericColumn | NumericBlock]):
         if not self._reference_ready:
             collect(self._buffer, self._buffer_used, block)
             return
-        ranked = block.ranked
-        present = ranked.present
+        present = block.present
         if not present.any():
             return
         self._events += present
-        ordered = ranked.ordered
+        ordered = block.ordered
         # Missing values are inf in ``ordered``: never below a range, never at or under its
         # top. Untested features (NaN bounds) count nothing.
         below = np.count_nonzero(ordered < self._low[:, None], axis=1)
