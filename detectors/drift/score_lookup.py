@@ -7,7 +7,7 @@ and sorting a batch (then putting the scores back in event order) costs more
 than the rest of the transform. A :class:`ScoreLookup` finds the interval with
 a table instead: each feature's knot range is cut into equal cells, and a
 cell knows how many knots lie in the cells before it and holds at most one
-knot itself, so one comparison settles the interval. The interpolation is
+knot itself, so one comparison (with the next knot) settles the interval. The interpolation is
 then ``np.interp``'s own formula, so scores are the same to the last bit.
 
 Why one comparison is exact whatever the rounding: a value's cell is
@@ -51,36 +51,42 @@ class ScoreLookup:
         self._fallback: list[int] = []
         starts, scales, tops, offsets = (np.zeros((d, 1)) for _ in range(4))
         bases: list[NDArray[np.intp]] = []
-        nexts: list[Floats] = []
         rows: list[Floats] = []  # per feature: its knots, slopes and table values, row-wise
         row_offset = cell_offset = 0
         for feature, (x, y) in enumerate(zip(knots, tables, strict=True)):
             # Row 0 scores values below the first knot: slope 0 at the first knot's value.
-            knot_rows = np.zeros((3, x.size + 1), dtype=np.float64)
+            # Row r > 0 scores values from knot r - 1 on; a last row, never chosen, holds
+            # the "next knot" (inf) of the row before.
+            knot_rows = np.zeros((4, x.size + 2), dtype=np.float64)
             if x.size:
                 knot_rows[0, 0], knot_rows[2, 0] = x[0], y[0]
-                knot_rows[0, 1:], knot_rows[2, 1:] = x, y
+                knot_rows[0, 1:-1], knot_rows[2, 1:-1] = x, y
                 # np.interp's slopes; the last knot's row (slope 0) scores values beyond it.
-                knot_rows[1, 1:-1] = (y[1:] - y[:-1]) / (x[1:] - x[:-1])
+                knot_rows[1, 1:-2] = (y[1:] - y[:-1]) / (x[1:] - x[:-1])
+            knot_rows[3, :-1] = knot_rows[0, 1:]  # each row's next knot
+            knot_rows[3, x.size:] = np.inf
             cells = _cells(x) if np.isfinite(knot_rows[1]).all() else None
-            if cells is None:
+            if cells is None:  # scored apart: its rows score 0
                 self._fallback.append(feature)
-                cells = (0, 0.0, np.zeros(2, dtype=np.intp), np.full(2, np.inf))
-            count, scale, base, following = cells
+                cells = (0, 0.0, np.zeros(2, dtype=np.intp))
+                knot_rows[:3] = 0.0
+                knot_rows[3] = np.inf
+            count, scale, base = cells
             starts[feature] = x[0] if x.size else 0.0
             scales[feature], tops[feature] = scale, count
             offsets[feature] = cell_offset + 1  # cell -1 (below the first knot) is row 0
             bases.append(base + row_offset)
-            nexts.append(following)
             rows.append(knot_rows)
-            row_offset += x.size + 1
+            row_offset += x.size + 2
             cell_offset += count + 2
         self._starts, self._scales, self._tops = starts, scales, tops
         self._offsets = offsets.astype(np.intp)
-        self._bases = np.concatenate(bases) if bases else np.zeros(0, dtype=np.intp)
-        self._nexts = np.concatenate(nexts) if nexts else np.zeros(0)
-        table = np.concatenate(rows, axis=1) if rows else np.zeros((3, 0))
-        self._at, self._slope, self._value = (np.ascontiguousarray(row) for row in table)
+        # int32 halves the largest table (a cache matter); rows stay far below 2**31.
+        self._bases = (np.concatenate(bases) if bases else np.zeros(0, dtype=np.intp)
+                       ).astype(np.int32)
+        table = np.concatenate(rows, axis=1) if rows else np.zeros((4, 0))
+        self._at, self._slope, self._value, self._next = (np.ascontiguousarray(row)
+                                                          for row in table)
 
     def scores(self, values: Floats) -> Ints:
         """Scores of ``values`` (a row per feature), truncated to integers as ``int64``."""
@@ -89,7 +95,7 @@ class ScoreLookup:
         cell = _cell_positions(values, self._starts, self._scales, self._tops)
         cell += self._offsets
         row = self._bases.take(cell)
-        row += values >= self._nexts.take(cell)
+        row += values >= self._next.take(row)
         scores = self._slope.take(row)
         scores *= values - self._at.take(row)
         scores += self._value.take(row)
@@ -110,14 +116,14 @@ def _cell_positions(values: Floats, starts: Floats, scales: Floats, tops: Floats
     return cells
 
 
-def _cells(knots: Floats) -> tuple[int, float, NDArray[np.intp], Floats] | None:
-    """Cells of one feature: count, scale, knots before each cell, the knot in it (or inf).
+def _cells(knots: Floats) -> tuple[int, float, NDArray[np.intp]] | None:
+    """Cells of one feature: count, scale, and the number of knots before each cell.
 
     Cells run from -1 (below the first knot) to ``count`` (at the last knot
     and beyond); None if every allowed count leaves two knots in some cell.
     """
     if knots.size < 2:
-        return 0, 0.0, np.zeros(2, dtype=np.intp) + knots.size, np.full(2, np.inf)
+        return 0, 0.0, np.zeros(2, dtype=np.intp) + knots.size
     count = _MIN_CELLS
     while count <= _MAX_CELLS:
         scale = count / (knots[-1] - knots[0])
@@ -127,9 +133,8 @@ def _cells(knots: Floats) -> tuple[int, float, NDArray[np.intp], Floats] | None:
         before = np.searchsorted(cell_of_knot, every, side="left")
         inside = np.searchsorted(cell_of_knot, every, side="right") - before
         if inside.max() <= 1:
-            following = np.full(every.size, np.inf)
-            following[inside == 1] = knots[before[inside == 1]]
-            # Row r scores values from knot r - 1 on (row 0: below the first knot).
-            return count, float(scale), before.astype(np.intp), following
+            # A value's row: the knots before its cell, plus one if it reaches the next knot
+            # (the one in its cell, if any: later ones are above it).
+            return count, float(scale), before.astype(np.intp)
         count *= 2
     return None
