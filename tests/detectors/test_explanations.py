@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import FrozenInstanceError, fields, replace
 from typing import Any
 
 import numpy as np
@@ -51,6 +52,24 @@ def test_a_p_value_function_is_called_once_on_first_read() -> None:
     assert calls == []
     assert result.p_value == 0.01 and result.to_dict()["p_value"] == 0.01
     assert calls == [1]
+
+
+def test_the_constructor_takes_every_field_by_keyword() -> None:
+    # TestResult writes its fields itself (for speed): a new field must be added there too.
+    parameters = inspect.signature(TestResult).parameters
+    assert list(parameters) == [item.name for item in fields(TestResult)]
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters.values())
+    result = _result("text")
+    assert replace(result, drift=False) == TestResult(**{**result.to_dict(), "drift": False})
+
+    def plain() -> TestResult:
+        return TestResult(detector="x", drift=False, statistic=0.0, threshold=1.0,
+                          p_value=None, effect_size=0.0, severity="warning", window_events=0,
+                          explanation="t")
+
+    assert plain().reference == {} and plain().reference is not plain().reference
+    with pytest.raises(FrozenInstanceError):
+        plain().drift = True  # type: ignore[misc]
 
 
 def test_explanation_is_still_required() -> None:
