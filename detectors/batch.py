@@ -201,7 +201,11 @@ class NumericBlock:
 
     @cached_property
     def ranked(self) -> Ranked:
-        """Every feature's values in ascending order, sorted once for all the detectors."""
+        """Every feature's values in ascending order, with where each came from.
+
+        Sorted once for every detector that needs to put per-value results back in
+        event order (those that need only the sorted values read :attr:`ordered`).
+        """
         keyed = np.where(self.missing, np.inf, self.values) if self.any_missing else self.values
         order = np.argsort(keyed, axis=1)
         # One flat gather: take_along_axis builds broadcast index arrays, several times slower.

@@ -32,10 +32,12 @@ alarms, are exactly the same however the events were batched.
 
 **Every feature at once.** One detector watches all the features of a
 :class:`~detectors.batch.NumericBlock`, so a segment costs a few numpy calls
-whatever their number: each feature's values are interpolated in ascending
-order (the block sorts them once for every detector), one ``bincount`` sums
-the scores of every feature's blocks, and the CUSUMs of all features advance
-block by block together. Only an alarm is handled feature by feature.
+whatever their number: every value is scored in event order through one
+table lookup (:class:`~detectors.drift.score_lookup.ScoreLookup`, no sort),
+one ``reduceat`` sums the scores of every feature's blocks, and the CUSUMs of
+all features advance block by block together. Only an alarm is handled
+feature by feature. The scores stay available (:attr:`NumericCusum.last_scores`)
+for the joint test over the same features.
 """
 
 from __future__ import annotations

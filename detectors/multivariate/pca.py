@@ -308,8 +308,8 @@ class PCADrift(WindowedTest[Any]):
     def _ranked_scores(self, block: NumericBlock) -> Array:
         """Normal scores of every event (as :meth:`_normal_scores`), one row per feature.
 
-        Computed in each feature's ascending order, which the block sorts once for
-        every detector and where np.interp's search from the previous value always hits.
+        Computed in each feature's ascending order, where np.interp's search from the
+        previous value always hits (a test fed its scores by its owner skips this).
         """
         ranked = block.ranked
         ordered = np.empty_like(ranked.ordered)
