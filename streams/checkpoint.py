@@ -41,7 +41,8 @@ class CheckpointStore:
         self.group_id = group_id
         self._redis = redis.Redis.from_url(redis_url, socket_timeout=10.0)
 
-    def _key(self, scope: str, partition: int) -> str:
+    def key(self, scope: str, partition: int) -> str:
+        """The Redis key of a partition's checkpoint."""
         return f"driftline:checkpoint:{self.group_id}:{scope}:{partition}"
 
     def save(self, scope: str, partition: int, offsets: dict[str, int],
@@ -54,7 +55,7 @@ class CheckpointStore:
         document = orjson.dumps({"version": VERSION, "scope": scope, "partition": partition,
                                  "offsets": offsets, "engine": engine, "written_at": time.time()})
         try:
-            self._redis.set(self._key(scope, partition), document)
+            self._redis.set(self.key(scope, partition), document)
         except redis.RedisError as exc:
             raise CheckpointError(f"cannot write checkpoint {scope}[{partition}]: {exc}") from exc
         return len(document)
@@ -62,7 +63,7 @@ class CheckpointStore:
     def load(self, scope: str, partition: int) -> Checkpoint | None:
         """Read a partition's checkpoint, or ``None`` if there is none."""
         try:
-            raw = self._redis.get(self._key(scope, partition))
+            raw = self._redis.get(self.key(scope, partition))
         except redis.RedisError as exc:
             raise CheckpointError(f"cannot read checkpoint {scope}[{partition}]: {exc}") from exc
         if raw is None:

@@ -21,8 +21,9 @@ import orjson
 import redis
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from detectors.errors import DetectorError
 from detectors.monitor import WindowReport
-from streams.checkpoint import CheckpointStore
+from streams.checkpoint import Checkpoint, CheckpointStore
 from streams.deadletter import Source, dead_letter
 from streams.decode import (
     CONTROL,
@@ -34,6 +35,7 @@ from streams.decode import (
     decode_message,
 )
 from streams.engine import MonitorEngine
+from streams.errors import CheckpointError
 from streams.hotview import HotView
 from streams.join import RedisPendingStore
 from streams.labels import LabelEngine, LabelRequest, LabelStep
@@ -426,21 +428,30 @@ class Worker:
                 self._label_engines[partition] = LabelEngine(
                     self.settings, partition, self._engines[partition].alert_policy)
             else:
-                self._engines[partition] = MonitorEngine.from_state(self.settings,
-                                                                    checkpoint.engine)
-                labels = checkpoint.engine.get("labels")
-                self._label_engines[partition] = (
-                    LabelEngine.from_state(self.settings, labels, partition,
-                                           self._engines[partition].alert_policy) if labels
-                    else LabelEngine(self.settings, partition,
-                                     self._engines[partition].alert_policy))
-                self._next_offsets[partition] = dict(checkpoint.offsets)
+                self._restore(partition, checkpoint)
         for tp in partitions:
             checkpoint = checkpoints[tp.partition]
             if checkpoint is not None and tp.topic in checkpoint.offsets:
                 tp.offset = checkpoint.offsets[tp.topic]
         log.info("assigned %s", [(tp.topic, tp.partition, tp.offset) for tp in partitions])
         consumer.assign(partitions)
+
+    def _restore(self, partition: int, checkpoint: Checkpoint) -> None:
+        try:
+            engine = MonitorEngine.from_state(self.settings, checkpoint.engine)
+            labels = checkpoint.engine.get("labels")
+            label_engine = (LabelEngine.from_state(self.settings, labels, partition,
+                                                   engine.alert_policy) if labels
+                            else LabelEngine(self.settings, partition, engine.alert_policy))
+        except DetectorError as exc:
+            # Typically a checkpoint of another driftline version whose detector state changed.
+            raise CheckpointError(
+                f"checkpoint {checkpoint.scope}[{partition}] cannot be restored: {exc}. A "
+                "checkpoint written by another driftline version is not migrated; delete "
+                f"Redis key {self._store.key(checkpoint.scope, partition)!r} to start the "
+                "partition afresh (new references are learned)") from exc
+        self._engines[partition], self._label_engines[partition] = engine, label_engine
+        self._next_offsets[partition] = dict(checkpoint.offsets)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.checkpoint([tp.partition for tp in partitions])

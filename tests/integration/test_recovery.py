@@ -75,3 +75,30 @@ def test_sigkill_then_restart_counts_each_event_once(settings: Settings, tmp_pat
     assert counted == TOTAL, f"detectors counted {counted} events, {TOTAL} were published"
 
 
+
+
+def test_a_checkpoint_this_version_cannot_restore_stops_the_worker_with_a_clear_error(
+        settings: Settings, tmp_path: Path) -> None:
+    """E.g. after an upgrade that changed detector state: refused by name, never half-restored."""
+    ensure_topics(settings)
+    store = CheckpointStore(settings.redis_url, settings.group_id)
+    topic = settings.topics.name("predictions")
+    old_monitor = {"type": "model_monitor", "version": 1}   # a state this version refuses
+    engine = {"models": [{"model_id": "m1", "model_version": "v1", "monitor": old_monitor,
+                          "policy": {}}]}
+    for partition in range(settings.topics.partitions):
+        store.save(topic, partition, {topic: 0}, engine)
+    log = tmp_path / "worker.log"
+    worker = start_worker_process(settings, log)
+    try:
+        code = worker.wait(60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    output = log.read_text()
+    assert code == 2, output[-3000:]
+    assert "driftline: error: checkpoint" in output, output[-3000:]
+    assert "expected model_monitor version" in output
+    assert f"delete Redis key '{store.key(topic, 0)}'" in output or \
+        f"delete Redis key '{store.key(topic, 1)}'" in output
+    assert "Traceback" not in output
