@@ -117,6 +117,8 @@ class OutOfRangeRate(FeatureTest[NumericColumn | NumericBlock]):
         self._window_max: Floats = np.full(d, -np.inf)
         # Derived, not state: the last null distribution computed, per feature, by window size.
         self._survival: dict[int, tuple[int, Floats, float]] = {}
+        # Derived, not state: per feature, low and the next float above high (see update_many).
+        self._bounds: Floats = np.full((d, 2), np.nan)
 
     def update_many(self, segment: NumericColumn | NumericBlock) -> None:
         """Add the non-missing values of a segment to the references or windows."""
@@ -131,13 +133,16 @@ class OutOfRangeRate(FeatureTest[NumericColumn | NumericBlock]):
             return
         self._events += present
         ordered = block.ordered
-        # Missing values are inf in ``ordered``: never below a range, never at or under its
-        # top. Untested features (NaN bounds) count nothing.
-        below = np.count_nonzero(ordered < self._low[:, None], axis=1)
-        above = present - np.count_nonzero(ordered <= self._high[:, None], axis=1)
+        # One binary search per bound in the sorted values: x <= high is x < the next float
+        # above high, so both counts are of values below a bound. Missing values are inf:
+        # never below a range, never at or under its top. Untested features (NaN bounds)
+        # count nothing.
+        within = np.empty((self.width, 2), dtype=np.intp)
+        for feature, (values, bounds) in enumerate(zip(ordered, self._bounds, strict=True)):
+            within[feature] = values.searchsorted(bounds)
         tested = self._high == self._high
-        self._below += below
-        self._above += np.where(tested, above, 0)
+        self._below += np.where(tested, within[:, 0], 0)
+        self._above += np.where(tested, present - within[:, 1], 0)
         # A feature without values has inf first and last: neither moves its window range.
         np.minimum(self._window_min, ordered[:, 0], out=self._window_min)
         largest = ordered[np.arange(present.size), np.maximum(present - 1, 0)]
@@ -154,15 +159,21 @@ class OutOfRangeRate(FeatureTest[NumericColumn | NumericBlock]):
                 self._reference_outside[feature] = (np.count_nonzero(reference < low)
                                                     + np.count_nonzero(reference > high))
             self._reference_events[feature] = reference.size
+        self._set_bounds()
         self._buffer = empty_buffer(self.width, 0)
         self._buffer_used[:] = 0
         self._reference_ready = True
+
+    def _set_bounds(self) -> None:
+        self._bounds = np.column_stack([self._low, np.nextafter(self._high, np.inf)])
 
     def _close_windows(self) -> list[TestResult]:
         """Test each feature's share outside its range; reset the windows."""
         results = [self._evaluate(feature, *counts) for feature, counts in enumerate(zip(
             self._reference_events.tolist(), self._reference_outside.tolist(),
-            self._events.tolist(), self._below.tolist(), self._above.tolist(), strict=True))]
+            self._events.tolist(), self._below.tolist(), self._above.tolist(),
+            self._low.tolist(), self._high.tolist(), self._window_min.tolist(),
+            self._window_max.tolist(), strict=True))]
         self._events[:] = 0
         self._below[:] = 0
         self._above[:] = 0
@@ -170,10 +181,9 @@ class OutOfRangeRate(FeatureTest[NumericColumn | NumericBlock]):
         self._window_max[:] = -np.inf
         return results
 
-    def _evaluate(self, feature: int, n_ref: int, k_ref: int, n: int, below: int,
-                  above: int) -> TestResult:
+    def _evaluate(self, feature: int, n_ref: int, k_ref: int, n: int, below: int, above: int,
+                  low: float, high: float, window_low: float, window_high: float) -> TestResult:
         k = below + above
-        low, high = float(self._low[feature]), float(self._high[feature])
         if math.isnan(low) or n == 0:
             reason = (f"{n_ref} reference values (need {_MIN_EVENTS})" if math.isnan(low)
                       else "no values in the window")
@@ -186,8 +196,6 @@ class OutOfRangeRate(FeatureTest[NumericColumn | NumericBlock]):
         effect = rate - reference_rate
         p_value = float(survival[k])
         drift = p_value <= self.alpha and effect >= self.min_increase
-        # The window's range is reset in place: read now, formatted when asked for.
-        window_low, window_high = float(self._window_min[feature]), float(self._window_max[feature])
 
         def explain() -> str:
             return (f"{rate:.1%} of the window outside the reference range "
@@ -227,8 +235,12 @@ class OutOfRangeRate(FeatureTest[NumericColumn | NumericBlock]):
             # State holds None for "no value" (JSON has no NaN or inf).
             empty = {"low": np.nan, "high": np.nan, "window_min": np.inf,
                      "window_max": -np.inf}[key]
-            return np.array([empty if item is None else item for item in value],
-                            dtype=np.float64).reshape(d)
+            restored = np.array([empty if item is None else item for item in value],
+                                dtype=np.float64).reshape(d)
+            if key == "high":  # restored after low (state_keys order)
+                self._high = restored
+                self._set_bounds()
+            return restored
         return np.asarray(value, dtype=np.int64).reshape(d) if key not in (
             "reference_ready", "drift") else value
 
