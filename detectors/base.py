@@ -167,6 +167,7 @@ class WindowedTest(ABC, Generic[ColumnT]):
             learned = copy.deepcopy(state["state"])
             for key in cls.state_keys:
                 setattr(test, "_" + key, test._restore(key, learned[key]))
+            test._derive()
         except (KeyError, TypeError, ValueError) as exc:
             raise StateError(f"state: cannot restore {cls.name}: {exc}") from exc
         return test
@@ -174,6 +175,13 @@ class WindowedTest(ABC, Generic[ColumnT]):
     def _restore(self, key: str, value: Any) -> Any:
         """Turn one plain state value back into its working form (override for arrays)."""
         return value
+
+    def _derive(self) -> None:
+        """Rebuild what is derived from learned state, not kept in it (lookup tables, …).
+
+        Called when the reference closes and after a restore, once every state key
+        is back.
+        """
 
 
 class FeatureTest(WindowedTest[ColumnT]):

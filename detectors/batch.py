@@ -153,12 +153,7 @@ class NumericBlock:
         """The rows of ``names``, in that order (this block itself when it already is)."""
         if tuple(names) == self.names:
             return self
-        index = {name: row for row, name in enumerate(self.names)}
-        absent = [name for name in names if name not in index]
-        if absent:
-            raise ConfigurationError(f"block: expected features {list(names)}, "
-                                     f"got {list(self.names)}")
-        rows = [index[name] for name in names]
+        rows = self.rows(names)
         selected = NumericBlock(tuple(names), self.values[rows], self.missing[rows])
         if "ranked" in self.__dict__:  # already sorted: the rows' orders carry over
             order, ordered, present = self.ranked
@@ -166,6 +161,14 @@ class NumericBlock:
         elif "ordered" in self.__dict__:
             selected.__dict__["ordered"] = self.ordered[rows]
         return selected
+
+    def rows(self, names: Sequence[str]) -> list[int]:
+        """The row of each of ``names``; refuses a name the block does not hold."""
+        index = {name: row for row, name in enumerate(self.names)}
+        if any(name not in index for name in names):
+            raise ConfigurationError(f"block: expected features {list(names)}, "
+                                     f"got {list(self.names)}")
+        return [index[name] for name in names]
 
     @cached_property
     def any_missing(self) -> bool:
@@ -185,6 +188,10 @@ class NumericBlock:
         present: NDArray[np.intp] = self.events - self.missing_counts
         return present
 
+    def _sort_keys(self) -> NDArray[np.float64]:
+        """The values, with missing ones as ``inf`` so that they sort last."""
+        return np.where(self.missing, np.inf, self.values) if self.any_missing else self.values
+
     @cached_property
     def ordered(self) -> NDArray[np.float64]:
         """Every feature's values in ascending order, missing ones last (as ``inf``).
@@ -195,8 +202,7 @@ class NumericBlock:
         """
         if "ranked" in self.__dict__:
             return self.ranked.ordered
-        keyed = np.where(self.missing, np.inf, self.values) if self.any_missing else self.values
-        ordered: NDArray[np.float64] = np.sort(keyed, axis=1)
+        ordered: NDArray[np.float64] = np.sort(self._sort_keys(), axis=1)
         return ordered
 
     @cached_property
@@ -206,7 +212,7 @@ class NumericBlock:
         Sorted once for every detector that needs to put per-value results back in
         event order (those that need only the sorted values read :attr:`ordered`).
         """
-        keyed = np.where(self.missing, np.inf, self.values) if self.any_missing else self.values
+        keyed = self._sort_keys()
         order = np.argsort(keyed, axis=1)
         # One flat gather: take_along_axis builds broadcast index arrays, several times slower.
         ordered = np.take(keyed, order + self.row_starts[:, None])

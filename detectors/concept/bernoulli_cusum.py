@@ -76,18 +76,10 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from detectors.concept.base import ErrorStreamDetector
-from detectors.errors import require
+from detectors.errors import is_integer, is_number, require
 
 # Coefficients are recomputed from the baseline every this many values (it moves slowly).
 _REFRESH = 16
-
-
-def _is_integer(value: object, minimum: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class BernoulliCusum(ErrorStreamDetector):
@@ -151,20 +143,20 @@ class BernoulliCusum(ErrorStreamDetector):
     def __init__(self, threshold: float = 12.0, odds_ratios: Sequence[float] = (1.5, 2.0, 4.0),
                  baseline_window: int = 2000, long_window: int = 20_000, warm_up: int = 200,
                  min_rate: float = 0.005, min_increase: float = 0.04) -> None:
-        require(_is_number(threshold) and threshold > 0, "threshold",
+        require(is_number(threshold) and threshold > 0, "threshold",
                 "a positive finite number", threshold)
         ratios = tuple(odds_ratios) if isinstance(odds_ratios, Sequence) else ()
-        require(len(ratios) > 0 and all(_is_number(r) and r > 1 for r in ratios), "odds_ratios",
+        require(len(ratios) > 0 and all(is_number(r) and r > 1 for r in ratios), "odds_ratios",
                 "a non-empty sequence of finite numbers > 1", odds_ratios)
-        require(_is_integer(baseline_window, 1), "baseline_window", "an integer >= 1",
+        require(is_integer(baseline_window, 1), "baseline_window", "an integer >= 1",
                 baseline_window)
-        require(_is_integer(long_window, baseline_window if _is_integer(baseline_window, 1)
+        require(is_integer(long_window, baseline_window if is_integer(baseline_window, 1)
                             else 1), "long_window",
                 f"an integer >= baseline_window ({baseline_window})", long_window)
-        require(_is_integer(warm_up, 1), "warm_up", "an integer >= 1", warm_up)
-        require(_is_number(min_rate) and 0 < min_rate < 0.5, "min_rate", "a number in (0, 0.5)",
+        require(is_integer(warm_up, 1), "warm_up", "an integer >= 1", warm_up)
+        require(is_number(min_rate) and 0 < min_rate < 0.5, "min_rate", "a number in (0, 0.5)",
                 min_rate)
-        require(_is_number(min_increase) and 0 <= min_increase < 1, "min_increase",
+        require(is_number(min_increase) and 0 <= min_increase < 1, "min_increase",
                 "a number in [0, 1)", min_increase)
         self.threshold = float(threshold)
         self.odds_ratios = tuple(float(r) for r in ratios)

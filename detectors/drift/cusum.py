@@ -278,10 +278,14 @@ class NumericCusum(FeatureTest[NumericColumn | NumericBlock]):
             self._reference_summary[feature] = calibration.summary
             self._centres[feature] = calibration.centres
             self._thresholds[feature] = calibration.thresholds
-        self._lookup = ScoreLookup(self._knots, self._table)
+        self._derive()
         self._buffer = empty_buffer(self.width, 0)
         self._buffer_used[:] = 0
         self._reference_ready = True
+
+    def _derive(self) -> None:
+        """Build the knots' and tables' event-order lookup."""
+        self._lookup = ScoreLookup(self._knots, self._table)
 
     def _close_windows(self) -> list[TestResult]:
         """Summarise each feature's window (drift if any of its blocks alarmed); reset them."""
@@ -360,10 +364,7 @@ class NumericCusum(FeatureTest[NumericColumn | NumericBlock]):
         if key == "buffer":
             return restore_buffer(value, self.reference_size, self._reference_ready)
         if key in ("knots", "table"):
-            rows = [np.asarray(row, dtype=np.float64) for row in value]
-            if key == "table":  # restored after the knots (state_keys order)
-                self._lookup = ScoreLookup(self._knots, rows)
-            return rows
+            return [np.asarray(row, dtype=np.float64) for row in value]
         if key in ("centres", "thresholds", "sums", "runs", "pending"):
             return np.asarray(value, dtype=np.int64).reshape(d, -1)
         if key in ("buffer_used", "run_score", "events", "window_alarms"):

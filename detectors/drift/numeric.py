@@ -182,12 +182,13 @@ class NumericDrift(FeatureTest[NumericColumn | NumericBlock]):
         for feature, histogram in enumerate(counts):
             self._reference_counts[feature, :histogram.size] = histogram
         self._counts = np.zeros((d, width), dtype=np.float64)
-        self._pad_edges()
+        self._derive()
         self._buffer = empty_buffer(d, 0)
         self._buffer_used[:] = 0
         self._reference_ready = True
 
-    def _pad_edges(self) -> None:
+    def _derive(self) -> None:
+        """Pad the edges into one array and note each feature's first and last edge."""
         width = max((edges.size for edges in self._edges), default=0)
         self._padded = np.full((self.width, width), np.inf, dtype=np.float64)
         for feature, edges in enumerate(self._edges):
@@ -280,9 +281,7 @@ class NumericDrift(FeatureTest[NumericColumn | NumericBlock]):
         if key == "buffer":
             return restore_buffer(value, self.reference_size, self._reference_ready)
         if key == "edges":
-            self._edges = [np.asarray(edges, dtype=np.float64) for edges in value]
-            self._pad_edges()
-            return self._edges
+            return [np.asarray(edges, dtype=np.float64) for edges in value]
         if key in ("reference_counts", "counts"):
             return np.asarray(value, dtype=np.float64).reshape(d, -1)
         if key in ("buffer_used", "events"):

@@ -301,8 +301,7 @@ class PCADrift(WindowedTest[Any]):
                                      "block, one row per feature (the test was built with "
                                      "scored=True)")
         if tuple(self.columns) != segment.names:
-            rows = {name: row for row, name in enumerate(segment.names)}
-            scores = scores[[rows[name] for name in self.columns]]
+            scores = scores[segment.rows(self.columns)]
         return grid_scores(scores)
 
     def _ranked_scores(self, block: NumericBlock) -> Array:

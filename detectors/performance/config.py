@@ -5,19 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from detectors.errors import require
+from detectors.errors import is_integer, is_number, require
 
 LOGISTIC_REGRESSION = "logistic_regression"
 HOEFFDING_ADAPTIVE_TREE = "hoeffding_adaptive_tree"
 CHALLENGER_KINDS = (LOGISTIC_REGRESSION, HOEFFDING_ADAPTIVE_TREE)
-
-
-def _integer(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -89,31 +81,31 @@ class PerformanceConfig:
         # JSON (a restored state) brings the tuple back as a list.
         if isinstance(self.challengers, list):
             object.__setattr__(self, "challengers", tuple(self.challengers))
-        require(_integer(self.reference_size) and self.reference_size >= 100, "reference_size",
+        require(is_integer(self.reference_size) and self.reference_size >= 100, "reference_size",
                 "an integer >= 100", self.reference_size)
-        require(_integer(self.window_size) and self.window_size >= 100, "window_size",
+        require(is_integer(self.window_size) and self.window_size >= 100, "window_size",
                 "an integer >= 100", self.window_size)
-        require(_number(self.tolerance) and 0.0 <= self.tolerance < 1.0, "tolerance",
+        require(is_number(self.tolerance) and 0.0 <= self.tolerance < 1.0, "tolerance",
                 "a number in [0, 1)", self.tolerance)
-        require(_number(self.relative_tolerance) and 0.0 <= self.relative_tolerance <= 10.0,
+        require(is_number(self.relative_tolerance) and 0.0 <= self.relative_tolerance <= 10.0,
                 "relative_tolerance", "a number in [0, 10]", self.relative_tolerance)
-        require(_number(self.alpha) and 0.0 < self.alpha < 1.0, "alpha",
+        require(is_number(self.alpha) and 0.0 < self.alpha < 1.0, "alpha",
                 "a probability in (0, 1)", self.alpha)
         require(isinstance(self.positive_class, str) and self.positive_class != "",
                 "positive_class", "a non-empty class name", self.positive_class)
-        require(_integer(self.min_scored_events) and self.min_scored_events >= 2,
+        require(is_integer(self.min_scored_events) and self.min_scored_events >= 2,
                 "min_scored_events", "an integer >= 2", self.min_scored_events)
         require(isinstance(self.challengers, tuple)
                 and all(name in CHALLENGER_KINDS for name in self.challengers)
                 and len(set(self.challengers)) == len(self.challengers), "challengers",
                 f"names among {CHALLENGER_KINDS}", self.challengers)
-        require(_integer(self.challenger_every) and self.challenger_every >= 1,
+        require(is_integer(self.challenger_every) and self.challenger_every >= 1,
                 "challenger_every", "an integer >= 1", self.challenger_every)
-        require(_integer(self.challenger_warm_up) and self.challenger_warm_up >= 0,
+        require(is_integer(self.challenger_warm_up) and self.challenger_warm_up >= 0,
                 "challenger_warm_up", "an integer >= 0", self.challenger_warm_up)
-        require(_number(self.challenger_alpha) and 0.0 < self.challenger_alpha < 1.0,
+        require(is_number(self.challenger_alpha) and 0.0 < self.challenger_alpha < 1.0,
                 "challenger_alpha", "a probability in (0, 1)", self.challenger_alpha)
-        require(_integer(self.challenger_seed), "challenger_seed", "an integer",
+        require(is_integer(self.challenger_seed), "challenger_seed", "an integer",
                 self.challenger_seed)
 
     def to_dict(self) -> dict[str, Any]:
@@ -154,13 +146,13 @@ class EstimationConfig:
     alpha: float = 1e-5
 
     def __post_init__(self) -> None:
-        require(_integer(self.reference_size) and self.reference_size >= 100, "reference_size",
+        require(is_integer(self.reference_size) and self.reference_size >= 100, "reference_size",
                 "an integer >= 100", self.reference_size)
-        require(_integer(self.window_size) and self.window_size >= 100, "window_size",
+        require(is_integer(self.window_size) and self.window_size >= 100, "window_size",
                 "an integer >= 100", self.window_size)
-        require(_number(self.tolerance) and 0.0 <= self.tolerance < 1.0, "tolerance",
+        require(is_number(self.tolerance) and 0.0 <= self.tolerance < 1.0, "tolerance",
                 "a number in [0, 1)", self.tolerance)
-        require(_number(self.alpha) and 0.0 < self.alpha < 1.0, "alpha",
+        require(is_number(self.alpha) and 0.0 < self.alpha < 1.0, "alpha",
                 "a probability in (0, 1)", self.alpha)
 
     def to_dict(self) -> dict[str, Any]:

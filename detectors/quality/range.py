@@ -159,12 +159,13 @@ class OutOfRangeRate(FeatureTest[NumericColumn | NumericBlock]):
                 self._reference_outside[feature] = (np.count_nonzero(reference < low)
                                                     + np.count_nonzero(reference > high))
             self._reference_events[feature] = reference.size
-        self._set_bounds()
+        self._derive()
         self._buffer = empty_buffer(self.width, 0)
         self._buffer_used[:] = 0
         self._reference_ready = True
 
-    def _set_bounds(self) -> None:
+    def _derive(self) -> None:
+        """The bounds that update_many searches for: low, and the next float above high."""
         self._bounds = np.column_stack([self._low, np.nextafter(self._high, np.inf)])
 
     def _close_windows(self) -> list[TestResult]:
@@ -235,12 +236,8 @@ class OutOfRangeRate(FeatureTest[NumericColumn | NumericBlock]):
             # State holds None for "no value" (JSON has no NaN or inf).
             empty = {"low": np.nan, "high": np.nan, "window_min": np.inf,
                      "window_max": -np.inf}[key]
-            restored = np.array([empty if item is None else item for item in value],
-                                dtype=np.float64).reshape(d)
-            if key == "high":  # restored after low (state_keys order)
-                self._high = restored
-                self._set_bounds()
-            return restored
+            return np.array([empty if item is None else item for item in value],
+                            dtype=np.float64).reshape(d)
         return np.asarray(value, dtype=np.int64).reshape(d) if key not in (
             "reference_ready", "drift") else value
 
