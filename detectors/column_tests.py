@@ -3,8 +3,11 @@
 Numeric columns share one test of each kind (distribution, sequential and,
 for features, missing values and range), fed one
 :class:`~detectors.batch.NumericBlock` per segment so that a segment costs a
-few numpy calls whatever the number of columns. Each categorical column has
-its own distribution (and missing-value) test, fed the column itself.
+few numpy calls whatever the number of columns. The sequential test locates
+every value among its knots to score it; the histogram and range tests then
+take their counts from those locations (:class:`~detectors.drift.row_bins.RowBins`)
+instead of sorting the values again. Each categorical column has its own
+distribution (and missing-value) test, fed the column itself.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from detectors.config import MonitorConfig
 from detectors.drift.categorical import CategoricalDrift
 from detectors.drift.cusum import NumericCusum
 from detectors.drift.numeric import NumericDrift
+from detectors.drift.row_bins import RowBins
 from detectors.errors import ConfigurationError
 from detectors.quality.missing import MissingRate
 from detectors.quality.range import OutOfRangeRate
@@ -70,6 +74,7 @@ class ColumnTests:
                            for name in self.categorical}
         self.category_missing = ({name: MissingRate(alpha, settings.min_missing_increase)
                                   for name in self.categorical} if quality else {})
+        self._bins: RowBins | None = None
 
     def block(self, columns: Mapping[str, Column], events: int) -> NumericBlock | None:
         """The numeric columns of a batch, stacked (absent ones missing throughout)."""
@@ -94,14 +99,23 @@ class ColumnTests:
             test.update_many(column)
             if name in self.category_missing:
                 self.category_missing[name].update_many(column)
-        if block is None:
+        if block is None or self.drift is None or self.sequential is None:
             return []
-        for numeric_test in (self.drift, self.missing, self.range):
-            if numeric_test is not None:
-                numeric_test.update_many(block)
-        if self.sequential is None:
-            return []
+        if self.missing is not None:
+            self.missing.update_many(block)
         self.sequential.update_many(block)
+        rows = self.sequential.last_rows
+        if self._bins is not None and rows is not None:
+            # The sequential test located every value: the histogram and range counts follow
+            # from where, without sorting.
+            counts = self._bins.count(block, rows)
+            self.drift.add_counts(block, counts.histograms)
+            if self.range is not None:
+                self.range.add_counts(block, counts.below, counts.above)
+        else:
+            self.drift.update_many(block)
+            if self.range is not None:
+                self.range.update_many(block)
         return [(start + alarm.row, self.numeric[alarm.feature], alarm.result)
                 for alarm in self.sequential.last_alarms]
 
@@ -126,6 +140,15 @@ class ColumnTests:
         """Close the reference of every test."""
         for test in self._tests():
             test.end_reference()
+        self._derive()
+
+    def _derive(self) -> None:
+        """Count the histogram and range from the sequential test's rows (derived, not state)."""
+        self._bins = None
+        if self.drift is not None and self.sequential is not None and self.drift.reference_ready:
+            self._bins = RowBins(
+                self.sequential.lookup, self.drift.edges,
+                self.range.search_bounds if self.range is not None else None)
 
     def end_window(self) -> dict[str, dict[str, TestResult]]:
         """Close every test's window; verdicts by check, then column, in schema order.
@@ -186,6 +209,7 @@ class ColumnTests:
             self.range = OutOfRangeRate.from_state(state["range"])
             _check_columns(self.missing.columns, self.numeric)
             _check_columns(self.range.columns, self.numeric)
+        self._derive()
 
 
 def _check_columns(restored: list[str] | None, expected: list[str]) -> None:

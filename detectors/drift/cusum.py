@@ -179,6 +179,13 @@ class NumericCusum(FeatureTest[NumericColumn | NumericBlock]):
         # The last segment's normal scores (SCALE units), a row per feature in event order;
         # 0 where a value is missing or its feature uncalibrated. None during the reference.
         self.last_scores: Ints | None = None
+        # The last segment's rows in the score lookup (ScoreLookup.rows), when it found them.
+        self.last_rows: NDArray[np.int32] | None = None
+
+    @property
+    def lookup(self) -> ScoreLookup:
+        """The score transform of every feature (empty until the reference is closed)."""
+        return self._lookup
 
     @property
     def active(self) -> bool:
@@ -193,7 +200,7 @@ class NumericCusum(FeatureTest[NumericColumn | NumericBlock]):
         After the reference, :attr:`last_scores` holds the segment's normal scores.
         """
         self.last_alarms = []
-        self.last_scores = None
+        self.last_scores = self.last_rows = None
         block = self._block(segment)
         if block.events == 0:
             return
@@ -206,10 +213,11 @@ class NumericCusum(FeatureTest[NumericColumn | NumericBlock]):
         if not live.any():
             self.last_scores = np.zeros(block.values.shape, dtype=np.int64)
             return
-        scores = self._lookup.scores(block.values)
+        rows = self._lookup.rows(block.values)
+        scores = self._lookup.scores(block.values, rows)
         if block.any_missing:
             scores[block.missing] = 0
-        self.last_scores = scores
+        self.last_scores, self.last_rows = scores, rows
         closing = self.block_size - self._pending[:, 0]  # values that complete the open block
         block_scores, block_squares, complete = block_sums(
             block, scores, live, closing, self._pending, self.block_size)

@@ -156,8 +156,31 @@ class NumericDrift(FeatureTest[NumericColumn | NumericBlock]):
         for feature, (ordered, edges) in enumerate(zip(block.ordered, self._padded,
                                                        strict=True)):
             cumulative[feature, 1:-1] = ordered.searchsorted(edges)
-        self._counts += cumulative[:, 1:] - cumulative[:, :-1]
-        self._events += present
+        self._add(block, cumulative[:, 1:] - cumulative[:, :-1])
+
+    @property
+    def edges(self) -> list[Floats]:
+        """Each feature's histogram edges (empty for a feature left untested)."""
+        return list(self._edges)
+
+    def add_counts(self, block: NumericBlock, counts: NDArray[np.float64]) -> None:
+        """Add a segment whose histogram counts were found elsewhere.
+
+        ``counts`` has a row per feature, as wide as the widest histogram: bin
+        ``j`` holds the present values with ``j`` of the feature's :attr:`edges`
+        at or below them (see :class:`~detectors.drift.row_bins.RowBins`). Only
+        once the reference is closed.
+        """
+        require(self._reference_ready, "add_counts", "a closed reference", "an open one")
+        require(counts.shape == self._counts.shape, "counts", f"shape {self._counts.shape}",
+                counts.shape)
+        if block.events:
+            self._add(block, counts)
+
+    def _add(self, block: NumericBlock, counts: NDArray[Any]) -> None:
+        """Add a segment's histogram counts and moments."""
+        self._counts += counts
+        self._events += block.present
         values = np.where(block.missing, 0.0, block.values) if block.any_missing else block.values
         self._total += values.sum(axis=1)
         self._total_sq += np.einsum("ij,ij->i", values, values)

@@ -46,9 +46,13 @@ class ScoreLookup:
     """
 
     def __init__(self, knots: list[Floats], tables: list[Floats]) -> None:
-        self._knots, self._tables = knots, tables
+        self.knots, self._tables = knots, tables
         d = len(knots)
         self._fallback: list[int] = []
+        self.row_offsets: list[int] = []
+        """Each feature's first row: its rows are ``row_offsets[i] + (0 … knots[i].size)``."""
+        self.located: list[bool] = []
+        """Per feature, whether :meth:`rows` gives its values' rows (else it has no table)."""
         starts, scales, tops, offsets = (np.zeros((d, 1)) for _ in range(4))
         bases: list[NDArray[np.intp]] = []
         rows: list[Floats] = []  # per feature: its knots, slopes and table values, row-wise
@@ -72,6 +76,8 @@ class ScoreLookup:
                 knot_rows[:3] = 0.0
                 knot_rows[3] = np.inf
             count, scale, base = cells
+            self.row_offsets.append(row_offset)
+            self.located.append(count > 0)
             starts[feature] = x[0] if x.size else 0.0
             scales[feature], tops[feature] = scale, count
             offsets[feature] = cell_offset + 1  # cell -1 (below the first knot) is row 0
@@ -79,6 +85,8 @@ class ScoreLookup:
             rows.append(knot_rows)
             row_offset += x.size + 2
             cell_offset += count + 2
+        self.row_count = row_offset
+        """Rows of all features together."""
         self._starts, self._scales, self._tops = starts, scales, tops
         self._offsets = offsets.astype(np.intp)
         # int32 halves the largest table (a cache matter); rows stay far below 2**31.
@@ -88,20 +96,31 @@ class ScoreLookup:
         self._at, self._slope, self._value, self._next = (np.ascontiguousarray(row)
                                                           for row in table)
 
-    def scores(self, values: Floats) -> Ints:
-        """Scores of ``values`` (a row per feature), truncated to integers as ``int64``."""
-        if values.shape[0] == 0:
-            return np.zeros(values.shape, dtype=np.int64)
+    def rows(self, values: Floats) -> NDArray[np.int32]:
+        """Each value's row: its feature's first row plus how many of its knots are <= it.
+
+        Only meaningful for the features marked :attr:`located`.
+        """
         cell = _cell_positions(values, self._starts, self._scales, self._tops)
         cell += self._offsets
-        row = self._bases.take(cell)
+        row: NDArray[np.int32] = self._bases.take(cell)
         row += values >= self._next.take(row)
+        return row
+
+    def scores(self, values: Floats, rows: NDArray[np.int32] | None = None) -> Ints:
+        """Scores of ``values`` (a row per feature), truncated to integers as ``int64``.
+
+        ``rows``, when given, are the values' :meth:`rows`, already found.
+        """
+        if values.shape[0] == 0:
+            return np.zeros(values.shape, dtype=np.int64)
+        row = self.rows(values) if rows is None else rows
         scores = self._slope.take(row)
         scores *= values - self._at.take(row)
         scores += self._value.take(row)
         out = scores.astype(np.int64)
         for feature in self._fallback:
-            out[feature] = np.interp(values[feature], self._knots[feature],
+            out[feature] = np.interp(values[feature], self.knots[feature],
                                      self._tables[feature])
         return out
 

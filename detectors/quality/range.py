@@ -13,7 +13,8 @@ much, so that a large window does not flag a few stray values.
 
 One test watches every feature of a :class:`~detectors.batch.NumericBlock`;
 counting a segment's values outside each range takes a few numpy calls for
-all of them, in the values the block has already sorted.
+all of them, in the values the block has already sorted (in the monitor, the counts come
+from where the sequential test located each value: see :mod:`detectors.drift.row_bins`).
 """
 
 from __future__ import annotations
@@ -148,6 +149,38 @@ class OutOfRangeRate(FeatureTest[NumericColumn | NumericBlock]):
         largest = ordered[np.arange(present.size), np.maximum(present - 1, 0)]
         np.maximum(self._window_max, np.where(present > 0, largest, -np.inf),
                    out=self._window_max)
+
+    @property
+    def search_bounds(self) -> Floats:
+        """Per feature, the low bound and the next float above the high one (NaN: untested).
+
+        A value is below the range if it is below the first, above it if it is at
+        or above the second.
+        """
+        return self._bounds.copy()
+
+    def add_counts(self, block: NumericBlock, below: NDArray[np.int64],
+                   above: NDArray[np.int64]) -> None:
+        """Add a segment whose values outside the range were counted elsewhere.
+
+        ``below`` and ``above`` count, per feature, the present values below and
+        at or above its :attr:`search_bounds` (0 for untested features; see
+        :class:`~detectors.drift.row_bins.RowBins`). Only once the reference is closed.
+        """
+        require(self._reference_ready, "add_counts", "a closed reference", "an open one")
+        present = block.present
+        if not present.any():
+            return
+        self._events += present
+        self._below += below
+        self._above += above
+        if block.any_missing:
+            smallest = np.where(block.missing, np.inf, block.values).min(axis=1)
+            largest = np.where(block.missing, -np.inf, block.values).max(axis=1)
+        else:
+            smallest, largest = block.values.min(axis=1), block.values.max(axis=1)
+        np.minimum(self._window_min, smallest, out=self._window_min)
+        np.maximum(self._window_max, largest, out=self._window_max)
 
     def end_reference(self) -> None:
         """Fix each feature's range and its own share outside; free the buffer."""
