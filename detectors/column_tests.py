@@ -158,10 +158,11 @@ class ColumnTests:
         """
         distribution = {name: test.end_window() for name, test in self.categories.items()}
         if self.drift is not None and self.sequential is not None:
-            for name, windowed, sequential in zip(
-                    self.numeric, self.drift.end_windows(), self.sequential.end_windows(),
-                    strict=True):
-                distribution[name] = (sequential if sequential.drift and not windowed.drift
+            alarmed = self.sequential.end_alarmed_windows()
+            for feature, (name, windowed) in enumerate(zip(self.numeric, self.drift.end_windows(),
+                                                           strict=True)):
+                sequential = alarmed.get(feature)
+                distribution[name] = (sequential if sequential is not None and not windowed.drift
                                       else windowed)
         verdicts = {"distribution": distribution}
         if self.quality:

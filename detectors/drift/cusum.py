@@ -295,6 +295,25 @@ class NumericCusum(FeatureTest[NumericColumn | NumericBlock]):
         """Build the knots' and tables' event-order lookup."""
         self._lookup = ScoreLookup(self._knots, self._table)
 
+    def end_alarmed_windows(self) -> dict[int, TestResult]:
+        """Close every feature's window; return the verdicts of those that alarmed in it.
+
+        By feature position. The monitor needs no other: a quiet feature's window
+        speaks through its windowed test. Leaves :attr:`window_results` empty.
+        """
+        alarmed = {feature: self._alarmed_result(feature, events)
+                   for feature, events in enumerate(self._events.tolist())
+                   if self._window_alarm[feature] is not None}
+        self._reset_windows()
+        self.window_results = []
+        self._drift = bool(alarmed)
+        return alarmed
+
+    def _reset_windows(self) -> None:
+        self._events[:] = 0
+        self._window_alarm = [None] * self.width
+        self._window_alarms[:] = 0
+
     def _close_windows(self) -> list[TestResult]:
         """Summarise each feature's window (drift if any of its blocks alarmed); reset them."""
         # Without an alarm, a feature's summary names its side nearest to the threshold.
@@ -305,20 +324,13 @@ class NumericCusum(FeatureTest[NumericColumn | NumericBlock]):
         results = [self._window_result(feature, *values) for feature, values in enumerate(zip(
             self._events.tolist(), sides.tolist(), self._sums[rows, sides].tolist(),
             self._thresholds[rows, sides].tolist(), strict=True))]
-        self._events[:] = 0
-        self._window_alarm = [None] * self.width
-        self._window_alarms[:] = 0
+        self._reset_windows()
         return results
 
     def _window_result(self, feature: int, events: int, side: int, statistic: int,
                        threshold: int) -> TestResult:
-        summary = self._window_alarm[feature]
-        if summary is not None:
-            alarm = dict(summary)
-            if self._window_alarms[feature] > 1:
-                alarm["explanation"] += f" ({self._window_alarms[feature]} alarms in this window)"
-            alarm["window_events"] = events
-            return TestResult(**alarm)
+        if self._window_alarm[feature] is not None:
+            return self._alarmed_result(feature, events)
         reference = self._reference_summary[feature]
         if threshold == 0:
             return TestResult(
@@ -331,6 +343,14 @@ class NumericCusum(FeatureTest[NumericColumn | NumericBlock]):
             threshold=threshold / SCALE, p_value=None, effect_size=0.0,
             severity=WARNING, window_events=events,
             explanation=partial(_explain_quiet, side, statistic, threshold), reference=reference)
+
+    def _alarmed_result(self, feature: int, events: int) -> TestResult:
+        """The window verdict of a feature that alarmed: its first alarm, with the count."""
+        alarm = dict(self._window_alarm[feature] or {})
+        if self._window_alarms[feature] > 1:
+            alarm["explanation"] += f" ({self._window_alarms[feature]} alarms in this window)"
+        alarm["window_events"] = events
+        return TestResult(**alarm)
 
     def _alarm_result(self, feature: int, side: int, statistic: int, run: int,
                       window_events: int) -> TestResult:

@@ -245,3 +245,26 @@ def test_last_scores_are_each_events_score_in_event_order() -> None:
 def test_scores_of_needs_a_closed_reference() -> None:
     with pytest.raises(ConfigurationError, match="reference is not closed"):
         NumericCusum(ALPHA).scores_of(np.zeros((1, 3)))
+
+
+def test_end_alarmed_windows_is_the_drifted_part_of_end_windows() -> None:
+    rng = np.random.default_rng(10)
+    reference = rng.normal(size=(3, REFERENCE))
+    full = NumericCusum(ALPHA, columns=["a", "b", "c"])
+    full.update_many(NumericBlock(("a", "b", "c"), reference, np.zeros(reference.shape, bool)))
+    full.end_reference()
+    alarmed_only = NumericCusum.from_state(full.to_state())
+    for shift in (0.0, 1.5):
+        values = rng.normal(size=(3, 2000))
+        values[1] += shift  # b moves in the second window
+        values[2, 1000:] *= 1.0 + 2 * shift  # c spreads in its second half
+        block = NumericBlock(("a", "b", "c"), values, np.zeros(values.shape, bool))
+        full.update_many(block)
+        alarmed_only.update_many(block)
+        every = full.end_windows()
+        alarmed = alarmed_only.end_alarmed_windows()
+        assert alarmed == {row: result for row, result in enumerate(every) if result.drift}
+        assert alarmed_only.drift_detected == full.drift_detected == bool(shift)
+        assert orjson.dumps(alarmed_only.to_state()) == orjson.dumps(full.to_state())
+    assert sorted(alarmed) == [1, 2]
+    assert "alarms in this window" in alarmed[1].explanation
