@@ -135,6 +135,8 @@ class NumericDrift(FeatureTest[NumericColumn | NumericBlock]):
         # edge (derived from the edges, not state).
         self._padded: Floats = np.empty((d, 0), dtype=np.float64)
         self._ends: list[tuple[float, float]] = []
+        self._reference = histogram_rows.reference(self._reference_counts,
+                                                   np.zeros(d, dtype=np.int64))
 
     def update_many(self, segment: NumericColumn | NumericBlock) -> None:
         """Add the non-missing values of a segment to the references or windows."""
@@ -219,15 +221,17 @@ class NumericDrift(FeatureTest[NumericColumn | NumericBlock]):
         # First and last edge per feature (NaN without edges: equal to nothing).
         self._ends = [(float(edges[0]), float(edges[-1])) if edges.size else (math.nan, math.nan)
                       for edges in self._edges]
+        bins = np.zeros(self.width, dtype=np.int64)  # no edges (yet): no real bins
+        for feature, edges in enumerate(self._edges):
+            bins[feature] = edges.size + 1 if edges.size else 0
+        self._reference = histogram_rows.reference(self._reference_counts, bins)
 
     def _close_windows(self) -> list[TestResult]:
         """Compare each feature's window with its reference; reset the windows."""
-        reference, window = self._reference_counts, self._counts
-        bins = np.array([edges.size + 1 if edges.size else 0 for edges in self._edges],
-                        dtype=np.int64)
+        window, bins = self._counts, self._reference.bins
         # The statistics of every feature at once; only the verdicts are built one by one.
-        ks, chi2, df, effect = histogram_rows.compare(reference, window, bins)
-        n_ref = reference.sum(axis=1).astype(np.int64)
+        ks, chi2, df, effect = histogram_rows.compare_to(self._reference, window)
+        n_ref = self._reference.total.astype(np.int64)
         n_win = self._events
         tested = (n_ref >= _MIN_EVENTS) & (n_win >= _MIN_EVENTS)
         n, m = np.where(tested, n_ref, 1), np.where(tested, n_win, 1)
@@ -247,7 +251,7 @@ class NumericDrift(FeatureTest[NumericColumn | NumericBlock]):
             chi2.tolist(), chi2_threshold.tolist(), df.tolist(), by_ks.tolist(),
             effect.tolist(), mean.tolist(), sd.tolist(), first.tolist(), last.tolist(),
             strict=True))]
-        self._counts = np.zeros_like(self._counts)
+        self._counts = np.zeros_like(window)
         self._events[:] = 0
         self._total[:] = 0.0
         self._total_sq[:] = 0.0
