@@ -120,6 +120,7 @@ class OutOfRangeRate(FeatureTest[NumericColumn | NumericBlock]):
         self._survival: dict[int, tuple[int, Floats, float]] = {}
         # Derived, not state: per feature, low and the next float above high (see update_many).
         self._bounds: Floats = np.full((d, 2), np.nan)
+        self._references: list[dict[str, float]] = [{} for _ in range(d)]
 
     def update_many(self, segment: NumericColumn | NumericBlock) -> None:
         """Add the non-missing values of a segment to the references or windows."""
@@ -200,6 +201,13 @@ class OutOfRangeRate(FeatureTest[NumericColumn | NumericBlock]):
     def _derive(self) -> None:
         """The bounds that update_many searches for: low, and the next float above high."""
         self._bounds = np.column_stack([self._low, np.nextafter(self._high, np.inf)])
+        # Each tested feature's reference, as its verdicts quote it: the same every window.
+        self._references = [
+            {"events": float(n_ref), "low": low, "high": high,
+             "out_of_range_rate": k_ref / n_ref} if low == low and n_ref else {}
+            for n_ref, k_ref, low, high in zip(
+                self._reference_events.tolist(), self._reference_outside.tolist(),
+                self._low.tolist(), self._high.tolist(), strict=True)]
 
     def _close_windows(self) -> list[TestResult]:
         """Test each feature's share outside its range; reset the windows."""
@@ -226,7 +234,8 @@ class OutOfRangeRate(FeatureTest[NumericColumn | NumericBlock]):
                 p_value=None, effect_size=0.0, severity=WARNING, window_events=n,
                 explanation=f"not tested: {reason}", reference={"events": float(n_ref)})
         survival, threshold = self._null(feature, n, n_ref, k_ref)
-        rate, reference_rate = k / n, k_ref / n_ref
+        reference = self._references[feature]
+        rate, reference_rate = k / n, reference["out_of_range_rate"]
         effect = rate - reference_rate
         p_value = float(survival[k])
         drift = p_value <= self.alpha and effect >= self.min_increase
@@ -241,9 +250,7 @@ class OutOfRangeRate(FeatureTest[NumericColumn | NumericBlock]):
             detector="out_of_range_rate", drift=drift, statistic=rate, threshold=threshold,
             p_value=p_value, effect_size=effect,
             severity=CRITICAL if effect >= self.critical_increase else WARNING,
-            window_events=n, explanation=explain,
-            reference={"events": float(n_ref), "low": low, "high": high,
-                       "out_of_range_rate": reference_rate})
+            window_events=n, explanation=explain, reference=reference)
 
     def _null(self, feature: int, n: int, n_ref: int, k_ref: int) -> tuple[Floats, float]:
         """The null survival function of the count outside for ``n`` values, and the threshold.
