@@ -127,23 +127,27 @@ def _events(rng: np.random.Generator, n: int, shift: float) -> ColumnBatch:
     for name, values in columns.items():
         missing = rng.random(n) < 0.03
         batch[name] = NumericColumn(np.where(missing, 0.0, values), missing)
-    return ColumnBatch(ts=np.arange(n, dtype=np.float64), columns=batch)
+    score = NumericColumn(rng.beta(2.0, 5.0 + shift, n), np.zeros(n, dtype=bool))
+    return ColumnBatch(ts=np.arange(n, dtype=np.float64), columns=batch,
+                       outputs={"score": score})
 
 
 @pytest.mark.parametrize("batch_size", [700, 1000])
 def test_the_monitor_counts_as_the_tests_would_by_sorting(batch_size: int) -> None:
     schema = dict.fromkeys(("normal", "lognormal", "count", "flag", "constant"), "numeric")
     config = MonitorConfig(reference_size=3000, window_size=1000)
-    located = ModelMonitor(schema, {}, config)
-    sorting = ModelMonitor(schema, {}, config)
+    located = ModelMonitor(schema, {"score": "numeric"}, config)
+    sorting = ModelMonitor(schema, {"score": "numeric"}, config)
     rng = np.random.default_rng(7)
     batches = [_events(rng, batch_size, shift=0.0 if i < 8 else 0.7) for i in range(14)]
     reports = ([], [])
     for batch in batches:
         for monitor, out in zip((located, sorting), reports, strict=True):
             out.extend(monitor.update_many(batch))
-        sorting._features._bins = None  # the tests' own sorting path from the next batch on
+        # The tests' own sorting path from the next batch on.
+        sorting._features._bins = sorting._outputs._bins = None
         assert (located._features._bins is not None) == located.reference_complete
+        assert (located._outputs._bins is not None) == located.reference_complete
     assert located._features._bins is not None
     assert located._features._bins.sorted_features == [4]  # the constant has no knots
     assert json.dumps(located.to_state(), sort_keys=True) == json.dumps(
