@@ -37,7 +37,8 @@ table lookup (:class:`~detectors.drift.score_lookup.ScoreLookup`, no sort),
 one ``reduceat`` sums the scores of every feature's blocks, and the CUSUMs of
 all features advance block by block together. Only an alarm is handled
 feature by feature. The scores stay available (:attr:`NumericCusum.last_scores`)
-for the joint test over the same features.
+for the joint test over the same features, and where the lookup located each
+value (:attr:`NumericCusum.last_rows`) for the histogram and range counts.
 """
 
 from __future__ import annotations
