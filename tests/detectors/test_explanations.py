@@ -14,6 +14,7 @@ from detectors.base import TestResult, WindowedTest
 from detectors.batch import NumericColumn
 from detectors.drift.categorical import CategoricalDrift
 from detectors.drift.numeric import NumericDrift
+from detectors.monitor import Finding
 from detectors.multivariate.pca import PCADrift
 from detectors.quality.range import OutOfRangeRate
 from tests.detectors.helpers import ALPHA, REFERENCE, WINDOW, categorical, numeric
@@ -52,6 +53,19 @@ def test_a_p_value_function_is_called_once_on_first_read() -> None:
     assert calls == []
     assert result.p_value == 0.01 and result.to_dict()["p_value"] == 0.01
     assert calls == [1]
+
+
+def test_a_finding_is_built_from_every_field_in_order() -> None:
+    # Finding writes its fields itself (for speed): a new field must be added there too.
+    parameters = inspect.signature(Finding).parameters
+    assert list(parameters) == [item.name for item in fields(Finding)]
+    result = _result("text")
+    finding = Finding("data_drift", "x", "distribution", result)
+    assert finding == Finding(kind="data_drift", feature="x", check="distribution",
+                              result=result, segment=None)
+    assert replace(finding, segment="a=1").segment == "a=1"
+    with pytest.raises(FrozenInstanceError):
+        finding.kind = "other"  # type: ignore[misc]
 
 
 def test_the_constructor_takes_every_field_by_keyword() -> None:
