@@ -29,7 +29,7 @@ from detectors.base import CRITICAL, WARNING, FeatureTest, TestResult
 from detectors.batch import NumericBlock, NumericColumn
 from detectors.buffers import buffer_rows, collect, empty_buffer, restore_buffer
 from detectors.drift import histogram_rows
-from detectors.errors import require
+from detectors.errors import ConfigurationError, require
 
 # Finer bins in the tails, where drift in spread shows first.
 _QUANTILES = np.array([0.01, 0.05] + [i / 20 for i in range(2, 19)] + [0.95, 0.99])
@@ -173,7 +173,8 @@ class NumericDrift(FeatureTest[NumericColumn | NumericBlock]):
         at or below them (see :class:`~detectors.drift.row_bins.RowBins`). Only
         once the reference is closed.
         """
-        require(self._reference_ready, "add_counts", "a closed reference", "an open one")
+        if not self._reference_ready:
+            raise ConfigurationError("add_counts: the reference is not closed yet")
         require(counts.shape == self._counts.shape, "counts", f"shape {self._counts.shape}",
                 counts.shape)
         if block.events:

@@ -55,6 +55,10 @@ class RowBins:
         Per feature, the range's low bound and the bound its "above" count starts
         from (both NaN for a feature without a range); None without range counts.
 
+    A value is first counted in its *point-count bin*: how many of its
+    feature's points (the edges and bounds together) are at or below it. The
+    histogram bins and the counts below and above the range are sums of those.
+
     Examples
     --------
     >>> knots = np.array([0.0, 1.0, 2.0, 3.0])
@@ -71,7 +75,6 @@ class RowBins:
     def __init__(self, lookup: ScoreLookup, edges: list[Floats], bounds: Floats | None) -> None:
         d = len(edges)
         self._edges = edges
-        self._bounds = bounds
         self.width = max((feature_edges.size for feature_edges in edges), default=0) + 1
         # Each feature's search points: its histogram edges and its range bounds together.
         points = [np.unique(np.concatenate((feature_edges, bound[bound == bound])))

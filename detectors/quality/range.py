@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from detectors.base import CRITICAL, WARNING, FeatureTest, TestResult
 from detectors.batch import NumericBlock, NumericColumn
 from detectors.buffers import buffer_rows, collect, empty_buffer, restore_buffer
-from detectors.errors import require
+from detectors.errors import ConfigurationError, require
 
 _MIN_EVENTS = 50
 Floats = NDArray[np.float64]
@@ -168,7 +168,8 @@ class OutOfRangeRate(FeatureTest[NumericColumn | NumericBlock]):
         at or above its :attr:`search_bounds` (0 for untested features; see
         :class:`~detectors.drift.row_bins.RowBins`). Only once the reference is closed.
         """
-        require(self._reference_ready, "add_counts", "a closed reference", "an open one")
+        if not self._reference_ready:
+            raise ConfigurationError("add_counts: the reference is not closed yet")
         present = block.present
         if not present.any():
             return

@@ -9,9 +9,12 @@ import pytest
 
 from detectors.batch import ColumnBatch, NumericBlock, NumericColumn
 from detectors.config import MonitorConfig
+from detectors.drift.numeric import NumericDrift
 from detectors.drift.row_bins import RowBins
 from detectors.drift.score_lookup import ScoreLookup
+from detectors.errors import ConfigurationError
 from detectors.monitor import ModelMonitor
+from detectors.quality.range import OutOfRangeRate
 
 
 def _knots(reference: np.ndarray) -> np.ndarray:
@@ -157,3 +160,12 @@ def test_the_monitor_counts_as_the_tests_would_by_sorting(batch_size: int) -> No
         (r.index, r.partial, [(f.feature, f.check, f.result.statistic) for f in r.findings])
         for r in reports[1]]
     assert any(f.feature == "normal" for r in reports[0] for f in r.drifted)
+
+
+def test_counts_found_elsewhere_need_a_closed_reference() -> None:
+    block = NumericBlock(("x",), np.zeros((1, 3)), np.zeros((1, 3), dtype=bool))
+    with pytest.raises(ConfigurationError, match="reference is not closed"):
+        NumericDrift(1e-6).add_counts(block, np.zeros((1, 1)))
+    with pytest.raises(ConfigurationError, match="reference is not closed"):
+        OutOfRangeRate(1e-6).add_counts(block, np.zeros(1, dtype=np.int64),
+                                        np.zeros(1, dtype=np.int64))
