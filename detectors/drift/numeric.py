@@ -214,17 +214,16 @@ class NumericDrift(FeatureTest[NumericColumn | NumericBlock]):
         self._reference_ready = True
 
     def _derive(self) -> None:
-        """Pad the edges into one array and note each feature's first and last edge."""
+        """Pad the edges into one array, note each feature's first and last edge and bins."""
         width = max((edges.size for edges in self._edges), default=0)
         self._padded = np.full((self.width, width), np.inf, dtype=np.float64)
+        bins = np.zeros(self.width, dtype=np.int64)  # no edges (yet): no real bins
         for feature, edges in enumerate(self._edges):
             self._padded[feature, :edges.size] = edges
+            bins[feature] = edges.size + 1 if edges.size else 0
         # First and last edge per feature (NaN without edges: equal to nothing).
         self._ends = [(float(edges[0]), float(edges[-1])) if edges.size else (math.nan, math.nan)
                       for edges in self._edges]
-        bins = np.zeros(self.width, dtype=np.int64)  # no edges (yet): no real bins
-        for feature, edges in enumerate(self._edges):
-            bins[feature] = edges.size + 1 if edges.size else 0
         self._reference = histogram_rows.reference(self._reference_counts, bins)
 
     def _close_windows(self) -> list[TestResult]:
@@ -260,7 +259,7 @@ class NumericDrift(FeatureTest[NumericColumn | NumericBlock]):
 
     def _histograms(self, feature: int) -> tuple[Floats, Floats]:
         """The feature's reference and window counts, without padding bins."""
-        bins = self._edges[feature].size + 1 if self._edges[feature].size else 0
+        bins = int(self._reference.bins[feature])
         return self._reference_counts[feature, :bins], self._counts[feature, :bins]
 
     def _verdict(self, feature: int, window: _Window) -> TestResult:

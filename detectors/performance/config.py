@@ -81,9 +81,9 @@ class PerformanceConfig:
         # JSON (a restored state) brings the tuple back as a list.
         if isinstance(self.challengers, list):
             object.__setattr__(self, "challengers", tuple(self.challengers))
-        require(is_integer(self.reference_size) and self.reference_size >= 100, "reference_size",
+        require(is_integer(self.reference_size, 100), "reference_size",
                 "an integer >= 100", self.reference_size)
-        require(is_integer(self.window_size) and self.window_size >= 100, "window_size",
+        require(is_integer(self.window_size, 100), "window_size",
                 "an integer >= 100", self.window_size)
         require(is_number(self.tolerance) and 0.0 <= self.tolerance < 1.0, "tolerance",
                 "a number in [0, 1)", self.tolerance)
@@ -93,15 +93,15 @@ class PerformanceConfig:
                 "a probability in (0, 1)", self.alpha)
         require(isinstance(self.positive_class, str) and self.positive_class != "",
                 "positive_class", "a non-empty class name", self.positive_class)
-        require(is_integer(self.min_scored_events) and self.min_scored_events >= 2,
+        require(is_integer(self.min_scored_events, 2),
                 "min_scored_events", "an integer >= 2", self.min_scored_events)
         require(isinstance(self.challengers, tuple)
                 and all(name in CHALLENGER_KINDS for name in self.challengers)
                 and len(set(self.challengers)) == len(self.challengers), "challengers",
                 f"names among {CHALLENGER_KINDS}", self.challengers)
-        require(is_integer(self.challenger_every) and self.challenger_every >= 1,
+        require(is_integer(self.challenger_every, 1),
                 "challenger_every", "an integer >= 1", self.challenger_every)
-        require(is_integer(self.challenger_warm_up) and self.challenger_warm_up >= 0,
+        require(is_integer(self.challenger_warm_up, 0),
                 "challenger_warm_up", "an integer >= 0", self.challenger_warm_up)
         require(is_number(self.challenger_alpha) and 0.0 < self.challenger_alpha < 1.0,
                 "challenger_alpha", "a probability in (0, 1)", self.challenger_alpha)
@@ -146,9 +146,9 @@ class EstimationConfig:
     alpha: float = 1e-5
 
     def __post_init__(self) -> None:
-        require(is_integer(self.reference_size) and self.reference_size >= 100, "reference_size",
+        require(is_integer(self.reference_size, 100), "reference_size",
                 "an integer >= 100", self.reference_size)
-        require(is_integer(self.window_size) and self.window_size >= 100, "window_size",
+        require(is_integer(self.window_size, 100), "window_size",
                 "an integer >= 100", self.window_size)
         require(is_number(self.tolerance) and 0.0 <= self.tolerance < 1.0, "tolerance",
                 "a number in [0, 1)", self.tolerance)

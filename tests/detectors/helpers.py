@@ -26,6 +26,12 @@ def numeric(values: Sequence[float] | NDArray[np.float64],
     return NumericColumn(array, mask)
 
 
+def reference_knots(reference: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Reference values at 129 quantiles, as the sequential test picks its knots."""
+    ordered = np.sort(reference)
+    return np.unique(ordered[np.round(np.linspace(0, ordered.size - 1, 129)).astype(int)])
+
+
 def categorical(values: Iterable[str | None]) -> CategoricalColumn:
     return CategoricalColumn(list(values))
 

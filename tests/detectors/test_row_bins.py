@@ -15,12 +15,7 @@ from detectors.drift.score_lookup import ScoreLookup
 from detectors.errors import ConfigurationError
 from detectors.monitor import ModelMonitor
 from detectors.quality.range import OutOfRangeRate
-
-
-def _knots(reference: np.ndarray) -> np.ndarray:
-    """Reference values at 129 quantiles, as the sequential test picks its knots."""
-    ordered = np.sort(reference)
-    return np.unique(ordered[np.round(np.linspace(0, ordered.size - 1, 129)).astype(int)])
+from tests.detectors.helpers import reference_knots
 
 
 def _edges(reference: np.ndarray) -> np.ndarray:
@@ -62,7 +57,7 @@ def test_counts_equal_searching_the_edges_exactly() -> None:
         lambda n: np.full(n, 4.0),                            # one knot: counted by sorting
     ]
     references = [draw(5000) for draw in draws]
-    knots = [_knots(reference) for reference in references]
+    knots = [reference_knots(reference) for reference in references]
     lookup = ScoreLookup(knots, [np.arange(x.size, dtype=np.float64) for x in knots])
     edges = [_edges(reference) for reference in references]
     bounds = np.array([_bounds(reference) for reference in references])
@@ -94,7 +89,7 @@ def test_counts_equal_searching_the_edges_exactly() -> None:
 def test_rows_count_the_knots_at_or_below_each_value() -> None:
     rng = np.random.default_rng(6)
     references = [rng.normal(size=5000), rng.poisson(3.0, 5000).astype(np.float64)]
-    knots = [_knots(reference) for reference in references]
+    knots = [reference_knots(reference) for reference in references]
     lookup = ScoreLookup(knots, [np.zeros(x.size) for x in knots])
     values = np.array([np.r_[x, np.nextafter(x, -np.inf), rng.normal(size=300) * 4][:300]
                        for x in knots])

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from detectors.drift.score_lookup import ScoreLookup
+from tests.detectors.helpers import reference_knots
 
 SCALE = float(1 << 20)
 
 
 def _transform(reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Knots at 129 reference quantiles and a normal-score-like table, as the CUSUM builds."""
-    ordered = np.sort(reference)
-    knots = np.unique(ordered[np.round(np.linspace(0, ordered.size - 1, 129)).astype(int)])
+    knots = reference_knots(reference)
     table = np.linspace(-2.9, 3.1, knots.size) ** 3 / 9.0 * SCALE
     return knots, table
 
