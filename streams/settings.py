@@ -20,7 +20,7 @@ from detectors.batch import FEATURE_TYPES
 from detectors.errors import ConfigurationError, require
 from detectors.monitor import MonitorConfig
 from detectors.performance import EstimationConfig, PerformanceConfig
-from streams.alerts import AlertSettings
+from streams.core.alerts import AlertSettings
 from streams.errors import SettingsError
 
 TOPIC_ROLES = ("predictions", "labels", "alerts", "retrain", "deadletter", "control", "joined")
@@ -147,7 +147,7 @@ class DashboardSettings:
 class SinkSettings:
     """Where alerts go besides the alerts topic."""
 
-    webhooks: tuple[Any, ...] = ()   # streams.sinks.WebhookSettings, imported lazily
+    webhooks: tuple[Any, ...] = ()   # streams.runtime.sinks.WebhookSettings, imported lazily
 
 
 @dataclass(frozen=True)
@@ -320,7 +320,7 @@ _WEBHOOK_KEYS = {"url", "secret_env", "format", "timeout_s", "max_attempts", "ba
 
 
 def _sinks(raw: Any, env: Mapping[str, str]) -> SinkSettings:
-    from streams.sinks import WebhookSettings
+    from streams.runtime.sinks import WebhookSettings
 
     if not isinstance(raw, dict):
         raise SettingsError(f"sinks: expected a mapping, got {raw!r}")

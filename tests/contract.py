@@ -1,4 +1,4 @@
-"""Validate records against the contract-v1 JSON Schemas shipped in streams/schemas."""
+"""Validate records against the contract-v1 JSON Schemas shipped in streams/ingest/schemas."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from referencing import Registry, Resource
 @cache
 def _registry() -> tuple[Registry, dict[str, dict[str, Any]]]:
     schemas = {}
-    for entry in (files("streams") / "schemas").iterdir():
+    for entry in (files("streams.ingest") / "schemas").iterdir():
         if entry.name.endswith(".schema.json"):
             schemas[entry.name.removesuffix(".schema.json")] = json.loads(entry.read_text())
     registry = Registry().with_resources(

@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from detectors.base import TestResult
 from detectors.monitor import Finding, WindowReport
-from streams.metrics import WorkerMetrics
+from streams.runtime.metrics import WorkerMetrics
 from streams.settings import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -23,7 +23,7 @@ EXAMPLE = re.compile(r"<!-- example: (?P<name>[a-z_]+) -->\s*```json\n(?P<body>.
 
 
 def load_schemas() -> dict[str, dict[str, Any]]:
-    schema_dir = files("streams") / "schemas"
+    schema_dir = files("streams.ingest") / "schemas"
     return {
         name: json.loads((schema_dir / f"{name}.schema.json").read_text(encoding="utf-8"))
         for name in SCHEMA_NAMES

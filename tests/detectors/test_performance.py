@@ -23,7 +23,7 @@ from detectors.performance import (
     confidence_of,
     normalise_class,
 )
-from streams.alerts import FIRING, AlertPolicy
+from streams.core.alerts import FIRING, AlertPolicy
 
 CLASSES = np.array(["0", "1"], dtype=object)
 

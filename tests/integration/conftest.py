@@ -12,10 +12,10 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from streams.embedded import EmbeddedStack
-from streams.reader import TopicReader
+from streams.runtime.reader import TopicReader
+from streams.runtime.worker import Worker
 from streams.settings import Settings, load_settings
-from streams.worker import Worker
+from streams.stack.embedded import EmbeddedStack
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from streams.bench_join import run_join_bench
+from streams.bench.join import run_join_bench
 
 pytestmark = pytest.mark.integration
 

@@ -40,7 +40,7 @@ def alive(pid: int) -> bool:
 
 def test_demo_detects_the_planted_drift_and_exits_zero() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "demo", "--events", "30000", "--rate", "15000"],
+        [sys.executable, "-m", "streams.ui.cli", "demo", "--events", "30000", "--rate", "15000"],
         capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     out = result.stdout
@@ -52,7 +52,7 @@ def test_demo_detects_the_planted_drift_and_exits_zero() -> None:
 
 
 def test_up_starts_everything_and_sigterm_leaves_no_process_behind() -> None:
-    up = subprocess.Popen([sys.executable, "-m", "streams.cli", "up"], stdout=subprocess.PIPE,
+    up = subprocess.Popen([sys.executable, "-m", "streams.ui.cli", "up"], stdout=subprocess.PIPE,
                           stderr=subprocess.DEVNULL, text=True)
     try:
         assert up.stdout is not None

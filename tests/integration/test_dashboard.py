@@ -23,10 +23,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from streams.dashboard import Dashboard
-from streams.hotview import HotView
+from streams.runtime.topics import ensure_topics
 from streams.settings import Settings
-from streams.topics import ensure_topics
+from streams.state.hotview import HotView
+from streams.ui.dashboard import Dashboard
 
 from .conftest import as_arrays, events, produce, wait_for
 

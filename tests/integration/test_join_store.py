@@ -8,8 +8,8 @@ import uuid
 import orjson
 import pytest
 
-from streams.embedded import EmbeddedStack
-from streams.join import (
+from streams.stack.embedded import EmbeddedStack
+from streams.state.pending import (
     DUPLICATE,
     JOINED,
     MISSING,

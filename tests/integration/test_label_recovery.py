@@ -12,10 +12,10 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.checkpoint import CheckpointStore
-from streams.labels import LabelEngine
+from streams.core.labels import LabelEngine
+from streams.runtime.topics import ensure_topics
 from streams.settings import Settings
-from streams.topics import ensure_topics
+from streams.state.checkpoint import CheckpointStore
 from tests.test_schemas import validator
 
 from .conftest import as_arrays, events, produce, read_until, wait_for

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from streams.checkpoint import CheckpointStore
-from streams.demo import worker_env
-from streams.engine import MonitorEngine
+from streams.core.engine import MonitorEngine
+from streams.runtime.topics import ensure_topics
 from streams.settings import Settings
-from streams.topics import ensure_topics
+from streams.state.checkpoint import CheckpointStore
+from streams.ui.demo import worker_env
 
 from .conftest import as_arrays, events, produce, wait_for
 
@@ -25,7 +25,7 @@ TOTAL = 20_000
 
 
 def start_worker_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"],
+    return subprocess.Popen([sys.executable, "-m", "streams.ui.cli", "worker"],
                             env=worker_env(settings), stdout=log.open("ab"),
                             stderr=subprocess.STDOUT)
 

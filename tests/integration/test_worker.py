@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 import pytest
 
+from streams.runtime.topics import ensure_topics
 from streams.settings import Settings
-from streams.topics import ensure_topics
 from tests.contract import validate
 
 from .conftest import as_arrays, events, produce, read_until, wait_for
@@ -100,7 +100,7 @@ def test_malformed_messages_go_to_the_dead_letter_topic(settings: Settings,
 
 def test_rebaseline_resolves_open_alerts_and_learns_a_new_reference(
         settings: Settings, start_worker: Any) -> None:
-    from streams.cli import main
+    from streams.ui.cli import main
 
     ensure_topics(settings)
     running = start_worker(settings)
@@ -143,8 +143,8 @@ def test_live_view_tail_and_status_show_the_drift(settings: Settings, start_work
     import io
     import threading
 
-    from streams.console import status, tail
-    from streams.hotview import HotView
+    from streams.state.hotview import HotView
+    from streams.ui.console import status, tail
 
     ensure_topics(settings)
     start_worker(settings)
@@ -182,8 +182,8 @@ def test_alerts_reach_a_signed_webhook(settings: Settings, start_worker: Any) ->
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+    from streams.runtime.sinks import WebhookSettings, verify_signature
     from streams.settings import SinkSettings
-    from streams.sinks import WebhookSettings, verify_signature
 
     received: list[tuple[bytes, str]] = []
 

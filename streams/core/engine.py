@@ -1,0 +1,175 @@
+"""The stream step shared by the Kafka worker and offline replay.
+
+``MonitorEngine.process(events)`` groups validated prediction events by model
+version, columnarises them, feeds each :class:`detectors.monitor.ModelMonitor`
+and runs the alert policy: ``(state, batch) -> (state, outputs)``. It does no
+I/O; callers decide where events come from and where outputs go.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from detectors.monitor import ModelMonitor, WindowReport
+from streams.core.alerts import AlertPolicy, AlertRateLimit
+from streams.ingest.columnar import RowProblem, build_batch, infer_schema, output_schema
+from streams.settings import Settings
+
+STATE_VERSION = 1
+
+
+@dataclass
+class StepOutput:
+    """What one call of :meth:`MonitorEngine.process` produced."""
+
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[tuple[dict[str, Any], RowProblem]] = field(default_factory=list)
+    windows: int = 0
+    reports: list[tuple[str, str, WindowReport]] = field(default_factory=list)
+    suppressed: dict[str, int] = field(default_factory=dict)   # held-back firings by reason
+
+
+class MonitorEngine:
+    """Monitors and alert policies of every model version seen in one stream scope."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._monitors: dict[tuple[str, str], ModelMonitor] = {}
+        self._policies: dict[tuple[str, str], AlertPolicy] = {}
+        self._rate_limits: dict[str, AlertRateLimit] = {}   # per model, shared by its versions
+        self._unattributed: dict[str, dict[str, int]] = {}
+        # Models re-baselined by an operator learn from live events, not from their file.
+        self._rebaselined: set[tuple[str, str | None]] = set()
+        self._references = _load_references(settings)
+
+    def note_rejected(self, model_id: str, field: str) -> None:
+        """Count a value refused before its event could be read (e.g. ``1e400``).
+
+        The count joins the next window of the model's next batch, whatever its
+        version, so the data-quality check reports it.
+        """
+        counts = self._unattributed.setdefault(model_id, {})
+        counts[field] = counts.get(field, 0) + 1
+
+    @property
+    def models(self) -> list[tuple[str, str]]:
+        """(model_id, model_version) pairs being monitored."""
+        return list(self._monitors)
+
+    def monitor(self, model_id: str, model_version: str) -> ModelMonitor | None:
+        """The monitor of a model version, if it has seen events."""
+        return self._monitors.get((model_id, model_version))
+
+    def rebaseline(self, model_id: str, model_version: str | None, reason: str,
+                   at_ts: float) -> list[dict[str, Any]]:
+        """Forget the reference of a model (one version, or all): "accept the new normal".
+
+        Open alerts of the affected versions are resolved; the next events of each
+        version start a new reference. Returns the resolution alert events.
+        """
+        alerts: list[dict[str, Any]] = []
+        self._rebaselined.add((model_id, model_version))
+        for key in [k for k in self._monitors if k[0] == model_id
+                    and model_version in (None, k[1])]:
+            alerts += self._policies.pop(key).resolve_all(reason, at_ts)
+            del self._monitors[key]
+        return alerts
+
+    def process(self, events: list[dict[str, Any]]) -> StepOutput:
+        """Feed validated prediction events (in stream order)."""
+        output = StepOutput()
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for event in events:
+            groups.setdefault((event["model_id"], event["model_version"]), []).append(event)
+        for key, group in groups.items():
+            monitor = self._monitors.get(key) or self._create(key, group)
+            batch, problems = build_batch(group, monitor.schema, monitor.outputs)
+            output.problems.extend((group[p.row], p) for p in problems)
+            for name, count in self._unattributed.pop(key[0], {}).items():
+                batch.rejected[name] = batch.rejected.get(name, 0) + count
+            if len(batch) == 0:
+                continue
+            policy = self._policies[key]
+            for report in monitor.update_many(batch):
+                # A partial report carries a prompt mid-window alarm; only closed windows count.
+                output.windows += not report.partial
+                output.reports.append((key[0], key[1], report))
+                output.alerts.extend(policy.apply(report))
+            for reason, count in policy.take_suppressed().items():
+                output.suppressed[reason] = output.suppressed.get(reason, 0) + count
+        return output
+
+    def _create(self, key: tuple[str, str], events: list[dict[str, Any]]) -> ModelMonitor:
+        model_id, model_version = key
+        reference = self._references.get(model_id)
+        if (reference is not None and reference["model_version"] in (None, model_version)
+                and not {(model_id, None), key} & self._rebaselined):
+            monitor = ModelMonitor.from_state(reference["monitor"])
+            self._monitors[key] = monitor
+            self._policies[key] = self.alert_policy(model_id, model_version)
+            return monitor
+        declared = self.settings.models.get(model_id)
+        schema = dict(declared.features if declared and declared.features else
+                      infer_schema(events, self.settings.limits.max_features))
+        monitor = ModelMonitor(schema, output_schema(events), self.settings.monitor)
+        self._monitors[key] = monitor
+        self._policies[key] = self.alert_policy(model_id, model_version)
+        return monitor
+
+    def alert_policy(self, model_id: str, model_version: str,
+                     state: dict[str, Any] | None = None) -> AlertPolicy:
+        """A model version's alert policy, configured by ``settings.alerts``.
+
+        Policies of one model share its rate limit, also those the label engine
+        builds for performance alerts (it is given this method).
+        """
+        alerts = self.settings.alerts
+        limit = self._rate_limits.get(model_id)
+        if limit is None and alerts.max_alerts_per_hour:
+            limit = self._rate_limits[model_id] = AlertRateLimit(model_id,
+                                                                 alerts.max_alerts_per_hour)
+        if state is not None:
+            return AlertPolicy.from_state(state, alerts, limit)
+        return AlertPolicy(model_id, model_version, alerts.resolve_after_windows,
+                           cooldown_windows=alerts.cooldown_windows, group=alerts.group,
+                           rate_limit=limit)
+
+    def to_state(self) -> dict[str, Any]:
+        """Plain-dict state of every monitor and policy."""
+        return {
+            "version": STATE_VERSION,
+            "rebaselined": sorted([list(k) for k in self._rebaselined], key=str),
+            "models": [
+                {"model_id": mid, "model_version": ver, "monitor": monitor.to_state(),
+                 "policy": self._policies[(mid, ver)].to_state()}
+                for (mid, ver), monitor in self._monitors.items()
+            ],
+            "rate_limits": [limit.to_state() for limit in self._rate_limits.values()],
+        }
+
+    @classmethod
+    def from_state(cls, settings: Settings, state: dict[str, Any]) -> MonitorEngine:
+        """Rebuild from :meth:`to_state` output."""
+        engine = cls(settings)
+        engine._rebaselined = {(k[0], k[1]) for k in state.get("rebaselined", [])}
+        if settings.alerts.max_alerts_per_hour:
+            engine._rate_limits = {
+                limit["model_id"]: AlertRateLimit.from_state(
+                    limit, settings.alerts.max_alerts_per_hour)
+                for limit in state.get("rate_limits", [])}
+        for entry in state["models"]:
+            key = (entry["model_id"], entry["model_version"])
+            engine._monitors[key] = ModelMonitor.from_state(entry["monitor"])
+            engine._policies[key] = engine.alert_policy(*key, state=entry["policy"])
+        return engine
+
+
+def _load_references(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Reference files named in the settings, validated against the monitor settings."""
+    from pathlib import Path
+
+    from streams.offline.reference import load_reference
+
+    return {model_id: load_reference(Path(model.reference), settings)
+            for model_id, model in settings.models.items() if model.reference}

@@ -1,0 +1,260 @@
+"""Bytes → validated events, or a dead-letter reason. Never an exception.
+
+One message on an input topic holds one event object or a JSON array of
+events. Each event's envelope (ids, timestamp, types of the top-level fields)
+is checked here; feature values are type-checked column by column later, in
+:mod:`streams.ingest.columnar`, where it is cheaper.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import orjson
+
+from streams.settings import LimitSettings
+
+PREDICTION = "prediction"
+LABEL = "label"
+CONTROL = "control"
+CONTROL_COMMANDS = ("rebaseline",)
+
+INVALID_JSON = "invalid_json"
+NOT_AN_OBJECT = "not_an_object"
+MISSING_FIELD = "missing_field"
+WRONG_TYPE = "wrong_type"
+NON_FINITE = "non_finite"
+OVERSIZED = "oversized"
+INVALID_VALUE = "invalid_value"
+TOO_MANY_EVENTS = "too_many_events"
+
+
+class Rejected(NamedTuple):
+    """Why a message, or one element of an array message, was refused."""
+
+    error: str
+    reason: str
+    payload: bytes
+    index: int | None = None
+    path: str | None = None
+
+
+class Decoded(NamedTuple):
+    """Valid events (``ts`` normalised to float seconds) and refusals of one message."""
+
+    events: list[dict[str, Any]]
+    rejected: list[Rejected]
+
+
+_ID_LIMITS = {"model_id": 256, "model_version": 128, "event_id": 256}
+_REQUIRED = {
+    PREDICTION: ("model_id", "model_version", "event_id", "ts", "features", "prediction"),
+    LABEL: ("model_id", "event_id", "ts", "label"),
+    CONTROL: ("command", "model_id"),
+}
+
+
+def decode_message(value: bytes | None, kind: str, limits: LimitSettings) -> Decoded:
+    """Decode one Kafka message value into events of ``kind``.
+
+    Examples
+    --------
+    >>> ok = b'{"model_id":"m","event_id":"1","ts":1.5,"label":1}'
+    >>> decode_message(ok, LABEL, LimitSettings()).events[0]["ts"]
+    1.5
+    >>> decode_message(b'[' + ok + b', {"ts": 1}]', LABEL, LimitSettings()).rejected[0].reason
+    'missing field model_id'
+    """
+    if not value:
+        return Decoded([], [Rejected(INVALID_JSON, "empty message", value or b"")])
+    if len(value) > limits.max_message_bytes:
+        return Decoded([], [Rejected(
+            OVERSIZED, f"message of {len(value)} bytes exceeds max_message_bytes "
+            f"({limits.max_message_bytes})", value)])
+    try:
+        document = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        # orjson refuses 1e400 and friends at parse time; say what it really is.
+        error = NON_FINITE if "infinity" in str(exc) else INVALID_JSON
+        return Decoded([], [Rejected(error, f"not valid JSON: {exc}", value)])
+    if isinstance(document, dict):
+        problem = validate_event(document, kind, limits)
+        if problem is None:
+            return Decoded([document], [])
+        return Decoded([], [Rejected(problem[0], problem[2], value, None, problem[1])])
+    if not isinstance(document, list):
+        return Decoded([], [Rejected(
+            NOT_AN_OBJECT, f"expected a JSON object or an array of objects, got "
+            f"{type(document).__name__}", value)])
+    if len(document) > limits.max_events_per_message:
+        return Decoded([], [Rejected(
+            TOO_MANY_EVENTS, f"array of {len(document)} events exceeds max_events_per_message "
+            f"({limits.max_events_per_message})", value)])
+    events: list[dict[str, Any]] = []
+    rejected: list[Rejected] = []
+    for index, element in enumerate(document):
+        if not isinstance(element, dict):
+            rejected.append(Rejected(NOT_AN_OBJECT, f"array element {index} is "
+                                     f"{type(element).__name__}, expected an object",
+                                     orjson.dumps(element), index))
+            continue
+        problem = validate_event(element, kind, limits)
+        if problem is None:
+            events.append(element)
+        else:
+            rejected.append(Rejected(problem[0], problem[2], orjson.dumps(element), index,
+                                     problem[1]))
+    return Decoded(events, rejected)
+
+
+_NUMBER_TYPES = (int, float)
+_SCALAR_TYPES = (int, float, str, bool)
+
+
+def validate_event(event: dict[str, Any], kind: str,
+                   limits: LimitSettings) -> tuple[str, str, str] | None:
+    """Check an event's envelope; normalise ``ts`` in place.
+
+    Returns ``None`` when valid, else ``(error code, field path, reason)``.
+    """
+    if kind == PREDICTION and _well_formed_prediction(event, limits):
+        return None
+    if kind == LABEL and _well_formed_label(event):
+        return None
+    return _validate_slowly(event, kind, limits)
+
+
+def _well_formed_label(event: dict[str, Any]) -> bool:
+    get = event.get
+    model_id, event_id, ts, label = get("model_id"), get("event_id"), get("ts"), get("label")
+    if not (type(model_id) is str and type(event_id) is str and type(ts) in _NUMBER_TYPES
+            and type(label) in _SCALAR_TYPES and "model_version" not in event):
+        return False
+    if not (0 < len(model_id) <= 256 and 0 < len(event_id) <= 256 and math.isfinite(ts)):
+        return False
+    if type(label) is float and not math.isfinite(label):
+        return False
+    event["ts"] = float(ts)
+    return True
+
+
+def _well_formed_prediction(event: dict[str, Any], limits: LimitSettings) -> bool:
+    # The common case in a handful of exact type checks; anything unusual takes the
+    # slow path, which finds and names the problem.
+    get = event.get
+    model_id, version, event_id = get("model_id"), get("model_version"), get("event_id")
+    ts, features, prediction = get("ts"), get("features"), get("prediction")
+    score = get("score", 0.0)
+    if not (type(model_id) is str and type(version) is str and type(event_id) is str
+            and type(ts) in _NUMBER_TYPES and type(features) is dict
+            and type(prediction) in _SCALAR_TYPES and type(score) in _NUMBER_TYPES):
+        return False
+    if not (0 < len(model_id) <= 256 and 0 < len(version) <= 128 and 0 < len(event_id) <= 256
+            and len(features) <= limits.max_features):
+        return False
+    if "scores" in event or "segments" in event:
+        return False
+    if not (math.isfinite(ts) and math.isfinite(score)):
+        return False
+    if type(prediction) is float and not math.isfinite(prediction):
+        return False
+    event["ts"] = float(ts)
+    return True
+
+
+def _validate_slowly(event: dict[str, Any], kind: str,
+                     limits: LimitSettings) -> tuple[str, str, str] | None:
+    for name in _REQUIRED[kind]:
+        if name not in event:
+            return MISSING_FIELD, name, f"missing field {name}"
+    for name, limit in _ID_LIMITS.items():
+        if name in event:
+            ident = event[name]
+            if not isinstance(ident, str):
+                return WRONG_TYPE, name, f"{name}: expected a string, got {_describe(ident)}"
+            if not 0 < len(ident) <= limit:
+                return INVALID_VALUE, name, f"{name}: expected 1 to {limit} characters, " \
+                    f"got {len(ident)}"
+    if kind == CONTROL:
+        return _check_control(event)
+    ts = _timestamp(event["ts"])
+    if isinstance(ts, tuple):
+        return ts
+    event["ts"] = ts
+    if kind == LABEL:
+        return _check_scalar(event["label"], "label", allow_null=False)
+    features = event["features"]
+    if not isinstance(features, dict):
+        return WRONG_TYPE, "features", f"features: expected an object, got {_describe(features)}"
+    if len(features) > limits.max_features:
+        return INVALID_VALUE, "features", f"features: expected at most {limits.max_features} " \
+            f"entries, got {len(features)}"
+    problem = _check_scalar(event["prediction"], "prediction", allow_null=False)
+    if problem is not None:
+        return problem
+    if "score" in event:
+        score = event["score"]
+        if not _is_number(score):
+            return WRONG_TYPE, "score", f"score: expected a number, got {_describe(score)}"
+        if not math.isfinite(score):
+            return NON_FINITE, "score", f"score: expected a finite number, got {score!r}"
+    for name in ("scores", "segments"):
+        if name in event and not isinstance(event[name], dict):
+            return WRONG_TYPE, name, f"{name}: expected an object, got {_describe(event[name])}"
+    for name, value in event.get("segments", {}).items():
+        if type(value) not in _SCALAR_TYPES:
+            return WRONG_TYPE, f"segments.{name}", (f"segments.{name}: expected a string, number "
+                                                    f"or boolean, got {_describe(value)}")
+        if type(value) is float and not math.isfinite(value):
+            return NON_FINITE, f"segments.{name}", (f"segments.{name}: expected a finite "
+                                                    f"number, got {value!r}")
+    return None
+
+
+def _check_control(event: dict[str, Any]) -> tuple[str, str, str] | None:
+    if event["command"] not in CONTROL_COMMANDS:
+        return INVALID_VALUE, "command", f"command: expected one of {list(CONTROL_COMMANDS)}, " \
+            f"got {_describe(event['command'])}"
+    for name in ("model_version", "reason"):
+        if event.get(name) is not None and not isinstance(event[name], str):
+            return WRONG_TYPE, name, f"{name}: expected a string, got {_describe(event[name])}"
+    return None
+
+
+def _timestamp(ts: Any) -> float | tuple[str, str, str]:
+    if _is_number(ts):
+        if not math.isfinite(ts):
+            return NON_FINITE, "ts", f"ts: expected a finite number, got {ts!r}"
+        return float(ts)
+    if isinstance(ts, str):
+        try:
+            parsed = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+        except ValueError:
+            return INVALID_VALUE, "ts", f"ts: expected epoch seconds or RFC 3339, got {ts!r}"
+        if parsed.tzinfo is None:
+            return INVALID_VALUE, "ts", f"ts: RFC 3339 time needs a UTC offset, got {ts!r}"
+        return parsed.timestamp()
+    return WRONG_TYPE, "ts", f"ts: expected a number or an RFC 3339 string, got {_describe(ts)}"
+
+
+def _check_scalar(value: Any, path: str, allow_null: bool) -> tuple[str, str, str] | None:
+    if value is None:
+        return None if allow_null else (MISSING_FIELD, path, f"{path}: must not be null")
+    if isinstance(value, (str, bool)):
+        return None
+    if _is_number(value):
+        if math.isfinite(value):
+            return None
+        return NON_FINITE, path, f"{path}: expected a finite number, got {value!r}"
+    return WRONG_TYPE, path, f"{path}: expected a number, string or boolean, got {_describe(value)}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:40] + '…' if len(text) > 40 else text}"

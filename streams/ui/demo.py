@@ -1,0 +1,245 @@
+"""``driftline demo``: the embedded stack, a simulated model service, live alerts.
+
+The simulated service publishes a credit-risk model's predictions (as array
+messages, the way a busy service batches them) and delayed labels, with a
+drift planted at a point printed up front. Alerts are read back from the
+alerts topic like any consumer would, and printed as they arrive.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+from confluent_kafka import Producer
+
+from detectors.synthetic import ScenarioSpec, iter_chunks, truth
+from streams.runtime.reader import TopicReader
+from streams.runtime.topics import ensure_topics
+from streams.settings import Settings
+from streams.stack.embedded import EmbeddedStack, free_port, spawn, stop_process
+from streams.state.checkpoint import CheckpointStore
+from streams.state.hotview import HotView
+from streams.ui.console import window_metric
+from streams.ui.dashboard import start_dashboard
+
+EVENTS_PER_MESSAGE = 100
+
+
+@dataclass
+class DemoResult:
+    """What the demo saw; ``ok`` when the planted drift was caught and nothing fired early."""
+
+    events: int
+    drift_at: int
+    planted: list[str]
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    dead_letters: int = 0
+    first_detection: int | None = None
+    early_alerts: int = 0
+    labels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The label join's summary per model from the live view, read before the worker stops."""
+
+    @property
+    def ok(self) -> bool:
+        """Planted feature alerted after the drift point, and no drift alert before it."""
+        return self.first_detection is not None and self.early_alerts == 0
+
+
+def embedded_settings(settings: Settings, stack: EmbeddedStack) -> Settings:
+    """Point ``settings`` at an embedded stack, with a free port for the worker's metrics."""
+    from dataclasses import replace
+
+    return settings.with_overrides(
+        bootstrap_servers=stack.bootstrap_servers, redis_url=stack.redis_url,
+        worker=replace(settings.worker, metrics_port=free_port(), metrics_host="127.0.0.1"))
+
+
+def worker_env(settings: Settings, config: Path | None = None) -> dict[str, str]:
+    """Environment that points a ``driftline worker`` at ``settings``' stack.
+
+    ``config`` is the YAML file the parent read, so the worker reads the same one.
+    """
+    env = dict(os.environ)
+    if config is not None:
+        env["DRIFTLINE_CONFIG"] = str(config.resolve())
+    return {**env,
+            "DRIFTLINE_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+            "DRIFTLINE_REDIS_URL": settings.redis_url,
+            "DRIFTLINE_GROUP_ID": settings.group_id,
+            "DRIFTLINE_TOPIC_PREFIX": settings.topics.prefix,
+            "DRIFTLINE_PARTITIONS": str(settings.topics.partitions),
+            "DRIFTLINE_SESSION_TIMEOUT_MS": str(settings.worker.session_timeout_ms),
+            "DRIFTLINE_REFERENCE_SIZE": str(settings.monitor.reference_size),
+            "DRIFTLINE_WINDOW_SIZE": str(settings.monitor.window_size),
+            "DRIFTLINE_METRICS_PORT": str(settings.worker.metrics_port),
+            "DRIFTLINE_METRICS_HOST": settings.worker.metrics_host,
+            "DRIFTLINE_JOINED_TOPIC": str(settings.labels.joined_topic).lower()}
+
+
+def run_demo(settings: Settings, events: int, rate: float, scenario: str,
+             out: IO[str] = sys.stdout, config: Path | None = None,
+             stay: threading.Event | None = None) -> DemoResult:
+    """Run the whole demo; return what it saw (the caller chooses the exit code).
+
+    With ``stay``, the stack, worker and dashboard keep running after the last
+    prediction until ``stay`` is set.
+    """
+    spec = ScenarioSpec(scenario, events)
+    facts = truth(spec)
+    planted = sorted({d["feature"] for d in facts["drifts"]
+                      if d["kind"] == "data_drift" and d["feature"]})
+    result = DemoResult(events, spec.drift_index, planted)
+    with EmbeddedStack() as stack:
+        assert stack.workdir is not None
+        settings = embedded_settings(settings, stack)
+        print(f"driftline demo: Tansu broker {stack.bootstrap_servers}, Redis {stack.redis_url}, "
+              f"metrics http://127.0.0.1:{settings.worker.metrics_port}/metrics", file=out)
+        ensure_topics(settings)
+        dashboard = start_dashboard(settings)
+        if dashboard is not None:
+            print(f"live dashboard: {dashboard.url}", file=out, flush=True)
+        worker = spawn([sys.executable, "-m", "streams.ui.cli", "worker"],
+                       stack.workdir / "worker.log", env=worker_env(settings, config))
+        print(f"worker pid {worker.pid} (log: {stack.workdir / 'worker.log'})", file=out)
+        _announce(spec, facts, rate, settings.monitor.reference_size, out)
+        reader = TopicReader(settings.bootstrap_servers,
+                             [settings.topics.name("alerts"), settings.topics.name("deadletter")])
+        done = threading.Event()
+        printer = threading.Thread(target=_print_alerts, args=(reader, spec, result, done, out),
+                                   daemon=True)
+        printer.start()
+        try:
+            last_offsets = _publish(settings, spec, rate)
+            _wait_for_worker(settings, last_offsets, worker, timeout_s=60.0)
+            time.sleep(1.0)
+            result.labels = HotView(settings.redis_url, settings.group_id).labels()
+            if stay is not None:
+                where = f" at {dashboard.url}" if dashboard is not None else ""
+                print(f"\nall predictions published; the stack and dashboard{where} stay up "
+                      "until Ctrl-C", file=out, flush=True)
+                stay.wait()
+        finally:
+            done.set()
+            printer.join(5.0)
+            reader.close()
+            if dashboard is not None:
+                dashboard.close()
+            stop_process(worker)
+    _summarise(result, out)
+    return result
+
+
+def _announce(spec: ScenarioSpec, facts: dict[str, Any], rate: float, reference_size: int,
+              out: IO[str]) -> None:
+    features = ", ".join(facts["features"])
+    print(f"model {spec.model_id}/{spec.model_version}: {len(facts['features'])} features "
+          f"({features})", file=out)
+    print(f"publishing {spec.events:,} predictions at ~{rate:,.0f}/s (+ labels "
+          f"{spec.label_delay_events} events later)", file=out)
+    for drift in facts["drifts"]:
+        if drift["kind"] == "data_drift":
+            print(f">>> planted drift: {spec.scenario} on {drift['feature']} from event "
+                  f"{drift['start_index']:,}", file=out)
+    print(f"reference = first {reference_size:,} events; alerts appear below as the worker "
+          "publishes them\n", file=out)
+
+
+def _publish(settings: Settings, spec: ScenarioSpec, rate: float) -> dict[int, int]:
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 10})
+    last_offsets: dict[int, int] = {}
+
+    def delivered(error: Any, message: Any) -> None:
+        if error is None and message.topic() == settings.topics.name("predictions"):
+            last_offsets[message.partition()] = max(last_offsets.get(message.partition(), -1),
+                                                    message.offset())
+
+    started = time.monotonic()
+    sent = 0
+    for predictions, labels in iter_chunks(spec, chunk_size=EVENTS_PER_MESSAGE * 10):
+        for start in range(0, len(predictions), EVENTS_PER_MESSAGE):
+            batch = predictions[start:start + EVENTS_PER_MESSAGE]
+            producer.produce(settings.topics.name("predictions"), orjson.dumps(batch),
+                             key=spec.model_id, on_delivery=delivered)
+            sent += len(batch)
+            ahead = sent / rate - (time.monotonic() - started)
+            if ahead > 0:
+                time.sleep(ahead)
+            producer.poll(0)
+        if labels:
+            producer.produce(settings.topics.name("labels"), orjson.dumps(labels),
+                             key=spec.model_id)
+    producer.flush(30)
+    return last_offsets
+
+
+def _wait_for_worker(settings: Settings, last_offsets: dict[int, int], worker: Any,
+                     timeout_s: float) -> None:
+    store = CheckpointStore(settings.redis_url, settings.group_id)
+    topic = settings.topics.name("predictions")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and worker.poll() is None:
+        checkpoints = {p: store.load(topic, p) for p in last_offsets}
+        if all(c is not None and c.offsets.get(topic, 0) > last_offsets[p]
+               for p, c in checkpoints.items()):
+            return
+        time.sleep(0.5)
+
+
+def _print_alerts(reader: TopicReader, spec: ScenarioSpec, result: DemoResult,
+                  done: threading.Event, out: IO[str]) -> None:
+    while not done.is_set():
+        for topic, record in reader.poll(0.3):
+            if topic.endswith("deadletter"):
+                result.dead_letters += 1
+                continue
+            result.alerts.append(record)
+            end_index = round((record["window"]["end_ts"] - spec.start_ts) *
+                              spec.events_per_second)
+            start_index = end_index - record["window"]["events"] + 1
+            if record["kind"] == "data_drift" and record["status"] == "firing":
+                if end_index < spec.drift_index:
+                    result.early_alerts += 1
+                elif record["feature"] in result.planted and result.first_detection is None:
+                    result.first_detection = end_index
+            print(f"ALERT {record['status'].upper():8} {record['severity']:8} "
+                  f"{record['kind']:16} {record['feature'] or '-':18} "
+                  f"events {start_index:,}–{end_index:,}  {record['detector']} "
+                  f"{record['statistic']:.3g} > {record['threshold']:.3g}\n"
+                  f"      {record['explanation']}", file=out, flush=True)
+
+
+def _summarise(result: DemoResult, out: IO[str]) -> None:
+    kinds = Counter(f"{a['kind']}:{a['feature']}" for a in result.alerts
+                    if a["status"] == "firing")
+    print("\n── summary ──", file=out)
+    print(f"events published: {result.events:,}; drift planted at event {result.drift_at:,} "
+          f"on {', '.join(result.planted) or '(no feature)'}", file=out)
+    listed = ", ".join(f"{k} ×{v}" for k, v in kinds.items()) or "none"
+    print(f"alerts: {len(result.alerts)} ({listed})", file=out)
+    if result.first_detection is not None:
+        print(f"first data_drift alert on the planted feature: window ending at event "
+              f"{result.first_detection:,} ({result.first_detection - result.drift_at:,} events "
+              "after the drift)", file=out)
+    else:
+        print("the planted drift was NOT detected", file=out)
+    print(f"data_drift alerts before the drift point: {result.early_alerts}", file=out)
+    for model_id, entry in sorted(result.labels.items()):
+        metric = window_metric(entry.get("performance"))
+        estimate = (entry.get("estimate") or {}).get("estimated_accuracy")
+        print(f"labels of {model_id}: {entry['joined']:,} joined of {entry['predictions']:,} "
+              f"predictions"
+              + (f" (coverage {entry['coverage']:.1%})" if entry.get("coverage") is not None
+                 else "")
+              + (f"; last window {metric}" if metric is not None else "")
+              + (f"; label-free estimate {estimate:.3f}" if estimate is not None else ""),
+              file=out)
+    print(f"dead letters: {result.dead_letters}", file=out)
+    print("result: " + ("OK" if result.ok else "FAILED"), file=out)
