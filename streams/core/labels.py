@@ -10,7 +10,6 @@ crash the same labels join again exactly once (see :mod:`streams.state.pending`)
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import math
 from collections.abc import Callable
@@ -18,14 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
-import orjson
+from numpy.typing import NDArray
 
-# river is imported lazily by the monitors (``import detectors`` stays light); a worker
-# pays for it at start rather than on its first label.
-import river.linear_model  # noqa: F401
-import river.tree  # noqa: F401
-
-import detectors.concept  # noqa: F401
 from detectors.monitor import WindowReport
 from detectors.performance import (
     CLASSIFICATION,
@@ -38,7 +31,7 @@ from detectors.performance import (
 )
 from streams.core.alerts import AlertPolicy
 from streams.settings import Settings
-from streams.state.pending import DUPLICATE, MISSING, Claim
+from streams.state.pending import DUPLICATE, MISSING, Claimed, PendingRows
 
 STATE_VERSION = 1
 # (model_id, model_version, saved state or None) -> the alert policy of a model version.
@@ -64,7 +57,8 @@ class LabelStep:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     retrain: list[dict[str, Any]] = field(default_factory=list)
     reports: list[tuple[str, str, WindowReport]] = field(default_factory=list)
-    entries: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    pending: dict[str, PendingRows] = field(default_factory=dict)
+    """Rows to store in the pending store, per model."""
     retry: dict[str, list[LabelRequest]] = field(default_factory=dict)
     joined: list[dict[str, Any]] = field(default_factory=list)
     """Joined records for the optional ``driftline.joined`` topic (``labels.joined_topic``)."""
@@ -141,67 +135,48 @@ class LabelEngine:
             counts = self._counts[model_id] = ModelCounts()
         return counts
 
-    # -- predictions ------------------------------------------------------------------------
-    def on_predictions(self, events: list[dict[str, Any]], offsets: list[int]) -> LabelStep:
-        """Encode predictions for the pending store; estimate performance without labels.
+    def counts_by_model(self) -> list[ModelCounts]:
+        """The join counters of every model seen."""
+        return list(self._counts.values())
 
-        ``offsets[i]`` is the input offset of ``events[i]``. The step's ``retry``
-        lists early labels whose predictions just arrived: claim them after
-        storing ``entries``.
+    # -- predictions ------------------------------------------------------------------------
+    def on_predictions(self, model_id: str, events: list[dict[str, Any]],
+                       offsets: NDArray[np.int64]) -> LabelStep:
+        """Columnar pending rows of one model's predictions; estimate performance without labels.
+
+        ``offsets[i]`` is the input offset of ``events[i]``. The step's
+        ``pending`` holds the rows to store and ``retry`` the early labels whose
+        predictions just arrived: claim them after storing the rows.
         """
         step = LabelStep()
-        keep_features = self.settings.labels.store_features
-        by_version: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
-        latest: dict[str, tuple[float, str]] = {}
-        entries_of = step.entries
-        nan = math.nan
-        for event, offset in zip(events, offsets, strict=True):
-            model_id, version, ts = event["model_id"], event["model_version"], event["ts"]
-            prediction = event["prediction"]
-            score, scores = event.get("score"), event.get("scores")
-            confidence = nan
-            if score is not None or scores:
-                confidence = confidence_of(normalise_class(prediction), score, scores)
-            known = confidence == confidence          # not nan
-            entry = {"v": version, "ts": ts, "y": prediction, "s": score,
-                     "c": confidence if known else None, "o": offset}
-            if keep_features:
-                entry["f"] = event["features"]
-            segments = event.get("segments")
-            if segments:
-                entry["g"] = segments
-            entries = entries_of.get(model_id)
-            if entries is None:
-                entries = entries_of[model_id] = {}
-            entries[event["event_id"]] = orjson.dumps(entry)
-            if known:
-                series = by_version.get((model_id, version))
-                if series is None:
-                    series = by_version[(model_id, version)] = ([], [])
-                series[0].append(ts)
-                series[1].append(confidence)
-            previous = latest.get(model_id)
-            if previous is None or ts >= previous[0]:
-                latest[model_id] = (ts, version)
-        for model_id, entries in step.entries.items():
-            counts = self.counts(model_id)
-            counts.predictions += len(entries)
-            counts.last_prediction_ts = max(counts.last_prediction_ts, latest[model_id][0])
-            counts.version = latest[model_id][1]
-            early = self._early.get(model_id)
-            if early:
-                waiting = [early.pop(event_id) for event_id in entries if event_id in early]
+        rows = pending_rows(events, offsets, self.settings.labels.store_features)
+        step.pending[model_id] = rows
+        counts = self.counts(model_id)
+        counts.predictions += len(rows)
+        last = len(rows) - 1 - int(np.argmax(rows.ts[::-1]))     # the latest, last of ties
+        if rows.ts[last] >= counts.last_prediction_ts:
+            counts.last_prediction_ts = float(rows.ts[last])
+            counts.version = rows.versions[last]
+        early = self._early.get(model_id)
+        if early:
+            arrived = early.keys() & set(rows.event_ids)
+            if arrived:
+                waiting = [early.pop(event_id) for event_id in rows.event_ids
+                           if event_id in arrived and event_id in early]
                 self._early_total -= len(waiting)
-                if waiting:
-                    step.retry[model_id] = waiting
-        for (model_id, version), (ts, confidence) in by_version.items():
-            estimator = self._estimators.get((model_id, version))
-            if estimator is None:
-                estimator = self._estimators[(model_id, version)] = LabelFreeEstimator(
-                    self.settings.estimation)
-            for report in estimator.update_many(np.asarray(ts, dtype=np.float64),
-                                                np.asarray(confidence, dtype=np.float64)):
-                self._report(step, model_id, version, report)
+                step.retry[model_id] = waiting
+        known = ~np.isnan(rows.confidence)
+        if known.any():
+            versions = dict.fromkeys(rows.versions)
+            for version in versions:
+                mask = known if len(versions) == 1 else known & np.array(
+                    [v == version for v in rows.versions])
+                estimator = self._estimators.get((model_id, version))
+                if estimator is None:
+                    estimator = self._estimators[(model_id, version)] = LabelFreeEstimator(
+                        self.settings.estimation)
+                for report in estimator.update_many(rows.ts[mask], rows.confidence[mask]):
+                    self._report(step, model_id, version, report)
         self._expire_early()
         return step
 
@@ -224,42 +199,56 @@ class LabelEngine:
         return grouped
 
     def on_claims(self, model_id: str, requests: list[LabelRequest],
-                  claims: list[Claim]) -> LabelStep:
+                  claimed: Claimed) -> LabelStep:
         """Join what the labels found; queue the early ones; feed the monitors."""
         step = LabelStep()
         counts = self.counts(model_id)
-        joined: dict[str, list[tuple[LabelRequest, dict[str, Any]]]] = {}
-        for request, claim in zip(requests, claims, strict=True):
-            if claim.status == DUPLICATE:
+        joined: list[LabelRequest] = []
+        for request, status in zip(requests, claimed.statuses, strict=True):
+            if status == DUPLICATE:
                 counts.duplicates += 1
-            elif claim.status == MISSING or claim.prediction is None:
+            elif status == MISSING:
                 self._wait(model_id, request)
             else:
-                joined.setdefault(claim.prediction["v"], []).append((request, claim.prediction))
-        for version, pairs in joined.items():
+                joined.append(request)
+        rows = claimed.rows
+        if rows is None or not joined:
+            return step
+        versions = dict.fromkeys(rows.versions)
+        for version in versions:
+            if len(versions) == 1:
+                pairs, part = joined, rows
+            else:
+                picked = [i for i, v in enumerate(rows.versions) if v == version]
+                pairs, part = [joined[i] for i in picked], rows.take(picked)
             counts.joined += len(pairs)
-            for request, prediction in pairs:
-                delay = max(request.ts - float(prediction["ts"]), 0.0)
-                counts.delays[bisect.bisect_left(DELAY_BUCKETS, delay)] += 1
+            label_ts = np.fromiter((r.ts for r in pairs), dtype=np.float64, count=len(pairs))
+            delays = np.maximum(label_ts - part.ts, 0.0)
+            buckets = np.bincount(np.searchsorted(DELAY_BUCKETS, delays, side="left"),
+                                  minlength=len(DELAY_BUCKETS) + 1)
+            counts.delays = [a + int(b) for a, b in zip(counts.delays, buckets, strict=True)]
             if self.settings.labels.joined_topic:
-                step.joined += [self._joined_record(model_id, version, request, prediction)
-                                for request, prediction in pairs]
-            self._feed(step, model_id, version, pairs)
+                step.joined += [self._joined_record(model_id, version, request, part, row)
+                                for row, request in enumerate(pairs)]
+            self._feed(step, model_id, version, pairs, part)
         return step
 
     def _joined_record(self, model_id: str, version: str, request: LabelRequest,
-                       prediction: dict[str, Any]) -> dict[str, Any]:
+                       rows: PendingRows, row: int) -> dict[str, Any]:
         """One prediction with its label, as published on the joined topic (contract v1)."""
+        score = float(rows.score[row])
         record: dict[str, Any] = {
             "schema_version": 1, "model_id": model_id, "model_version": version,
-            "event_id": request.event_id, "ts": prediction["ts"], "label_ts": request.ts,
-            "prediction": prediction["y"], "score": prediction.get("s"), "label": request.label,
-            "source": {"partition": self.partition, "prediction_offset": prediction["o"],
+            "event_id": request.event_id, "ts": float(rows.ts[row]), "label_ts": request.ts,
+            "prediction": rows.predictions[row], "score": None if math.isnan(score) else score,
+            "label": request.label,
+            "source": {"partition": self.partition,
+                       "prediction_offset": int(rows.offsets[row]),
                        "label_offset": request.offset}}
-        if "f" in prediction:
-            record["features"] = prediction["f"]
-        if "g" in prediction:
-            record["segments"] = prediction["g"]
+        if rows.features is not None:
+            record["features"] = rows.features[row]
+        if rows.segments is not None and rows.segments[row] is not None:
+            record["segments"] = rows.segments[row]
         return record
 
     def _wait(self, model_id: str, request: LabelRequest) -> None:
@@ -291,29 +280,28 @@ class LabelEngine:
                 self.counts(model_id).unmatched += 1
 
     def _feed(self, step: LabelStep, model_id: str, version: str,
-              pairs: list[tuple[LabelRequest, dict[str, Any]]]) -> None:
-        task = self._task(model_id, pairs[0][0].label, pairs[0][1]["y"])
+              requests: list[LabelRequest], rows: PendingRows) -> None:
+        task = self._task(model_id, requests[0].label, rows.predictions[0])
         key = (model_id, version)
         monitor = self._performance.get(key)
         if monitor is None:
             monitor = self._performance[key] = PerformanceMonitor(task, self.settings.performance)
-        batch = _labelled_batch(task, pairs, self.settings.labels.store_features)
+        batch = _labelled_batch(task, requests, rows, self.settings.labels.store_features)
         for report in monitor.update_many(batch):
             self._report(step, model_id, version, report)
         retrain = self._retrain_policy(model_id, version)
         request = retrain.on_labelled(
-            ts=batch.ts.tolist(), prediction_offsets=[int(p["o"]) for _, p in pairs],
-            label_offsets=[r.offset for r, _ in pairs], partition=self.partition,
+            ts=batch.ts.tolist(), prediction_offsets=rows.offsets.tolist(),
+            label_offsets=[r.offset for r in requests], partition=self.partition,
             topics=self._topics,
             coverage=self.counts(model_id).coverage, challenger=monitor.challenger_result())
         if request is not None:
             step.retrain.append(request)
         if self.settings.labels.max_segments:
-            self._feed_segments(step, model_id, version, task, batch, pairs)
+            self._feed_segments(step, model_id, version, task, batch, rows)
 
     def _feed_segments(self, step: LabelStep, model_id: str, version: str, task: str,
-                       batch: LabelledBatch,
-                       pairs: list[tuple[LabelRequest, dict[str, Any]]]) -> None:
+                       batch: LabelledBatch, pending: PendingRows) -> None:
         """Feed each segment value's own monitor; the first ``max_segments`` of a version get one.
 
         A prediction with several segments (``{"channel": "web", "region": "eu"}``)
@@ -321,8 +309,8 @@ class LabelEngine:
         ``batch``, taken rather than decoded again.
         """
         rows_of: dict[str, list[int]] = {}
-        for row, (_, prediction) in enumerate(pairs):
-            for name, value in (prediction.get("g") or {}).items():
+        for row, segments in enumerate(pending.segments or ()):
+            for name, value in (segments or {}).items():
                 rows_of.setdefault(segment_label(name, value), []).append(row)
         for label, rows in rows_of.items():
             key = (model_id, version, label)
@@ -495,20 +483,70 @@ def infer_task(label: Any, prediction: Any) -> str:
     return CLASSIFICATION
 
 
-def _labelled_batch(task: str, pairs: list[tuple[LabelRequest, dict[str, Any]]],
+def _labelled_batch(task: str, requests: list[LabelRequest], rows: PendingRows,
                     with_features: bool) -> LabelledBatch:
     if task == REGRESSION:
-        y_true: np.ndarray[Any, Any] = np.array([_number(r.label) for r, _ in pairs])
-        y_pred: np.ndarray[Any, Any] = np.array([_number(p["y"]) for _, p in pairs])
+        y_true: np.ndarray[Any, Any] = np.array([_number(r.label) for r in requests])
+        y_pred: np.ndarray[Any, Any] = np.array([_number(y) for y in rows.predictions])
     else:
-        y_true = np.array([normalise_class(r.label) for r, _ in pairs], dtype=object)
-        y_pred = np.array([normalise_class(p["y"]) for _, p in pairs], dtype=object)
+        y_true = np.array([normalise_class(r.label) for r in requests], dtype=object)
+        y_pred = np.array([normalise_class(y) for y in rows.predictions], dtype=object)
     return LabelledBatch(
-        ts=np.array([float(p["ts"]) for _, p in pairs]),
-        y_true=y_true, y_pred=y_pred,
-        score=np.array([_number(p.get("s")) for _, p in pairs]),
-        confidence=np.array([_number(p.get("c")) for _, p in pairs]),
-        features=[p.get("f") or {} for _, p in pairs] if with_features else [])
+        ts=np.asarray(rows.ts, dtype=np.float64), y_true=y_true, y_pred=y_pred,
+        score=np.asarray(rows.score, dtype=np.float64),
+        confidence=np.asarray(rows.confidence, dtype=np.float64),
+        features=(rows.features or [{}] * len(rows)) if with_features else [])
+
+
+def pending_rows(events: list[dict[str, Any]], offsets: NDArray[np.int64],
+                 with_features: bool) -> PendingRows:
+    """The columns of validated prediction events that wait for labels.
+
+    A confidence (the model's probability that its prediction is right) is
+    computed for every row whose score makes one; ``nan`` elsewhere.
+
+    Examples
+    --------
+    >>> rows = pending_rows([{"model_version": "v1", "event_id": "a", "ts": 1.0,
+    ...                       "prediction": 0, "score": 0.2, "features": {}}],
+    ...                     np.array([5]), with_features=False)
+    >>> rows.event_ids, float(rows.confidence[0])
+    (['a'], 0.8)
+    """
+    n = len(events)
+    event_ids = [e["event_id"] for e in events]
+    versions = [e["model_version"] for e in events]
+    ts = np.fromiter((e["ts"] for e in events), dtype=np.float64, count=n)
+    predictions = [e["prediction"] for e in events]
+    raw_scores = [e.get("score") for e in events]
+    if None in raw_scores:
+        score = np.array([math.nan if v is None else v for v in raw_scores], dtype=np.float64)
+    else:
+        score = np.array(raw_scores, dtype=np.float64)
+    kinds = set(map(type, predictions))
+    if kinds <= {int, float, bool}:
+        numeric = np.array(predictions, dtype=np.float64)
+        positive, negative = numeric == 1.0, numeric == 0.0
+    else:
+        classes = [normalise_class(p) for p in predictions]
+        positive = np.array([c == "1" for c in classes], dtype=np.bool_)
+        negative = np.array([c == "0" for c in classes], dtype=np.bool_)
+    with np.errstate(invalid="ignore"):
+        confidence = np.where(positive, score, np.where(negative, 1.0 - score, math.nan))
+        confidence[~((confidence >= 0.0) & (confidence <= 1.0))] = math.nan
+    segments: list[dict[str, Any] | None] | None = None
+    multi = [e.get("scores") for e in events]
+    if any(multi) or any("segments" in e for e in events):
+        for row, (event, scores) in enumerate(zip(events, multi, strict=True)):
+            if scores:
+                confidence[row] = confidence_of(normalise_class(event["prediction"]),
+                                                event.get("score"), scores)
+        segments = [e.get("segments") or None for e in events]
+        if not any(segments):
+            segments = None
+    return PendingRows(event_ids, versions, ts, np.asarray(offsets, dtype=np.int64), predictions,
+                       score, confidence, segments,
+                       [e["features"] for e in events] if with_features else None)
 
 
 def _number(value: Any) -> float:

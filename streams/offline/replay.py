@@ -1,4 +1,4 @@
-"""Offline mode: the same engines over JSON-lines files, no Kafka.
+"""Offline mode: the worker's partition step over JSON-lines files, no Kafka.
 
 Predictions are read in chunks; labels are read alongside them in event-time
 order (every label with ``ts`` up to the chunk's last prediction ``ts`` is
@@ -9,19 +9,17 @@ stream does. Pending predictions live in memory here
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import orjson
 
-from streams.core.engine import MonitorEngine
-from streams.core.labels import LabelEngine, LabelStep
-from streams.ingest.deadletter import Source, dead_letter
-from streams.ingest.decode import LABEL, PREDICTION, Rejected, decode_message
+from streams.core.step import PartitionState, PartitionStep, StepOutput
 from streams.settings import Settings
 from streams.state.pending import MemoryPendingStore
 
@@ -73,38 +71,75 @@ class _Progress:
         self.stream.flush()
 
 
-class _LabelFeed:
-    """Label events of a JSON-lines file, released in ``ts`` order up to a bound."""
+class Line:
+    """One line of an input file, read the way a step reads a Kafka message."""
 
-    def __init__(self, settings: Settings, path: Path, stats: ReplayStats,
-                 dead_sink: IO[bytes] | None) -> None:
-        self.settings, self.path, self.stats, self.dead_sink = settings, path, stats, dead_sink
+    __slots__ = ("_offset", "_topic", "_value")
+
+    def __init__(self, topic: str, offset: int, value: bytes) -> None:
+        self._topic, self._offset, self._value = topic, offset, value
+
+    def topic(self) -> str:
+        """The file's path (dead letters name it as their source)."""
+        return self._topic
+
+    def offset(self) -> int:
+        """The line number."""
+        return self._offset
+
+    def partition(self) -> int:
+        """Files are one partition."""
+        return 0
+
+    def key(self) -> None:
+        """Lines have no key."""
+
+    def value(self) -> bytes:
+        """The line without its end."""
+        return self._value
+
+    def timestamp(self) -> tuple[int, int]:
+        """No timestamp (type 0)."""
+        return (0, 0)
+
+
+class _LabelFeed:
+    """Label lines of a JSON-lines file, released in file order once their ``ts`` is due."""
+
+    def __init__(self, path: Path) -> None:
+        self.name = str(path)
         self._source = path.open("rb")
         self._line = 0
-        self._held: deque[tuple[dict[str, Any], int, int]] = deque()
+        self._held: deque[tuple[float, Line]] = deque()
 
-    def until(self, bound: float) -> list[tuple[dict[str, Any], int, int]]:
-        """Labels with ``ts <= bound`` (plus any already read): ``(event, line, index)``."""
-        released: list[tuple[dict[str, Any], int, int]] = []
+    def until(self, bound: float) -> list[Line]:
+        """Lines whose latest label ``ts`` is at most ``bound`` (unreadable lines at once)."""
+        released: list[Line] = []
         while True:
-            while self._held and self._held[0][0]["ts"] <= bound:
-                released.append(self._held.popleft())
+            while self._held and self._held[0][0] <= bound:
+                released.append(self._held.popleft()[1])
             if self._held or self._source.closed:
                 return released
-            line = self._source.readline()
-            if not line:
+            raw = self._source.readline()
+            if not raw:
                 self._source.close()
                 return released
             self._line += 1
-            decoded = decode_message(line.rstrip(b"\r\n"), LABEL, self.settings.limits)
-            for rejected in decoded.rejected:
-                _write_dead(self.dead_sink, rejected, Source(str(self.path), 0, self._line))
-                self.stats.dead_letters += 1
-            self._held += [(event, self._line, i) for i, event in enumerate(decoded.events)]
+            self._held.append((_latest_ts(raw), Line(self.name, self._line, raw.rstrip(b"\r\n"))))
 
-    def rest(self) -> list[tuple[dict[str, Any], int, int]]:
-        """Every label not yet released."""
-        return self.until(float("inf"))
+    def rest(self) -> list[Line]:
+        """Every line not yet released."""
+        return self.until(math.inf)
+
+
+def _latest_ts(raw: bytes) -> float:
+    # Only to order the release; the step decodes and validates the line itself.
+    try:
+        document = orjson.loads(raw)
+        events = document if isinstance(document, list) else [document]
+        return max(float(e["ts"]) for e in events)
+    except (orjson.JSONDecodeError, TypeError, KeyError, ValueError):
+        return -math.inf
 
 
 def replay(settings: Settings, predictions: Path, out: Path, labels: Path | None = None,
@@ -113,73 +148,57 @@ def replay(settings: Settings, predictions: Path, out: Path, labels: Path | None
     """Run the monitors over ``predictions`` (one message per line); write alerts to ``out``.
 
     Each line is decoded exactly like a Kafka message (a single event or an
-    array); refused lines and events go to ``deadletter_out`` when given.
-    ``labels`` are joined in event-time order; retrain requests go to
-    ``retrain_out`` when given.
+    array) by the same partition step the worker runs; refused lines and
+    events go to ``deadletter_out`` when given. ``labels`` are joined in
+    event-time order; retrain requests go to ``retrain_out`` when given.
     """
     stats = ReplayStats()
-    engine = MonitorEngine(settings)
-    label_engine = LabelEngine(settings)
-    store = MemoryPendingStore()
     started = time.perf_counter()
+    state = PartitionState.fresh(settings, 0)
+    feed = _LabelFeed(labels) if labels is not None else None
+    step = PartitionStep(settings, MemoryPendingStore(),
+                         (str(predictions), feed.name if feed else "(no labels)", "(no control)"))
     bar = _Progress(predictions.stat().st_size, progress) if progress is not None else None
     dead_sink = deadletter_out.open("wb") if deadletter_out else None
     retrain_sink = retrain_out.open("wb") if retrain_out else None
-    feed = _LabelFeed(settings, labels, stats, dead_sink) if labels is not None else None
+    name = str(predictions)
     try:
         with predictions.open("rb") as source, out.open("wb") as sink:
-            def emit(step: LabelStep) -> None:
-                stats.alerts += len(step.alerts)
-                sink.write(b"".join(orjson.dumps(a) + b"\n" for a in step.alerts))
-                stats.retrain += len(step.retrain)
+            def emit(output: StepOutput) -> None:
+                stats.events += output.events
+                stats.labels += output.labels
+                stats.windows += output.windows
+                stats.alerts += len(output.alerts)
+                sink.write(b"".join(orjson.dumps(a) + b"\n" for a in output.alerts))
+                stats.retrain += len(output.retrain)
                 if retrain_sink is not None:
-                    retrain_sink.write(b"".join(orjson.dumps(r) + b"\n" for r in step.retrain))
-
-            def join(released: list[tuple[dict[str, Any], int, int]]) -> None:
-                stats.labels += len(released)
-                requests = label_engine.requests([r[0] for r in released],
-                                                 [r[1] for r in released],
-                                                 [r[2] for r in released])
-                for model_id, group in requests.items():
-                    claims = store.claim(0, model_id, [(r.event_id, r.claimant) for r in group])
-                    emit(label_engine.on_claims(model_id, group, claims))
+                    retrain_sink.write(b"".join(orjson.dumps(r) + b"\n" for r in output.retrain))
+                stats.dead_letters += len(output.dead_letters)
+                if dead_sink is not None:
+                    dead_sink.write(b"".join(orjson.dumps(record) + b"\n"
+                                             for _, record in output.dead_letters))
 
             done_bytes = 0
             while True:
-                lines = [line for _, line in zip(range(CHUNK_LINES), source, strict=False)]
-                if not lines:
+                raw = [line for _, line in zip(range(CHUNK_LINES), source, strict=False)]
+                if not raw:
                     break
                 first_line = stats.lines + 1
-                stats.lines += len(lines)
-                done_bytes += sum(len(line) for line in lines)
-                events, lines_of = _decode_lines(settings, lines, first_line, str(predictions),
-                                                 stats, dead_sink)
-                output = engine.process(events)
-                stats.events += len(events)
-                stats.windows += output.windows
-                for event, problem in output.problems:
-                    _write_dead(dead_sink, Rejected(problem.error, problem.reason,
-                                                    orjson.dumps(event), path=problem.path),
-                                Source(str(predictions), 0, lines_of[id(event)]))
-                    stats.dead_letters += 1
-                stats.alerts += len(output.alerts)
-                sink.write(b"".join(orjson.dumps(a) + b"\n" for a in output.alerts))
-                if feed is not None and events:
-                    step = label_engine.on_predictions(events,
-                                                       [lines_of[id(e)] for e in events])
-                    for model_id, entries in step.entries.items():
-                        store.put(0, model_id, entries)
-                    emit(step)
-                    for model_id, waiting in step.retry.items():
-                        claims = store.claim(0, model_id,
-                                             [(r.event_id, r.claimant) for r in waiting])
-                        emit(label_engine.on_claims(model_id, waiting, claims))
-                    join(feed.until(max(e["ts"] for e in events)))
+                stats.lines += len(raw)
+                done_bytes += sum(map(len, raw))
+                emit(step(state, [Line(name, number, line.rstrip(b"\r\n"))
+                                  for number, line in enumerate(raw, start=first_line)]))
+                if feed is not None:
+                    latest = max((c.last_prediction_ts for c in state.labels.counts_by_model()),
+                                 default=-math.inf)
+                    released = feed.until(latest)
+                    if released:
+                        emit(step(state, released))
                 if bar:
                     bar.update(done_bytes, stats.events)
             if feed is not None:
-                join(feed.rest())
-                stats.joined = sum(m["joined"] for m in label_engine.summary().values())
+                emit(step(state, feed.rest()))
+                stats.joined = sum(m["joined"] for m in state.labels.summary().values())
     finally:
         if dead_sink:
             dead_sink.close()
@@ -189,24 +208,3 @@ def replay(settings: Settings, predictions: Path, out: Path, labels: Path | None
     if bar:
         bar.update(bar.total, stats.events, final=True)
     return stats
-
-
-def _decode_lines(settings: Settings, lines: list[bytes], first_line: int, name: str,
-                  stats: ReplayStats, dead_sink: IO[bytes] | None
-                  ) -> tuple[list[dict[str, Any]], dict[int, int]]:
-    events: list[dict[str, Any]] = []
-    lines_of: dict[int, int] = {}
-    for number, line in enumerate(lines, start=first_line):
-        decoded = decode_message(line.rstrip(b"\r\n"), PREDICTION, settings.limits)
-        events.extend(decoded.events)
-        for event in decoded.events:
-            lines_of[id(event)] = number
-        for rejected in decoded.rejected:
-            _write_dead(dead_sink, rejected, Source(name, 0, number))
-            stats.dead_letters += 1
-    return events, lines_of
-
-
-def _write_dead(sink: IO[bytes] | None, rejected: Rejected, source: Source) -> None:
-    if sink is not None:
-        sink.write(orjson.dumps(dead_letter(rejected, source)) + b"\n")

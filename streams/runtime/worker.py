@@ -1,11 +1,17 @@
-"""The Kafka worker: batch-consume predictions, run the engine, publish outputs.
+"""The Kafka worker: batch-consume the input topics, run the partition step, publish outputs.
 
-The hot path is a confluent-kafka ``consume(batch_size)`` loop; every batch
-is decoded with orjson, validated, columnarised per model and handed to the
-detectors (DESIGN.md: a per-message Faust agent costs ~60× more). Each input
-partition has its own :class:`~streams.core.engine.MonitorEngine`, checkpointed to
-Redis with the offset it covers; on assignment the worker restores it and
-seeks there, so detector state counts every event once.
+The hot path is a confluent-kafka ``consume(batch_size)`` loop (DESIGN: a
+per-message Faust agent costs ~60× more). Each consumed batch is split by
+partition number and handed to :class:`~streams.core.step.PartitionStep` with
+that partition's :class:`~streams.core.step.PartitionState`; the worker only
+routes the step's outputs (alerts, retrain requests, joined records, dead
+letters, metrics, the live view) and checkpoints each partition's state with
+the offsets it covers. On assignment it restores the checkpoint and seeks
+there, so detector state counts every event once.
+
+A step that raises leaves its partition half-applied: the worker forgets that
+partition's state (it is never checkpointed) and stops with the error; the
+next start resumes from the last checkpoint.
 """
 
 from __future__ import annotations
@@ -24,18 +30,11 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from detectors.errors import DetectorError
 from detectors.monitor import WindowReport
 from streams.core.engine import MonitorEngine
-from streams.core.labels import LabelEngine, LabelRequest, LabelStep
+from streams.core.labels import LabelEngine
+from streams.core.step import PartitionState, PartitionStep, StepOutput
 from streams.errors import CheckpointError
 from streams.ingest.deadletter import Source, dead_letter
-from streams.ingest.decode import (
-    CONTROL,
-    LABEL,
-    NON_FINITE,
-    PREDICTION,
-    Decoded,
-    Rejected,
-    decode_message,
-)
+from streams.ingest.decode import Rejected
 from streams.runtime.metrics import WorkerMetrics
 from streams.runtime.sinks import WebhookSink
 from streams.runtime.topics import ensure_topics
@@ -90,12 +89,10 @@ class Worker:
                           for hook in settings.sinks.webhooks]
         self._hot_pending: tuple[list[tuple[str, str, WindowReport, int]],
                                  list[dict[str, Any]]] = ([], [])
-        self._engines: dict[int, MonitorEngine] = {}
-        self._label_engines: dict[int, LabelEngine] = {}
         self._pending = RedisPendingStore(settings.redis_url, settings.group_id,
-                                          settings.labels.pending_ttl_s,
-                                          settings.labels.pending_bucket_s)
-        self._next_offsets: dict[int, dict[str, int]] = {}
+                                          settings.labels.pending_ttl_s)
+        self._step = PartitionStep(settings, self._pending)
+        self._partitions: dict[int, PartitionState] = {}
         self._dirty: set[int] = set()
         self._consumer = Consumer({
             "bootstrap.servers": settings.bootstrap_servers,
@@ -125,12 +122,17 @@ class Worker:
                      self.metrics_port)
         for sink in self._webhooks:
             sink.start()
+        # The label monitors' challengers use river: pay for its import now, not at the
+        # first label.
+        import river.linear_model  # noqa: F401
+        import river.tree  # noqa: F401
+
         # Everything alive now lives as long as the worker: keep the collector off it, so
         # collections triggered by per-event dicts only scan the current step.
         gc.collect()
         gc.freeze()
         # Co-partitioned by model_id: the range assignor gives this worker the same
-        # partition numbers of every input topic, so one engine per number sees them all.
+        # partition numbers of every input topic, so one state per number sees them all.
         self._consumer.subscribe([self._topic, self._labels_topic, self._control_topic],
                                  on_assign=self._on_assign, on_revoke=self._on_revoke,
                                  on_lost=self._on_lost)
@@ -172,16 +174,13 @@ class Worker:
         return self.stats
 
     def process(self, messages: list[Message]) -> None:
-        """Decode, monitor and publish one consumed batch.
+        """Run one consumed batch: a partition step per partition number, then route outputs.
 
-        Events go to the engines in steps of about ``batch_size`` events, so a batch of
-        large array messages never holds more than one step of decoded dicts alive.
+        If a step raises, its partition's state is forgotten (never checkpointed) and
+        the error propagates; outputs of the partitions stepped before it are published.
         """
         self.stats.batches += 1
-        step: dict[int, list[tuple[Message, Decoded]]] = {}
-        label_step: dict[int, list[tuple[Message, Decoded]]] = {}
-        step_events = 0
-        limits = self.settings.limits
+        by_partition: dict[int, list[Message]] = {}
         for message in messages:
             error = message.error()
             if error is not None:
@@ -189,132 +188,67 @@ class Worker:
                     log.warning("consume error: %s", error)
                 continue
             partition = message.partition()
-            if partition not in self._engines:
+            if partition is None or partition not in self._partitions:
                 continue
-            if message.topic() == self._control_topic:
-                self._run_step(step)          # earlier predictions first: keep the order
-                self._run_label_step(label_step)
-                step, label_step, step_events = {}, {}, 0
-                self._control(message)
-                continue
-            if message.topic() == self._labels_topic:
-                decoded = decode_message(message.value(), LABEL, limits)
-                label_step.setdefault(partition, []).append((message, decoded))
-                self.metrics.messages.labels(self._labels_topic).inc()
-                for rejected in decoded.rejected:
-                    self._dead_letter(rejected, message)
-                continue
-            decoded = decode_message(message.value(), PREDICTION, limits)
-            step.setdefault(partition, []).append((message, decoded))
-            step_events += len(decoded.events)
-            self.stats.messages += 1
-            self.metrics.messages.labels(self._topic).inc()
-            for rejected in decoded.rejected:
-                self._dead_letter(rejected, message)
-                key = message.key()
-                if rejected.error == NON_FINITE and key:
-                    # Unparseable, but the key names the model: count it as its data quality.
-                    self._engines[partition].note_rejected(key.decode("utf-8", "replace"),
-                                                           rejected.path or "(event)")
-            if step_events >= self.settings.worker.batch_size:
-                self._run_step(step)
-                step, step_events = {}, 0
-        self._run_step(step)
-        # Labels after the predictions of the same batch: a label usually finds its prediction.
-        self._run_label_step(label_step)
+            batch = by_partition.get(partition)
+            if batch is None:
+                batch = by_partition[partition] = []
+            batch.append(message)
+        for partition, batch in by_partition.items():
+            state = self._partitions[partition]
+            try:
+                output = self._step(state, batch)
+            except BaseException:
+                log.error("step of partition %d failed: its state is dropped, not checkpointed; "
+                          "a restart resumes from the last checkpoint", partition)
+                self._partitions.pop(partition, None)
+                self._dirty.discard(partition)
+                self._pending.forget(partition)
+                raise
+            self._dirty.add(partition)
+            self._publish(output)
 
-    def _run_step(self, step: dict[int, list[tuple[Message, Decoded]]]) -> None:
-        for partition, items in step.items():
-            events = [event for _, decoded in items for event in decoded.events]
-            self.stats.events += len(events)
-            self.metrics.events.labels(self._topic).inc(len(events))
-            output = self._engines[partition].process(events)
-            self.stats.windows += output.windows
-            engine = self._engines[partition]
-            for model_id, model_version, report in output.reports:
-                self.metrics.observe_report(model_id, model_version, report)
-                monitor = engine.monitor(model_id, model_version)
-                self._hot_pending[0].append((model_id, model_version, report,
-                                             monitor.events if monitor else 0))
-            self._publish_alerts(output.alerts)
-            for reason, count in output.suppressed.items():
-                self.metrics.alerts_suppressed.labels(reason).inc(count)
-            if output.problems:
-                origin = {id(event): message for message, decoded in items
-                          for event in decoded.events}
-                for event, problem in output.problems:
-                    message = origin[id(event)]
-                    self._dead_letter(Rejected(problem.error, problem.reason, orjson.dumps(event),
-                                               path=problem.path), message)
-            offsets = [message.offset() for message, decoded in items for _ in decoded.events]
-            self._join_predictions(partition, events, offsets)
-            self._advance(items[-1][0])
-
-    def _join_predictions(self, partition: int, events: list[dict[str, Any]],
-                          offsets: list[int]) -> None:
-        labels = self._label_engines[partition]
-        step = labels.on_predictions(events, offsets)
-        for model_id, entries in step.entries.items():
-            self._pending.put(partition, model_id, entries)
-        self._emit_labels(partition, step)
-        for model_id, waiting in step.retry.items():
-            self._claim(partition, model_id, waiting)
-
-    def _run_label_step(self, step: dict[int, list[tuple[Message, Decoded]]]) -> None:
-        for partition, items in step.items():
-            labels, offsets, indices = [], [], []
-            for message, decoded in items:
-                labels += decoded.events
-                offsets += [message.offset()] * len(decoded.events)
-                indices += range(len(decoded.events))
-            self.stats.labels += len(labels)
-            self.metrics.events.labels(self._labels_topic).inc(len(labels))
-            requests = self._label_engines[partition].requests(labels, offsets, indices)
-            for model_id, group in requests.items():
-                self._claim(partition, model_id, group)
-            self._advance(items[-1][0])
-
-    def _claim(self, partition: int, model_id: str, requests: list[LabelRequest]) -> None:
-        claims = self._pending.claim(partition, model_id,
-                                     [(r.event_id, r.claimant) for r in requests])
-        self._emit_labels(partition, self._label_engines[partition].on_claims(
-            model_id, requests, claims))
-
-    def _emit_labels(self, partition: int, step: LabelStep) -> None:
+    def _publish(self, output: StepOutput) -> None:
+        stats, metrics = self.stats, self.metrics
+        for topic, count in output.messages.items():
+            metrics.messages.labels(topic).inc(count)
+        stats.messages += output.messages.get(self._topic, 0)
+        stats.events += output.events
+        stats.labels += output.labels
+        stats.windows += output.windows
+        if output.events:
+            metrics.events.labels(self._topic).inc(output.events)
+        if output.labels:
+            metrics.events.labels(self._labels_topic).inc(output.labels)
+        for model_id, model_version, report, seen in output.reports:
+            metrics.observe_report(model_id, model_version, report)
+            self._hot_pending[0].append((model_id, model_version, report, seen))
         # Label-driven windows (performance, estimates) count labelled events, not predictions:
-        # the live view's drift series and model rows stay the monitor's; performance reaches
-        # the page through the label summary (write_labels).
-        for model_id, model_version, report in step.reports:
-            self.metrics.observe_report(model_id, model_version, report)
-        self._publish_alerts(step.alerts)
-        for request in step.retrain:
+        # the live view's drift series stay the monitor's; performance reaches the page
+        # through the label summary (write_labels).
+        for model_id, model_version, report in output.label_reports:
+            metrics.observe_report(model_id, model_version, report)
+        for reason, count in output.suppressed.items():
+            metrics.alerts_suppressed.labels(reason).inc(count)
+        for model_id, version, resolved in output.rebaselines:
+            log.info("re-baselined %s %s (%d open alerts resolved)", model_id,
+                     version or "(all versions)", resolved)
+        for key, record in output.dead_letters:
+            self._producer.produce(self._deadletter_topic, orjson.dumps(record), key=key,
+                                   on_delivery=self._delivered)
+        for code, count in output.dead_letter_codes.items():
+            metrics.dead_letters.labels(code).inc(count)
+        stats.dead_letters += len(output.dead_letters)
+        self._publish_alerts(output.alerts)
+        for request in output.retrain:
             self._producer.produce(self._retrain_topic, orjson.dumps(request),
                                    key=request["model_id"], on_delivery=self._delivered)
-            self.stats.retrain += 1
+            stats.retrain += 1
             log.info("retrain requested for %s %s: %s", request["model_id"],
                      request["model_version"], request["reason"])
-        for record in step.joined:
+        for record in output.joined:
             self._producer.produce(self._joined_topic, orjson.dumps(record),
                                    key=record["model_id"], on_delivery=self._delivered)
-
-    def _advance(self, message: Message) -> None:
-        offsets = self._next_offsets.setdefault(message.partition(), {})
-        offsets[message.topic()] = message.offset() + 1
-        self._dirty.add(message.partition())
-
-    def _control(self, message: Message) -> None:
-        decoded = decode_message(message.value(), CONTROL, self.settings.limits)
-        for rejected in decoded.rejected:
-            self._dead_letter(rejected, message)
-        for command in decoded.events:
-            # Only "rebaseline" exists so far; decode refuses any other command.
-            alerts = self._engines[message.partition()].rebaseline(
-                command["model_id"], command.get("model_version"),
-                command.get("reason") or "requested on the control topic", time.time())
-            log.info("re-baselined %s %s (%d open alerts resolved)", command["model_id"],
-                     command.get("model_version") or "(all versions)", len(alerts))
-            self._publish_alerts(alerts)
-        self._advance(message)
 
     def _publish_alerts(self, alerts: list[dict[str, Any]]) -> None:
         for alert in alerts:
@@ -347,8 +281,8 @@ class Worker:
             log.warning("hot view not updated: %s", exc)
 
     def _write_label_view(self) -> None:
-        for partition, labels in list(self._label_engines.items()):
-            summary = labels.summary()
+        for partition, state in list(self._partitions.items()):
+            summary = state.labels.summary()
             self.metrics.observe_labels(summary)
             try:
                 self._hot.write_labels(summary, partition)
@@ -364,13 +298,13 @@ class Worker:
             self._hot.write_throughput({
                 "ts": time.time(), "events_per_s": (totals[0] - previous[0]) / elapsed_s,
                 "dead_letters_per_s": (totals[1] - previous[1]) / elapsed_s,
-                "alerts": totals[2] - previous[2], "partitions": len(self._engines)})
+                "alerts": totals[2] - previous[2], "partitions": len(self._partitions)})
         except redis.RedisError as exc:
             log.warning("hot view not updated: %s", exc)
 
     def _observe_lag(self) -> None:
-        for partition, offsets in list(self._next_offsets.items()):
-            for topic, offset in offsets.items():
+        for partition, state in list(self._partitions.items()):
+            for topic, offset in state.offsets.items():
                 try:
                     _low, high = self._consumer.get_watermark_offsets(
                         TopicPartition(topic, partition), timeout=1.0, cached=True)
@@ -378,13 +312,14 @@ class Worker:
                     continue
                 if high >= 0:
                     self.metrics.lag.labels(topic, str(partition)).set(max(high - offset, 0))
-        self.metrics.assigned.set(len(self._engines))
-        self.metrics.models.set(sum(len(e.models) for e in self._engines.values()))
+        self.metrics.assigned.set(len(self._partitions))
+        self.metrics.models.set(sum(len(s.monitors.models) for s in self._partitions.values()))
 
     def checkpoint(self, partitions: list[int]) -> None:
         """Flush outputs, then store state + offsets of ``partitions`` and commit offsets."""
-        partitions = [p for p in partitions if p in self._next_offsets and p in self._engines]
-        if not partitions:
+        states = [self._partitions[p] for p in partitions
+                  if p in self._partitions and self._partitions[p].offsets]
+        if not states:
             return
         started = time.perf_counter()
         pending = self._producer.flush(30)
@@ -392,27 +327,16 @@ class Worker:
             log.error("%d outputs not delivered; checkpoint postponed", pending)
             return
         commits = []
-        for partition in partitions:
-            offsets = self._next_offsets[partition]
-            state = self._engines[partition].to_state()
-            state["labels"] = self._label_engines[partition].to_state()
-            size = self._store.save(self._topic, partition, offsets, state)
-            self.metrics.checkpoint_bytes.labels(str(partition)).set(size)
-            commits += [TopicPartition(topic, partition, offset)
-                        for topic, offset in offsets.items()]
-            self._dirty.discard(partition)
+        for state in states:
+            size = self._store.save(self._topic, state.partition, state.offsets,
+                                    state.to_state())
+            self.metrics.checkpoint_bytes.labels(str(state.partition)).set(size)
+            commits += [TopicPartition(topic, state.partition, offset)
+                        for topic, offset in state.offsets.items()]
+            self._dirty.discard(state.partition)
         self._consumer.commit(offsets=commits, asynchronous=True)
         self.stats.checkpoints += 1
         self.metrics.checkpoint_seconds.observe(time.perf_counter() - started)
-
-    def _dead_letter(self, rejected: Rejected, message: Message) -> None:
-        timestamp_type, timestamp = message.timestamp()
-        source = Source(message.topic(), message.partition(), message.offset(), message.key(),
-                        timestamp if timestamp_type else None)
-        self._producer.produce(self._deadletter_topic, orjson.dumps(dead_letter(rejected, source)),
-                               key=message.key(), on_delivery=self._delivered)
-        self.stats.dead_letters += 1
-        self.metrics.dead_letters.labels(rejected.error).inc()
 
     def _delivered(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:
@@ -423,12 +347,9 @@ class Worker:
         checkpoints = {p: self._store.load(self._topic, p) for p in {tp.partition
                                                                      for tp in partitions}}
         for partition, checkpoint in checkpoints.items():
-            if checkpoint is None:
-                self._engines[partition] = MonitorEngine(self.settings)
-                self._label_engines[partition] = LabelEngine(
-                    self.settings, partition, self._engines[partition].alert_policy)
-            else:
-                self._restore(partition, checkpoint)
+            self._partitions[partition] = self._restore(partition, checkpoint)
+            self._pending.restore(partition, None if checkpoint is None
+                                  else checkpoint.offsets.get(self._topic))
         for tp in partitions:
             checkpoint = checkpoints[tp.partition]
             if checkpoint is not None and tp.topic in checkpoint.offsets:
@@ -436,13 +357,12 @@ class Worker:
         log.info("assigned %s", [(tp.topic, tp.partition, tp.offset) for tp in partitions])
         consumer.assign(partitions)
 
-    def _restore(self, partition: int, checkpoint: Checkpoint) -> None:
+    def _restore(self, partition: int, checkpoint: Checkpoint | None) -> PartitionState:
+        if checkpoint is None:
+            return PartitionState.fresh(self.settings, partition)
         try:
-            engine = MonitorEngine.from_state(self.settings, checkpoint.engine)
-            labels = checkpoint.engine.get("labels")
-            label_engine = (LabelEngine.from_state(self.settings, labels, partition,
-                                                   engine.alert_policy) if labels
-                            else LabelEngine(self.settings, partition, engine.alert_policy))
+            return PartitionState.from_state(self.settings, partition, checkpoint.engine,
+                                             checkpoint.offsets)
         except DetectorError as exc:
             # Typically a checkpoint of another driftline version whose detector state changed.
             raise CheckpointError(
@@ -450,11 +370,9 @@ class Worker:
                 "checkpoint written by another driftline version is not migrated; delete "
                 f"Redis key {self._store.key(checkpoint.scope, partition)!r} to start the "
                 "partition afresh (new references are learned)") from exc
-        self._engines[partition], self._label_engines[partition] = engine, label_engine
-        self._next_offsets[partition] = dict(checkpoint.offsets)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self.checkpoint([tp.partition for tp in partitions])
+        self.checkpoint(sorted({tp.partition for tp in partitions}))
         self._forget(partitions)
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -463,18 +381,17 @@ class Worker:
 
     def _forget(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
-            self._engines.pop(tp.partition, None)
-            self._label_engines.pop(tp.partition, None)
-            self._next_offsets.pop(tp.partition, None)
+            self._partitions.pop(tp.partition, None)
             self._dirty.discard(tp.partition)
+            self._pending.forget(tp.partition)
 
     def engines(self) -> dict[int, MonitorEngine]:
-        """The engines of the partitions currently assigned (read-only use)."""
-        return dict(self._engines)
+        """The monitor engines of the partitions currently assigned (read-only use)."""
+        return {p: state.monitors for p, state in self._partitions.items()}
 
     def label_engines(self) -> dict[int, LabelEngine]:
         """The label engines of the partitions currently assigned (read-only use)."""
-        return dict(self._label_engines)
+        return {p: state.labels for p, state in self._partitions.items()}
 
 
 def run_worker(settings: Settings, stop: threading.Event | None = None) -> WorkerStats:
@@ -483,4 +400,3 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> Worke
 
 
 __all__ = ["Worker", "WorkerStats", "run_worker"]
-

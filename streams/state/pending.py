@@ -1,28 +1,38 @@
-"""Pending predictions awaiting their labels: a bounded, TTL'd store in Redis.
+"""Pending predictions awaiting their labels: columnar blobs, one per model and step.
 
-A prediction is stored under ``(model_id, event_id)`` when the worker reads it;
-a label claims it later. Entries live in *buckets*: one Redis hash per
-partition, model and ``bucket_s`` of arrival (wall-clock) time, each with an
-expiry of ``ttl_s + bucket_s``, so memory is bounded by the arrival rate times
-the TTL and nothing needs sweeping.
+The worker stores the predictions of one model from one partition step as one
+:class:`PendingRows` blob: ids, event times, offsets, versions, predictions and
+scores as columns (features and segments only when present and wanted),
+about 50 bytes a prediction with 20-character ids instead of one JSON value
+each. A label finds its prediction through an in-memory index
+``event_id -> (blob, row)`` kept per partition and rebuilt from Redis when
+the partition is assigned; recently written blobs are also kept decoded, so a
+label that arrives within a few steps needs no read.
 
-**Counting every join once.** Detector state is checkpointed with the input
-offsets it covers (:mod:`streams.state.checkpoint`); after a crash the worker
-re-reads both topics from those offsets. A claim therefore records *which
-label* claimed the prediction (the label's offset): a claim by the same label
-again is a replay after a crash and joins again (the restored detectors have
-not seen it); a claim by a different label is a duplicate and is ignored. Both
-the store and the claim are single Lua scripts, so a batch costs one round trip.
+**Counting every join once.** Monitor state is checkpointed with the input
+offsets it covers. A blob is keyed by the offset of its first prediction;
+when a partition is restored, blobs written after the checkpoint are deleted
+(the predictions are read again and stored again), so a prediction is never
+stored twice. A claim records *which label* claimed a row (the label's offset
+and index): the same label claiming again is a replay after a crash and joins
+again (the restored monitors have not seen it); a different label is a
+duplicate and is ignored. One Lua script claims a label batch in one round trip.
+
+Blobs expire ``ttl_s`` after they were written (wall-clock), with their claims.
 """
 
 from __future__ import annotations
 
+import struct
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
+import numpy as np
 import orjson
 import redis
+from numpy.typing import NDArray
 
 from streams.errors import DriftlineError
 
@@ -31,72 +41,35 @@ REPLAYED = "replayed"
 DUPLICATE = "duplicate"
 MISSING = "missing"
 
-# Batches cross as one JSON argument and one JSON reply: redis-py packs and parses every
-# argument and reply element in Python (~10 µs per event), Redis's Lua cjson does it in C.
+_MAGIC = b"DP1"
+_HEADER = struct.Struct("<3sI")
+_ROW_BITS = 24          # rows per blob < 16M (a step holds at most batch_size events)
 
-# KEYS: one bucket. ARGV: expiry seconds, JSON [id, value, id, value, ...]. First write
-# wins: a redelivered prediction must not erase the claim a label already made.
-_PUT = """
-local items = cjson.decode(ARGV[2])
-for i = 1, #items, 2 do
-  redis.call('HSETNX', KEYS[1], items[i], items[i + 1])
-end
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-return #items / 2
-"""
-
-# KEYS: live buckets, newest first. ARGV: JSON [id, claimant, ...].
-# Reply: JSON [status, value or false, ...].
+# KEYS: claim hashes. ARGV: JSON [key index (1-based), row, claimant, ...]. Reply: JSON statuses.
 _CLAIM = """
 local items = cjson.decode(ARGV[1])
+local ttl = tonumber(ARGV[2])
 local out = {}
-for i = 1, #items, 2 do
-  local id, claimant = items[i], items[i + 1]
-  local found = false
-  for _, key in ipairs(KEYS) do
-    local value = redis.call('HGET', key, id)
-    if value then
-      local marker = id .. '\\0claim'
-      local previous = redis.call('HGET', key, marker)
-      local status = 'joined'
-      if not previous then
-        redis.call('HSET', key, marker, claimant)
-      elseif previous == claimant then
-        status = 'replayed'
-      else
-        status = 'duplicate'
-      end
-      out[#out + 1] = status
-      out[#out + 1] = value
-      found = true
-      break
-    end
+local touched = {}
+for i = 1, #items, 3 do
+  local key = KEYS[items[i]]
+  local row, claimant = tostring(items[i + 1]), items[i + 2]
+  local previous = redis.call('HGET', key, row)
+  if not previous then
+    redis.call('HSET', key, row, claimant)
+    touched[key] = true
+    out[#out + 1] = 'joined'
+  elseif previous == claimant then
+    out[#out + 1] = 'replayed'
+  else
+    out[#out + 1] = 'duplicate'
   end
-  if not found then
-    out[#out + 1] = 'missing'
-    out[#out + 1] = false
-  end
+end
+for key, _ in pairs(touched) do
+  if redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, ttl) end
 end
 return cjson.encode(out)
 """
-
-
-class Claim(NamedTuple):
-    """What a label found: a status and, unless ``missing``, the stored prediction."""
-
-    status: str
-    prediction: dict[str, Any] | None
-
-
-class PendingStore(Protocol):
-    """Where predictions wait for labels (Redis in the worker, memory in offline replay)."""
-
-    def put(self, partition: int, model_id: str, entries: dict[str, bytes]) -> None:
-        """Store predictions (``event_id`` → encoded entry); the first write of an id wins."""
-
-    def claim(self, partition: int, model_id: str,
-              claims: list[tuple[str, str]]) -> list[Claim]:
-        """Claim predictions for labels: ``(event_id, claimant)`` pairs, in order."""
 
 
 class JoinStoreError(DriftlineError):
@@ -104,115 +77,431 @@ class JoinStoreError(DriftlineError):
 
 
 @dataclass
-class RedisPendingStore:
-    """Pending predictions in Redis hashes, bucketed by arrival time.
+class PendingRows:
+    """Predictions of one model waiting for labels, as columns.
+
+    ``score`` and ``confidence`` hold ``nan`` where unknown; ``segments`` and
+    ``features`` are ``None`` when no row has them (or features are not kept).
+
+    Examples
+    --------
+    >>> rows = PendingRows(["e1", "e2"], ["v1", "v1"], np.array([1.0, 2.0]),
+    ...                    np.array([10, 11]), [1, 0], np.array([0.9, np.nan]),
+    ...                    np.array([0.9, np.nan]))
+    >>> PendingRows.decode(rows.encode()).take([1]).event_ids
+    ['e2']
+    """
+
+    event_ids: list[str]
+    versions: list[str]
+    ts: NDArray[np.float64]
+    offsets: NDArray[np.int64]
+    predictions: list[Any]
+    score: NDArray[np.float64]
+    confidence: NDArray[np.float64]
+    segments: list[dict[str, Any] | None] | None = None
+    features: list[dict[str, Any]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.event_ids)
+
+    def take(self, rows: Sequence[int]) -> PendingRows:
+        """The rows at ``rows``, in that order."""
+        index = np.asarray(rows, dtype=np.intp)
+        pick = list(rows)
+        return PendingRows(
+            [self.event_ids[i] for i in pick], [self.versions[i] for i in pick],
+            self.ts[index], self.offsets[index], [self.predictions[i] for i in pick],
+            self.score[index], self.confidence[index],
+            None if self.segments is None else [self.segments[i] for i in pick],
+            None if self.features is None else [self.features[i] for i in pick])
+
+    @staticmethod
+    def concat(parts: Sequence[PendingRows]) -> PendingRows:
+        """One table of ``parts`` in order (at least one)."""
+        if len(parts) == 1:
+            return parts[0]
+        with_segments = any(p.segments is not None for p in parts)
+        with_features = any(p.features is not None for p in parts)
+        return PendingRows(
+            [i for p in parts for i in p.event_ids], [v for p in parts for v in p.versions],
+            np.concatenate([p.ts for p in parts]), np.concatenate([p.offsets for p in parts]),
+            [y for p in parts for y in p.predictions],
+            np.concatenate([p.score for p in parts]),
+            np.concatenate([p.confidence for p in parts]),
+            [s for p in parts for s in (p.segments or [None] * len(p))] if with_segments
+            else None,
+            [f for p in parts for f in (p.features or [{}] * len(p))] if with_features
+            else None)
+
+    def encode(self) -> bytes:
+        """Compact bytes: a JSON header (ids, predictions, versions) and raw numpy columns."""
+        distinct = list(dict.fromkeys(self.versions))
+        codes = {version: code for code, version in enumerate(distinct)}
+        base = int(self.offsets.min()) if len(self) else 0
+        header: dict[str, Any] = {"n": len(self), "base": base, "versions": distinct,
+                                  "ids": self.event_ids, "y": self.predictions}
+        known = ~np.isnan(self.confidence)
+        # A confidence that follows from prediction and score is recomputed, not stored.
+        header["c"] = bool(known.any())
+        if self.segments is not None:
+            header["g"] = self.segments
+        if self.features is not None:
+            header["f"] = self.features
+        head = orjson.dumps(header)
+        code_type = np.uint8 if len(distinct) < 256 else np.uint16
+        columns = [self.ts.astype(np.float64).tobytes(),
+                   (self.offsets - base).astype(np.uint32).tobytes(),
+                   np.fromiter((codes[v] for v in self.versions), dtype=code_type,
+                               count=len(self)).tobytes(),
+                   self.score.astype(np.float64).tobytes()]
+        if header["c"]:
+            columns.append(self.confidence.astype(np.float64).tobytes())
+        return _HEADER.pack(_MAGIC, len(head)) + head + b"".join(columns)
+
+    @classmethod
+    def decode(cls, blob: bytes) -> PendingRows:
+        """Rebuild from :meth:`encode` output."""
+        magic, length = _HEADER.unpack_from(blob)
+        if magic != _MAGIC:
+            raise JoinStoreError(f"pending blob: expected format {_MAGIC!r}, got {magic!r}")
+        start = _HEADER.size
+        header = orjson.loads(blob[start:start + length])
+        n, at = header["n"], start + length
+        ts = np.frombuffer(blob, np.float64, n, at)
+        at += 8 * n
+        offsets = np.frombuffer(blob, np.uint32, n, at).astype(np.int64) + header["base"]
+        at += 4 * n
+        code_type = np.uint8 if len(header["versions"]) < 256 else np.uint16
+        codes = np.frombuffer(blob, code_type, n, at)
+        at += codes.itemsize * n
+        score = np.frombuffer(blob, np.float64, n, at)
+        at += 8 * n
+        confidence = (np.frombuffer(blob, np.float64, n, at) if header["c"]
+                      else np.full(n, np.nan))
+        versions = header["versions"]
+        return cls(header["ids"], [versions[c] for c in codes.tolist()], ts, offsets,
+                   header["y"], score, confidence, header.get("g"), header.get("f"))
+
+
+class Claimed(NamedTuple):
+    """What a label batch found: per label a status, and the joined rows in label order."""
+
+    statuses: list[str]
+    rows: PendingRows | None
+    """Rows of the labels whose status is ``joined`` or ``replayed``, in label order."""
+
+
+@dataclass
+class _Blob:
+    model_id: str
+    first_offset: int
+    event_ids: list[str]
+    expires_at: float
+
+
+class ColumnarPendingStore:
+    """The in-memory index and blob cache; subclasses persist blobs and claims.
 
     Parameters
     ----------
-    redis_url, group_id
-        Where, and under which consumer group's namespace.
     ttl_s
         How long a prediction waits for its label (a later label is unmatched).
-    bucket_s
-        Width of one bucket of arrival time; a claim looks through
-        ``ttl_s / bucket_s + 1`` buckets, newest first.
+    cache_blobs
+        Recently written blobs kept decoded per partition, so a label that
+        arrives soon needs no read.
     """
 
-    redis_url: str
-    group_id: str
-    ttl_s: float = 7 * 86400.0
-    bucket_s: float = 3600.0
+    def __init__(self, ttl_s: float = 7 * 86400.0, cache_blobs: int = 64) -> None:
+        self.ttl_s = ttl_s
+        self.cache_blobs = cache_blobs
+        self._index: dict[int, dict[str, dict[str, int]]] = {}      # partition, model, id
+        self._blobs: dict[int, dict[int, _Blob]] = {}
+        self._cache: dict[int, dict[int, PendingRows]] = {}
+        self._next_blob = 0
 
-    def __post_init__(self) -> None:
-        self._redis = redis.Redis.from_url(self.redis_url, socket_timeout=10.0)
-        self._put = self._redis.register_script(_PUT)
-        self._claim = self._redis.register_script(_CLAIM)
-
-    def _key(self, partition: int, model_id: str, bucket: int) -> str:
-        return f"driftline:pending:{self.group_id}:{partition}:{model_id}:{bucket}"
-
-    def _live_buckets(self, partition: int, model_id: str) -> list[str]:
-        newest = int(time.time() // self.bucket_s)
-        count = int(self.ttl_s // self.bucket_s) + 1
-        return [self._key(partition, model_id, newest - age) for age in range(count + 1)]
-
-    def put(self, partition: int, model_id: str, entries: dict[str, bytes]) -> None:
-        """Store predictions in the current bucket (one round trip)."""
-        if not entries:
+    # -- the interface the partition step uses -----------------------------------------------
+    def put(self, partition: int, model_id: str, rows: PendingRows) -> None:
+        """Store one step's predictions of a model; the first stored id wins."""
+        if not len(rows):
             return
-        bucket = int(time.time() // self.bucket_s)
-        flat: list[str] = []
-        for event_id, value in entries.items():
-            flat += (event_id, value.decode())
+        index = self._index.setdefault(partition, {}).setdefault(model_id, {})
+        if not index.keys().isdisjoint(rows.event_ids):
+            keep = [i for i, event_id in enumerate(rows.event_ids) if event_id not in index]
+            keep = [i for i in keep if rows.event_ids.index(rows.event_ids[i]) == i]
+            if not keep:
+                return
+            rows = rows.take(keep)
+        elif len(set(rows.event_ids)) != len(rows):
+            seen: set[str] = set()
+            keep = [i for i, e in enumerate(rows.event_ids) if not (e in seen or seen.add(e))]
+            rows = rows.take(keep)
+        first_offset = int(rows.offsets.min())
+        self._persist(partition, model_id, first_offset, rows)
+        number = self._add_blob(partition, _Blob(model_id, first_offset, rows.event_ids,
+                                                 time.time() + self.ttl_s))
+        base = number << _ROW_BITS
+        index.update(zip(rows.event_ids, range(base, base + len(rows)), strict=True))
+        cache = self._cache.setdefault(partition, {})
+        cache[number] = rows
+        while len(cache) > self.cache_blobs:
+            del cache[next(iter(cache))]
+        self._expire(partition)
+
+    def claim(self, partition: int, model_id: str, event_ids: Sequence[str],
+              claimants: Sequence[str]) -> Claimed:
+        """Claim predictions for labels (one round trip); see the module docstring."""
+        index = self._index.get(partition, {}).get(model_id, {})
+        blobs = self._blobs.get(partition, {})
+        locations = [index.get(event_id) for event_id in event_ids]
+        wanted: dict[int, None] = {}
+        for location in locations:
+            if location is not None:
+                wanted[location >> _ROW_BITS] = None
+        if not wanted:
+            return Claimed([MISSING] * len(event_ids), None)
+        tables = self._tables(partition, [blobs[n] for n in wanted], list(wanted))
+        requests: list[tuple[int, int, str]] = []
+        for location, claimant in zip(locations, claimants, strict=True):
+            if location is not None and tables.get(location >> _ROW_BITS) is not None:
+                requests.append((location >> _ROW_BITS, location & ((1 << _ROW_BITS) - 1),
+                                 claimant))
+        found = self._claim(partition, [(blobs[b], row, claimant)
+                                        for b, row, claimant in requests])
+        statuses: list[str] = []
+        by_blob: dict[int, tuple[list[int], list[int]]] = {}    # blob -> (positions, rows)
+        answers = iter(zip(requests, found, strict=True))
+        joined = 0
+        for location in locations:
+            if location is None or tables.get(location >> _ROW_BITS) is None:
+                statuses.append(MISSING)
+                continue
+            (number, row, _), status = next(answers)
+            statuses.append(status)
+            if status != DUPLICATE:
+                positions, rows = by_blob.setdefault(number, ([], []))
+                positions.append(joined)
+                rows.append(row)
+                joined += 1
+        if not by_blob:
+            return Claimed(statuses, None)
+        parts = []
+        for number, (_, rows) in by_blob.items():
+            table = tables[number]
+            assert table is not None
+            parts.append(table.take(rows))
+        together = PendingRows.concat(parts)
+        order = np.argsort(np.concatenate([p for p, _ in by_blob.values()]), kind="stable")
+        return Claimed(statuses, together if len(by_blob) == 1 else together.take(order.tolist()))
+
+    def restore(self, partition: int, offset: int | None) -> None:
+        """Rebuild a partition's index; drop blobs of predictions at or after ``offset``.
+
+        ``offset`` is the checkpointed next offset of the predictions topic
+        (``None``: no checkpoint, every blob of the partition is dropped).
+        """
+        self.forget(partition)
+        for model_id, first_offset, rows, written_at in self._load(partition, offset):
+            number = self._add_blob(partition, _Blob(model_id, first_offset, rows.event_ids,
+                                                     written_at + self.ttl_s))
+            index = self._index.setdefault(partition, {}).setdefault(model_id, {})
+            base = number << _ROW_BITS
+            for row, event_id in enumerate(rows.event_ids):
+                index.setdefault(event_id, base + row)
+        self._expire(partition)
+
+    def forget(self, partition: int) -> None:
+        """Drop a partition's in-memory index (it was revoked or lost)."""
+        self._index.pop(partition, None)
+        self._blobs.pop(partition, None)
+        self._cache.pop(partition, None)
+
+    def pending(self, partition: int) -> int:
+        """Predictions indexed in a partition (joined ones included until they expire)."""
+        return sum(len(ids) for ids in self._index.get(partition, {}).values())
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _add_blob(self, partition: int, blob: _Blob) -> int:
+        number = self._next_blob
+        self._next_blob += 1
+        self._blobs.setdefault(partition, {})[number] = blob
+        return number
+
+    def _tables(self, partition: int, blobs: list[_Blob],
+                numbers: list[int]) -> dict[int, PendingRows | None]:
+        cache = self._cache.setdefault(partition, {})
+        tables: dict[int, PendingRows | None] = {n: cache.get(n) for n in numbers}
+        missing = [(n, blob) for n, blob in zip(numbers, blobs, strict=True)
+                   if tables[n] is None]
+        if missing:
+            for (number, _), rows in zip(missing, self._fetch(partition, [b for _, b in missing]),
+                                         strict=True):
+                tables[number] = rows
+        return tables
+
+    def _expire(self, partition: int) -> None:
+        blobs = self._blobs.get(partition, {})
+        now = time.time()
+        while blobs:
+            number, blob = next(iter(blobs.items()))
+            if blob.expires_at > now:
+                break
+            del blobs[number]
+            self._cache.get(partition, {}).pop(number, None)
+            index = self._index[partition][blob.model_id]
+            base = number << _ROW_BITS
+            for row, event_id in enumerate(blob.event_ids):
+                if index.get(event_id) == base + row:
+                    del index[event_id]
+
+    # -- persistence, per backend ------------------------------------------------------------
+    def _persist(self, partition: int, model_id: str, first_offset: int,
+                 rows: PendingRows) -> None:
+        raise NotImplementedError
+
+    def _fetch(self, partition: int, blobs: list[_Blob]) -> list[PendingRows | None]:
+        raise NotImplementedError
+
+    def _claim(self, partition: int,
+               requests: list[tuple[_Blob, int, str]]) -> list[str]:
+        raise NotImplementedError
+
+    def _load(self, partition: int,
+              offset: int | None) -> Iterable[tuple[str, int, PendingRows, float]]:
+        raise NotImplementedError
+
+
+class RedisPendingStore(ColumnarPendingStore):
+    """Blobs and claims in Redis, under the consumer group's namespace.
+
+    Keys: ``driftline:pending:<group>:<partition>`` (a sorted set of the
+    partition's blobs, scored by write time), ``…:<partition>:<first offset>:<model>``
+    (a blob) and the same with ``:claims`` (a hash ``row -> claimant``).
+    """
+
+    def __init__(self, redis_url: str, group_id: str, ttl_s: float = 7 * 86400.0,
+                 cache_blobs: int = 64) -> None:
+        super().__init__(ttl_s, cache_blobs)
+        self.redis_url, self.group_id = redis_url, group_id
+        self._redis = redis.Redis.from_url(redis_url, socket_timeout=10.0)
+        self._claim_script = self._redis.register_script(_CLAIM)
+
+    def _registry(self, partition: int) -> str:
+        return f"driftline:pending:{self.group_id}:{partition}"
+
+    def _blob_key(self, partition: int, first_offset: int, model_id: str) -> str:
+        return f"{self._registry(partition)}:{first_offset}:{model_id}"
+
+    def _persist(self, partition: int, model_id: str, first_offset: int,
+                 rows: PendingRows) -> None:
+        key = self._blob_key(partition, first_offset, model_id)
+        now = time.time()
         try:
-            self._put(keys=[self._key(partition, model_id, bucket)],
-                      args=[int(self.ttl_s + self.bucket_s), orjson.dumps(flat)])
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.set(key, rows.encode(), ex=max(int(self.ttl_s), 1))
+            pipe.zadd(self._registry(partition), {orjson.dumps([first_offset, model_id]): now})
+            pipe.zremrangebyscore(self._registry(partition), "-inf", now - self.ttl_s)
+            pipe.execute()
         except redis.RedisError as exc:
             raise JoinStoreError(f"cannot store pending predictions of {model_id!r}: {exc}"
                                  ) from exc
 
-    def claim(self, partition: int, model_id: str,
-              claims: list[tuple[str, str]]) -> list[Claim]:
-        """Claim predictions for labels (one round trip); see the module docstring."""
-        if not claims:
-            return []
-        flat = [part for pair in claims for part in pair]
+    def _fetch(self, partition: int, blobs: list[_Blob]) -> list[PendingRows | None]:
         try:
-            reply = self._claim(keys=self._live_buckets(partition, model_id),
-                                args=[orjson.dumps(flat)])
+            found = self._redis.mget([self._blob_key(partition, b.first_offset, b.model_id)
+                                      for b in blobs])
         except redis.RedisError as exc:
-            raise JoinStoreError(f"cannot claim pending predictions of {model_id!r}: {exc}"
-                                 ) from exc
-        found = orjson.loads(reply)
-        return [Claim(found[i], orjson.loads(found[i + 1]) if found[i + 1] else None)
-                for i in range(0, len(found), 2)]
+            raise JoinStoreError(f"cannot read pending predictions: {exc}") from exc
+        return [None if blob is None else PendingRows.decode(blob) for blob in found]
+
+    def _claim(self, partition: int, requests: list[tuple[_Blob, int, str]]) -> list[str]:
+        if not requests:
+            return []
+        keys: dict[str, int] = {}
+        items: list[Any] = []
+        for blob, row, claimant in requests:
+            key = self._blob_key(partition, blob.first_offset, blob.model_id) + ":claims"
+            items += (keys.setdefault(key, len(keys) + 1), row, claimant)
+        try:
+            reply = self._claim_script(keys=list(keys),
+                                       args=[orjson.dumps(items), max(int(self.ttl_s), 1)])
+        except redis.RedisError as exc:
+            raise JoinStoreError(f"cannot claim pending predictions: {exc}") from exc
+        statuses: list[str] = orjson.loads(reply)
+        return statuses
+
+    def _load(self, partition: int,
+              offset: int | None) -> Iterable[tuple[str, int, PendingRows, float]]:
+        registry = self._registry(partition)
+        try:
+            members = self._redis.zrange(registry, 0, -1, withscores=True)
+            stale = [(m, orjson.loads(m)) for m, _ in members
+                     if offset is None or orjson.loads(m)[0] >= offset]
+            if stale:
+                pipe = self._redis.pipeline(transaction=False)
+                for member, (first, model_id) in stale:
+                    key = self._blob_key(partition, first, model_id)
+                    pipe.delete(key, key + ":claims")
+                    pipe.zrem(registry, member)
+                pipe.execute()
+            stale_members = {m for m, _ in stale}
+            live = [(orjson.loads(m), score) for m, score in members if m not in stale_members]
+            for start in range(0, len(live), 256):
+                chunk = live[start:start + 256]
+                blobs = self._redis.mget([self._blob_key(partition, first, model_id)
+                                          for (first, model_id), _ in chunk])
+                for ((first, model_id), written_at), blob in zip(chunk, blobs, strict=True):
+                    if blob is None:
+                        self._redis.zrem(registry, orjson.dumps([first, model_id]))
+                        continue
+                    yield model_id, first, PendingRows.decode(blob), written_at
+        except redis.RedisError as exc:
+            raise JoinStoreError(f"cannot restore pending predictions of partition "
+                                 f"{partition}: {exc}") from exc
 
     def memory_bytes(self) -> int:
         """Redis's ``used_memory`` (to measure the cost of pending predictions)."""
         return int(self._redis.info("memory")["used_memory"])
 
 
-class MemoryPendingStore:
-    """The same semantics in a dict, for offline replay (one process, no TTL by clock).
-
-    Entries beyond ``max_entries`` evict the oldest, the way expiry would.
+class MemoryPendingStore(ColumnarPendingStore):
+    """The same semantics in memory, for offline replay (one process, nothing survives).
 
     Examples
     --------
     >>> store = MemoryPendingStore()
-    >>> store.put(0, "m", {"e1": orjson.dumps({"y": "1"})})
-    >>> [c.status for c in store.claim(0, "m", [("e1", "L1"), ("e1", "L2"), ("e2", "L3")])]
+    >>> store.put(0, "m", PendingRows(["e1"], ["v1"], np.array([1.0]), np.array([7]), [1],
+    ...                               np.array([np.nan]), np.array([np.nan])))
+    >>> store.claim(0, "m", ["e1", "e1", "e2"], ["L1", "L2", "L3"]).statuses
     ['joined', 'duplicate', 'missing']
     """
 
-    def __init__(self, max_entries: int = 5_000_000) -> None:
-        self.max_entries = max_entries
-        self._entries: dict[tuple[int, str, str], list[Any]] = {}
+    def __init__(self, ttl_s: float = float("inf"), cache_blobs: int = 1 << 30) -> None:
+        super().__init__(ttl_s, cache_blobs)
+        self._claims: dict[tuple[int, int, str], dict[int, str]] = {}
 
-    def put(self, partition: int, model_id: str, entries: dict[str, bytes]) -> None:
-        """Store predictions; the first write of an id wins."""
-        for event_id, value in entries.items():
-            self._entries.setdefault((partition, model_id, event_id), [value, None])
-        while len(self._entries) > self.max_entries:
-            del self._entries[next(iter(self._entries))]
+    def _persist(self, partition: int, model_id: str, first_offset: int,
+                 rows: PendingRows) -> None:
+        """Nothing to write: the cache holds every blob."""
 
-    def claim(self, partition: int, model_id: str,
-              claims: list[tuple[str, str]]) -> list[Claim]:
-        """Claim predictions for labels, in order."""
-        results = []
-        for event_id, claimant in claims:
-            entry = self._entries.get((partition, model_id, event_id))
-            if entry is None:
-                results.append(Claim(MISSING, None))
-                continue
-            if entry[1] is None:
-                entry[1] = claimant
-                status = JOINED
-            else:
-                status = REPLAYED if entry[1] == claimant else DUPLICATE
-            results.append(Claim(status, orjson.loads(entry[0])))
-        return results
+    def _fetch(self, partition: int, blobs: list[_Blob]) -> list[PendingRows | None]:
+        return [None for _ in blobs]
+
+    def _claim(self, partition: int, requests: list[tuple[_Blob, int, str]]) -> list[str]:
+        statuses = []
+        for blob, row, claimant in requests:
+            claims = self._claims.setdefault((partition, blob.first_offset, blob.model_id), {})
+            previous = claims.get(row)
+            if previous is None:
+                claims[row] = claimant
+            statuses.append(JOINED if previous is None else
+                            REPLAYED if previous == claimant else DUPLICATE)
+        return statuses
+
+    def _load(self, partition: int,
+              offset: int | None) -> Iterable[tuple[str, int, PendingRows, float]]:
+        return []
 
 
-__all__ = ["DUPLICATE", "JOINED", "MISSING", "REPLAYED", "Claim", "JoinStoreError",
-           "MemoryPendingStore", "PendingStore", "RedisPendingStore"]
+__all__ = ["DUPLICATE", "JOINED", "MISSING", "REPLAYED", "Claimed", "ColumnarPendingStore",
+           "JoinStoreError", "MemoryPendingStore", "PendingRows", "RedisPendingStore"]

@@ -1,66 +1,107 @@
-"""The pending-prediction store on a real Redis: first write wins, one claim per label, expiry."""
+"""The pending-prediction store on a real Redis (and its in-memory twin).
+
+First stored id wins, one claim per label, a label read again after a crash
+claims as itself, blobs written after a checkpoint are dropped on restore,
+expiry, and the compact size of a pending prediction.
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
 
-import orjson
+import numpy as np
 import pytest
 
+from streams.core.labels import pending_rows
 from streams.stack.embedded import EmbeddedStack
 from streams.state.pending import (
     DUPLICATE,
     JOINED,
     MISSING,
     REPLAYED,
+    ColumnarPendingStore,
     MemoryPendingStore,
-    PendingStore,
+    PendingRows,
     RedisPendingStore,
 )
 
 pytestmark = pytest.mark.integration
 
 
-def _entry(version: str, offset: int) -> bytes:
-    return orjson.dumps({"v": version, "ts": 1.0, "y": 1, "o": offset})
+def _rows(ids: list[str], first_offset: int, version: str = "v1") -> PendingRows:
+    events = [{"model_version": version, "event_id": event_id, "ts": 100.0 + i,
+               "prediction": i % 2, "score": 0.75, "features": {"x": i},
+               "segments": {"tier": "gold"} if i == 0 else None}
+              for i, event_id in enumerate(ids)]
+    for event in events:
+        if event["segments"] is None:
+            del event["segments"]
+    return pending_rows(events, np.arange(first_offset, first_offset + len(ids)),
+                        with_features=True)
 
 
-def _stores(stack: EmbeddedStack) -> list[PendingStore]:
-    return [RedisPendingStore(stack.redis_url, f"join-{uuid.uuid4().hex[:8]}"),
+def _stores(stack: EmbeddedStack) -> list[ColumnarPendingStore]:
+    return [RedisPendingStore(stack.redis_url, f"join-{uuid.uuid4().hex[:8]}", cache_blobs=0),
             MemoryPendingStore()]
 
 
 def test_claims_join_once_replay_as_themselves_and_refuse_duplicates(
         stack: EmbeddedStack) -> None:
     for store in _stores(stack):
-        store.put(0, "m", {"e1": _entry("v1", 10), "e2": _entry("v1", 11)})
-        store.put(0, "m", {"e1": _entry("v2", 99)})           # redelivered: first write wins
-        claims = store.claim(0, "m", [("e1", "5.0"), ("e1", "6.0"), ("e1", "5.0"),
-                                      ("e3", "7.0"), ("e2", "8.0")])
-        assert [c.status for c in claims] == [JOINED, DUPLICATE, REPLAYED, MISSING, JOINED]
-        assert claims[0].prediction == {"v": "v1", "ts": 1.0, "y": 1, "o": 10}
-        assert claims[3].prediction is None
+        store.put(0, "m", _rows(["e1", "e2"], 10))
+        store.put(0, "m", _rows(["e1"], 99, version="v2"))     # sent again: first stored wins
+        claimed = store.claim(0, "m", ["e1", "e1", "e1", "e3", "e2"],
+                              ["5.0", "6.0", "5.0", "7.0", "8.0"])
+        assert claimed.statuses == [JOINED, DUPLICATE, REPLAYED, MISSING, JOINED]
+        rows = claimed.rows
+        assert rows is not None and rows.event_ids == ["e1", "e1", "e2"]
+        assert rows.versions == ["v1", "v1", "v1"] and rows.offsets.tolist() == [10, 10, 11]
+        assert rows.predictions == [0, 0, 1] and rows.ts.tolist() == [100.0, 100.0, 101.0]
+        assert rows.confidence.tolist() == [0.25, 0.25, 0.75]
+        assert rows.features == [{"x": 0}, {"x": 0}, {"x": 1}]
+        assert rows.segments == [{"tier": "gold"}, {"tier": "gold"}, None]
         # Another partition or model is another namespace.
-        assert store.claim(1, "m", [("e2", "8.0")])[0].status == MISSING
-        assert store.claim(0, "other", [("e2", "8.0")])[0].status == MISSING
+        assert store.claim(1, "m", ["e2"], ["8.0"]).statuses == [MISSING]
+        assert store.claim(0, "other", ["e2"], ["8.0"]).statuses == [MISSING]
 
 
-def test_entries_expire_after_the_ttl(stack: EmbeddedStack) -> None:
+def test_restore_keeps_checkpointed_blobs_and_drops_later_ones(stack: EmbeddedStack) -> None:
+    group = f"restore-{uuid.uuid4().hex[:8]}"
+    store = RedisPendingStore(stack.redis_url, group)
+    store.put(0, "m", _rows(["a", "b"], 0))
+    store.put(0, "m", _rows(["c"], 2))          # written after the checkpoint at offset 2
+    assert store.claim(0, "m", ["a"], ["7.0"]).statuses == [JOINED]
+    restarted = RedisPendingStore(stack.redis_url, group)
+    restarted.restore(0, 2)
+    assert restarted.pending(0) == 2
+    # The same label again is a replay; "c" is read again from offset 2 and stored again.
+    assert restarted.claim(0, "m", ["a", "b", "c"], ["7.0", "8.0", "9.0"]).statuses == [
+        REPLAYED, JOINED, MISSING]
+    restarted.put(0, "m", _rows(["c"], 2))
+    assert restarted.claim(0, "m", ["c"], ["9.0"]).statuses == [JOINED]
+
+
+def test_blobs_expire_after_the_ttl(stack: EmbeddedStack) -> None:
     store = RedisPendingStore(stack.redis_url, f"ttl-{uuid.uuid4().hex[:8]}", ttl_s=1.0,
-                              bucket_s=1.0)
-    store.put(0, "m", {"old": _entry("v1", 1)})
-    assert store.claim(0, "m", [("old", "1.0")])[0].status == JOINED
-    store.put(0, "m", {"late": _entry("v1", 2)})
-    time.sleep(3.2)      # expiry is ttl + one bucket
-    assert store.claim(0, "m", [("late", "2.0")])[0].status == MISSING
+                              cache_blobs=0)
+    store.put(0, "m", _rows(["old"], 1))
+    assert store.claim(0, "m", ["old"], ["1.0"]).statuses == [JOINED]
+    store.put(0, "m", _rows(["late"], 2))
+    time.sleep(2.2)
+    assert store.claim(0, "m", ["late"], ["2.0"]).statuses == [MISSING]
 
 
-def test_a_claim_finds_predictions_in_older_buckets(stack: EmbeddedStack) -> None:
-    store = RedisPendingStore(stack.redis_url, f"bkt-{uuid.uuid4().hex[:8]}", ttl_s=5.0,
-                              bucket_s=1.0)
-    store.put(0, "m", {"a": _entry("v1", 1)})
-    time.sleep(1.1)
-    store.put(0, "m", {"b": _entry("v1", 2)})
-    claims = store.claim(0, "m", [("a", "1.0"), ("b", "2.0")])
-    assert [c.status for c in claims] == [JOINED, JOINED]
+def test_a_pending_prediction_without_features_takes_at_most_64_bytes_of_redis(
+        stack: EmbeddedStack) -> None:
+    store = RedisPendingStore(stack.redis_url, f"size-{uuid.uuid4().hex[:8]}")
+    before = store.memory_bytes()
+    count, step = 100_000, 5000
+    for first in range(0, count, step):
+        events = [{"model_version": "v1", "event_id": f"credit-risk-{i:09d}",
+                   "ts": 1.7e9 + i * 0.01, "prediction": i % 2, "score": (i % 100) / 100,
+                   "features": {}} for i in range(first, first + step)]
+        store.put(0, "credit-risk", pending_rows(events, np.arange(first, first + step),
+                                                 with_features=False))
+    per_prediction = (store.memory_bytes() - before) / count
+    assert 30 < per_prediction <= 64, per_prediction

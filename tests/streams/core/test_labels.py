@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import orjson
 
 from streams.core.labels import LabelEngine, LabelStep, infer_task
@@ -33,21 +34,27 @@ class Harness:
         self.offset = 0
 
     def predict(self, events: list[dict[str, Any]]) -> None:
-        step = self.engine.on_predictions(events, list(range(self.offset,
-                                                               self.offset + len(events))))
+        offsets = np.arange(self.offset, self.offset + len(events))
         self.offset += len(events)
-        for model_id, entries in step.entries.items():
-            self.store.put(0, model_id, entries)
-        self.steps.append(step)
-        for model_id, waiting in step.retry.items():
-            claims = self.store.claim(0, model_id, [(r.event_id, r.claimant) for r in waiting])
-            self.steps.append(self.engine.on_claims(model_id, waiting, claims))
+        by_model: dict[str, list[int]] = {}
+        for row, event in enumerate(events):
+            by_model.setdefault(event["model_id"], []).append(row)
+        for model_id, rows in by_model.items():
+            step = self.engine.on_predictions(model_id, [events[i] for i in rows], offsets[rows])
+            self.store.put(0, model_id, step.pending[model_id])
+            self.steps.append(step)
+            for waiting_model, waiting in step.retry.items():
+                self._claim(waiting_model, waiting)
+
+    def _claim(self, model_id: str, requests: list[Any]) -> None:
+        claimed = self.store.claim(0, model_id, [r.event_id for r in requests],
+                                   [r.claimant for r in requests])
+        self.steps.append(self.engine.on_claims(model_id, requests, claimed))
 
     def label(self, events: list[dict[str, Any]], first_offset: int = 0) -> None:
         offsets = list(range(first_offset, first_offset + len(events)))
         for model_id, group in self.engine.requests(events, offsets).items():
-            claims = self.store.claim(0, model_id, [(r.event_id, r.claimant) for r in group])
-            self.steps.append(self.engine.on_claims(model_id, group, claims))
+            self._claim(model_id, group)
 
     def summary(self) -> dict[str, Any]:
         return self.engine.summary()["m"]

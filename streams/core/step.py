@@ -1,0 +1,291 @@
+"""The partition step: ``(state, consumed batch of one partition) -> (state, outputs, offsets)``.
+
+One step takes the messages consumed from one partition number of the three
+co-partitioned input topics (predictions, labels, control), in the order they
+were consumed, and runs them through the partition's engines: predictions in
+runs (decoded, grouped per model, fed to the monitors and stored for the
+label join), then the labels of the same run (a label usually finds a
+prediction of its own batch), and a control command between runs, in order.
+It returns what to publish and the next offset of every topic it read.
+
+The Kafka worker and offline replay both only drive this step and route its
+outputs. The step does no I/O of its own except through the pending store it
+is given (idempotent writes of pending predictions and label claims, see
+:mod:`streams.state.pending`).
+
+**Together or not at all.** The step changes ``state`` in place and advances
+``state.offsets`` only at its very end. A step that raises has left the state
+half-applied: the caller must discard it and restore the partition from its
+last checkpoint (:class:`~streams.runtime.worker.Worker` does), so nothing
+half-applied is ever checkpointed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import msgspec
+import numpy as np
+
+from detectors.monitor import WindowReport
+from streams.core.engine import MonitorEngine
+from streams.core.labels import LabelEngine, LabelRequest, LabelStep
+from streams.ingest.batch import BatchDecoder, DecodedBatch
+from streams.ingest.deadletter import Source, dead_letter
+from streams.ingest.decode import CONTROL, LABEL, NON_FINITE, PREDICTION, Rejected, decode_message
+from streams.settings import Settings
+from streams.state.pending import ColumnarPendingStore
+
+STATE_VERSION = 1
+
+
+class InputMessage(Protocol):
+    """What a step reads of a message (confluent-kafka's ``Message`` fits)."""
+
+    def topic(self) -> str | None: ...               # noqa: D102
+    def offset(self) -> int | None: ...              # noqa: D102
+    def key(self) -> str | bytes | None: ...         # noqa: D102
+    def value(self) -> str | bytes | None: ...       # noqa: D102
+    def timestamp(self) -> tuple[int, int]: ...      # noqa: D102
+
+
+@dataclass
+class PartitionState:
+    """Everything one partition number's stream has built: engines and the offsets they cover."""
+
+    partition: int
+    monitors: MonitorEngine
+    labels: LabelEngine
+    offsets: dict[str, int] = field(default_factory=dict)
+    """Next offset to read, per input topic."""
+
+    @classmethod
+    def fresh(cls, settings: Settings, partition: int) -> PartitionState:
+        """A partition that has seen nothing yet."""
+        monitors = MonitorEngine(settings)
+        return cls(partition, monitors, LabelEngine(settings, partition, monitors.alert_policy))
+
+    def to_state(self) -> dict[str, Any]:
+        """The engines' plain-dict state (the offsets are checkpointed beside it)."""
+        state = self.monitors.to_state()
+        state["labels"] = self.labels.to_state()
+        return state
+
+    @classmethod
+    def from_state(cls, settings: Settings, partition: int, state: dict[str, Any],
+                   offsets: dict[str, int]) -> PartitionState:
+        """Rebuild from :meth:`to_state` output and the offsets checkpointed with it."""
+        monitors = MonitorEngine.from_state(settings, state)
+        saved = state.get("labels")
+        labels = (LabelEngine.from_state(settings, saved, partition, monitors.alert_policy)
+                  if saved else LabelEngine(settings, partition, monitors.alert_policy))
+        return cls(partition, monitors, labels, dict(offsets))
+
+
+@dataclass
+class StepOutput:
+    """What one step produced, for the driver to publish and count."""
+
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    retrain: list[dict[str, Any]] = field(default_factory=list)
+    joined: list[dict[str, Any]] = field(default_factory=list)
+    dead_letters: list[tuple[bytes | None, dict[str, Any]]] = field(default_factory=list)
+    """Dead-letter records with the key of the message they refuse."""
+    dead_letter_codes: Counter[str] = field(default_factory=Counter)
+    reports: list[tuple[str, str, WindowReport, int]] = field(default_factory=list)
+    """Monitor window reports: model, version, report, events the monitor has seen."""
+    label_reports: list[tuple[str, str, WindowReport]] = field(default_factory=list)
+    suppressed: Counter[str] = field(default_factory=Counter)
+    messages: Counter[str] = field(default_factory=Counter)
+    """Messages read, per topic."""
+    events: int = 0
+    labels: int = 0
+    windows: int = 0
+    rebaselines: list[tuple[str, str | None, int]] = field(default_factory=list)
+
+
+class PartitionStep:
+    """Run consumed batches of one partition through its engines.
+
+    Parameters
+    ----------
+    settings
+        The frozen settings (topic names, limits, batch size).
+    store
+        Where predictions wait for labels (Redis in the worker, memory in replay).
+    topics
+        Names of the predictions, labels and control inputs, when not the
+        configured topics (replay names its files).
+    """
+
+    def __init__(self, settings: Settings, store: ColumnarPendingStore,
+                 topics: tuple[str, str, str] | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.predictions_topic, self.labels_topic, self.control_topic = topics or (
+            settings.topics.name("predictions"), settings.topics.name("labels"),
+            settings.topics.name("control"))
+        self._limit = settings.worker.batch_size
+
+    def __call__(self, state: PartitionState,
+                 messages: Sequence[InputMessage]) -> StepOutput:
+        """Apply ``messages`` (one partition, consumed order) to ``state``; return the outputs."""
+        output = StepOutput()
+        offsets: dict[str, int] = {}
+        predictions = BatchDecoder(PREDICTION, self.settings.limits)
+        labels = BatchDecoder(LABEL, self.settings.limits)
+        for position, message in enumerate(messages):
+            topic = message.topic()
+            if topic == self.predictions_topic:
+                predictions.add(_bytes(message.value()), position)
+                if predictions.events >= self._limit:
+                    # Bound the decoded events held at once; labels wait for the run's end.
+                    self._predictions(state, messages, predictions.take(), output)
+            elif topic == self.labels_topic:
+                labels.add(_bytes(message.value()), position)
+            elif topic == self.control_topic:
+                self._predictions(state, messages, predictions.take(), output)
+                self._labels(state, messages, labels.take(), output)
+                self._control(state, message, output)
+            else:
+                continue
+            offset = message.offset()
+            if topic is not None and offset is not None:
+                offsets[topic] = offset + 1
+                output.messages[topic] += 1
+        self._predictions(state, messages, predictions.take(), output)
+        self._labels(state, messages, labels.take(), output)
+        state.offsets.update(offsets)
+        return output
+
+    # -- predictions -------------------------------------------------------------------------
+    def _predictions(self, state: PartitionState, messages: Sequence[InputMessage],
+                     decoded: DecodedBatch, output: StepOutput) -> None:
+        for origin, rejected in decoded.rejected:
+            message = messages[origin]
+            self._dead_letter(output, rejected, message)
+            key = message.key()
+            if rejected.error == NON_FINITE and key:
+                # Unparseable, but the key names the model: count it as its data quality.
+                model_id = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
+                state.monitors.note_rejected(model_id, rejected.path or "(event)")
+        events = decoded.events
+        if not events:
+            return
+        output.events += len(events)
+        result = state.monitors.process(events)
+        output.windows += result.windows
+        output.alerts += result.alerts
+        output.suppressed.update(result.suppressed)
+        for model_id, model_version, report in result.reports:
+            monitor = state.monitors.monitor(model_id, model_version)
+            output.reports.append((model_id, model_version, report,
+                                   monitor.events if monitor else 0))
+        if result.problems:
+            origin_of = {id(event): origin for event, origin
+                         in zip(events, decoded.origins, strict=True)}
+            for event, problem in result.problems:
+                self._dead_letter(output, Rejected(problem.error, problem.reason,
+                                                   msgspec.json.encode(event), path=problem.path),
+                                  messages[origin_of[id(event)]])
+        message_offsets = np.fromiter((_offset(m) for m in messages), dtype=np.int64,
+                                      count=len(messages))
+        for model_id, rows in _rows_by_model(events).items():
+            group = events if len(rows) == len(events) else [events[i] for i in rows]
+            origins = (decoded.origins if len(rows) == len(events)
+                       else [decoded.origins[i] for i in rows])
+            step = state.labels.on_predictions(model_id, group, message_offsets[origins])
+            self.store.put(state.partition, model_id, step.pending[model_id])
+            self._route(step, output)
+            for waiting_model, waiting in step.retry.items():
+                self._claim(state, waiting_model, waiting, output)
+
+    # -- labels ------------------------------------------------------------------------------
+    def _labels(self, state: PartitionState, messages: Sequence[InputMessage],
+                decoded: DecodedBatch, output: StepOutput) -> None:
+        for origin, rejected in decoded.rejected:
+            self._dead_letter(output, rejected, messages[origin])
+        if not decoded.events:
+            return
+        output.labels += len(decoded.events)
+        offsets, indices = [], []
+        previous, index = -1, 0
+        for origin in decoded.origins:
+            index = index + 1 if origin == previous else 0
+            previous = origin
+            offsets.append(_offset(messages[origin]))
+            indices.append(index)
+        requests = state.labels.requests(decoded.events, offsets, indices)
+        for model_id, group in requests.items():
+            self._claim(state, model_id, group, output)
+
+    def _claim(self, state: PartitionState, model_id: str, requests: list[LabelRequest],
+               output: StepOutput) -> None:
+        claimed = self.store.claim(state.partition, model_id,
+                                   [r.event_id for r in requests], [r.claimant for r in requests])
+        self._route(state.labels.on_claims(model_id, requests, claimed), output)
+
+    def _route(self, step: LabelStep, output: StepOutput) -> None:
+        output.alerts += step.alerts
+        output.retrain += step.retrain
+        output.joined += step.joined
+        output.label_reports += step.reports
+
+    # -- control -----------------------------------------------------------------------------
+    def _control(self, state: PartitionState, message: InputMessage,
+                 output: StepOutput) -> None:
+        decoded = decode_message(_bytes(message.value()), CONTROL, self.settings.limits)
+        for rejected in decoded.rejected:
+            self._dead_letter(output, rejected, message)
+        for command in decoded.events:
+            # Only "rebaseline" exists so far; decode refuses any other command.
+            alerts = state.monitors.rebaseline(
+                command["model_id"], command.get("model_version"),
+                command.get("reason") or "requested on the control topic", time.time())
+            output.alerts += alerts
+            output.rebaselines.append((command["model_id"], command.get("model_version"),
+                                       len(alerts)))
+
+    def _dead_letter(self, output: StepOutput, rejected: Rejected,
+                     message: InputMessage) -> None:
+        timestamp_type, timestamp = message.timestamp()
+        key = message.key()
+        raw_key = key.encode() if isinstance(key, str) else key
+        source = Source(message.topic() or "", self._partition_of(message), _offset(message),
+                        raw_key, timestamp if timestamp_type else None)
+        output.dead_letters.append((raw_key, dead_letter(rejected, source)))
+        output.dead_letter_codes[rejected.error] += 1
+
+    @staticmethod
+    def _partition_of(message: InputMessage) -> int:
+        partition = getattr(message, "partition", None)
+        value = partition() if callable(partition) else None
+        return int(value) if value is not None else 0
+
+
+def _rows_by_model(events: list[dict[str, Any]]) -> dict[str, list[int]]:
+    """Row numbers of each model's events, in stream order."""
+    first = events[0]["model_id"]
+    model_ids = [event["model_id"] for event in events]
+    if model_ids.count(first) == len(model_ids):
+        return {first: list(range(len(events)))}
+    rows: dict[str, list[int]] = {}
+    for row, model_id in enumerate(model_ids):
+        rows.setdefault(model_id, []).append(row)
+    return rows
+
+
+def _bytes(value: str | bytes | None) -> bytes | None:
+    return value.encode() if isinstance(value, str) else value
+
+
+def _offset(message: InputMessage) -> int:
+    offset = message.offset()
+    return -1 if offset is None else offset
+
+
+__all__ = ["InputMessage", "PartitionState", "PartitionStep", "StepOutput"]
