@@ -30,6 +30,17 @@ See deploy/driftline.yaml for every key and docs/events.md for the events.
 """
 
 
+def _count(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.config)
 
@@ -200,8 +211,7 @@ def cmd_bench_throughput(args: argparse.Namespace) -> int:
     """Measure the worker next to the raw consumer on the embedded broker."""
     from streams.bench.throughput import run_throughput
 
-    for per_message in args.events_per_message:
-        run_throughput(args.events, args.rounds, per_message)
+    run_throughput(args.events, args.rounds, args.events_per_message, args.models)
     return 0
 
 
@@ -214,8 +224,8 @@ def cmd_bench_join(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_replay(args: argparse.Namespace) -> int:
-    """Measure offline replay next to a bare read + decode of the same file."""
-    from streams.bench.throughput import run_replay
+    """Measure offline replay, in-process and as a process, next to a bare read + decode."""
+    from streams.bench.replay import run_replay
 
     run_replay(args.events, args.rounds)
     return 0
@@ -358,23 +368,33 @@ def build_parser() -> argparse.ArgumentParser:
                                 "next to a reference measured in the same run.")
     benches = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
     throughput = benches.add_parser(
-        "throughput", help="worker events/s next to raw consume+decode on the same topic",
-        description="Start the embedded stack, fill a fresh one-partition topic with synthetic "
-        "predictions, then time a bare confluent-kafka consume(5000)+orjson loop and a "
-        "driftline worker over the same messages. Repeats --rounds times; prints min/median.")
-    throughput.add_argument("--events", type=int, default=200_000, help="events per round "
-                            "(default 200,000)")
-    throughput.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
-    throughput.add_argument("--events-per-message", type=int, nargs="+", default=[1, 100],
-                            help="message shapes to measure (default: 1 100)")
+        "throughput", help="worker events/s next to raw consume+decode on the same topic; "
+        "20 models next to 1",
+        description="Start the embedded stack. For each message shape (1 and 100 events per "
+        "message) and each round: fill a fresh one-partition topic with one model's synthetic "
+        "predictions and time a bare confluent-kafka consume(5000)+orjson loop and a driftline "
+        "worker over the same messages; then fill another with the same number of events "
+        "from --models models (model-00, model-01, ...: each its own stationary stream, keyed "
+        "by model_id) and time a worker over it. Prints per-round figures, the ratios worker "
+        "/ raw and N-model / 1-model, and their min/median over --rounds.")
+    throughput.add_argument("--events", type=_count, default=200_000, help="events per round "
+                            "and stream (default 200,000)")
+    throughput.add_argument("--rounds", type=_count, default=3, help="rounds (default 3)")
+    throughput.add_argument("--events-per-message", type=_count, nargs="+", default=[1, 100],
+                            metavar="N", help="message shapes to measure (default: 1 100)")
+    throughput.add_argument("--models", type=_count, default=20, help="models of the many-model "
+                            "stream (default 20; 1 skips it)")
     throughput.set_defaults(run=cmd_bench_throughput)
     replay_bench = benches.add_parser(
-        "replay", help="offline replay events/s next to a bare read+orjson of the same file",
-        description="Write a stationary scenario to a temporary file, then time a bare "
-        "line-by-line orjson.loads of it and `driftline replay` over it, --rounds times.")
-    replay_bench.add_argument("--events", type=int, default=200_000,
+        "replay", help="offline replay events/s, in-process and as a whole `driftline replay` "
+        "process, next to a bare read+orjson of the same file",
+        description="Write a stationary scenario to a temporary file, then, --rounds times, "
+        "time a bare line-by-line orjson.loads of it, replay() over it in this process, and "
+        "a whole `driftline replay` process over it (wall time, interpreter start-up and "
+        "imports included). Prints both ratios to the bare read per round and min/median.")
+    replay_bench.add_argument("--events", type=_count, default=200_000,
                               help="events (default 200,000)")
-    replay_bench.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
+    replay_bench.add_argument("--rounds", type=_count, default=3, help="rounds (default 3)")
     replay_bench.set_defaults(run=cmd_bench_replay)
     join_bench = benches.add_parser(
         "join", help="worker events/s with labels joined, next to raw consume+orjson; "

@@ -5,23 +5,75 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import orjson
 import pytest
 
+from streams.bench.throughput import model_ids, model_streams
 
-def test_replay_bench_prints_rates_and_a_ratio() -> None:
-    done = subprocess.run([sys.executable, "-m", "streams.ui.cli", "bench", "replay", "--events",
-                           "20000", "--rounds", "2"], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert "read+orjson" in done.stdout and "ratio: min" in done.stdout
-    assert done.stdout.count("(0 alerts)") == 2
+
+def _bench(*args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "streams.ui.cli", "--log-level", "WARNING",
+                           "bench", *args], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def _figures(text: str, name: str) -> tuple[float, float]:
+    """(min, median) of a summary line ``name: min X  median Y``."""
+    line = next(line for line in text.splitlines() if line.strip().startswith(f"{name}: min"))
+    _, values = line.split(": min ")
+    low, median = values.split("  median ")
+    return float(low.replace(",", "")), float(median.replace(",", ""))
+
+
+def test_replay_bench_prints_in_process_and_whole_process_ratios() -> None:
+    out = _bench("replay", "--events", "5000", "--rounds", "2")
+    assert "read+orjson" in out and "replay in-process" in out and "`driftline replay`" in out
+    assert out.count("(0 alerts)") == 2
+    rounds = [line.split() for line in out.splitlines() if line.split()[:1] in (["1"], ["2"])]
+    assert len(rounds) == 2 and all(len(r) == 11 for r in rounds), out
+    for name in ("read+orjson", "replay in-process", "ratio", "driftline replay",
+                 "process ratio"):
+        low, median = _figures(out, name)
+        assert 0 < low <= median, (name, out)
+
+
+def test_many_model_stream_splits_the_events_over_models_with_their_own_streams() -> None:
+    streams = model_streams(2000, 100, models=20)
+    assert [key for key, _ in streams] == model_ids(20)
+    first_scores = set()
+    total = 0
+    for key, values in streams:
+        messages = [orjson.loads(value) for value in values]
+        assert all(event["model_id"] == key for message in messages for event in message)
+        total += sum(len(message) for message in messages)
+        first_scores.add(messages[0][0]["score"])
+    assert total == 2000
+    assert len(first_scores) == 20        # one seed per model: 20 different streams
+
+
+def test_one_event_messages_are_bare_events() -> None:
+    [(key, values)] = model_streams(3, 1)
+    events = [orjson.loads(value) for value in values]
+    assert key == "credit-risk" and len(events) == 3 and all("features" in e for e in events)
 
 
 @pytest.mark.integration
-def test_throughput_bench_runs_on_the_embedded_broker() -> None:
-    done = subprocess.run([sys.executable, "-m", "streams.ui.cli", "--log-level", "WARNING",
-                           "bench",
-                           "throughput", "--events", "20000", "--rounds", "1",
-                           "--events-per-message", "100"],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "raw consume+orjson" in done.stdout and "ratio: min" in done.stdout
+def test_throughput_bench_measures_both_shapes_and_the_many_model_stream() -> None:
+    out = _bench("throughput", "--events", "4000", "--rounds", "1")
+    assert "1 event(s)/message" in out and "100 event(s)/message" in out, out
+    assert "raw consume+orjson" in out and "worker 20 models" in out
+    tables = out.split("event(s)/message")[1:]
+    assert len(tables) == 2
+    for table in tables:
+        for name in ("raw", "worker", "ratio", "worker 20 models", "20-model / 1-model"):
+            low, median = _figures(table, name)
+            assert 0 < low <= median, (name, table)
+
+
+@pytest.mark.integration
+def test_throughput_bench_runs_one_shape_without_the_many_model_stream() -> None:
+    out = _bench("throughput", "--events", "4000", "--rounds", "1", "--events-per-message",
+                 "100", "--models", "1")
+    assert "100 event(s)/message" in out and "1 event(s)/message" not in out, out
+    assert "ratio: min" in out and "models" not in out
