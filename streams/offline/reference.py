@@ -213,7 +213,9 @@ def load_reference(path: Path, settings: Settings | None = None) -> dict[str, An
     return document
 
 
-def add_reference_commands(subparsers: Any) -> None:
+def add_reference_commands(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     """Register ``reference build`` on the CLI's subcommand parsers."""
     reference = subparsers.add_parser(
         "reference", help="build a model's reference from a training file",
@@ -320,7 +322,8 @@ def _jsonl_records(path: Path) -> Iterator[Any]:
 
 def _parquet_records(path: Path) -> Iterator[dict[str, Any]]:
     try:
-        import pyarrow.parquet as parquet  # type: ignore[import-not-found,unused-ignore]
+        # pyarrow is optional (not found without the extra) and ships no type information.
+        import pyarrow.parquet as parquet  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except ImportError as exc:
         raise ReferenceFileError(
             f"{path}: reading Parquet needs the pyarrow package, which is not installed "

@@ -40,8 +40,10 @@ class TopicReader:
         """Return ``(topic, record)`` pairs that arrived within ``timeout_s``."""
         records = []
         for message in self._consumer.consume(max_records, timeout_s):
-            if message.error() is None:
-                records.append((message.topic(), orjson.loads(message.value())))
+            topic, value = message.topic(), message.value()
+            # A record without a value (a tombstone) holds nothing to decode.
+            if message.error() is None and topic is not None and value is not None:
+                records.append((topic, orjson.loads(value)))
         return records
 
     def close(self) -> None:

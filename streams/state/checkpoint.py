@@ -68,7 +68,7 @@ class CheckpointStore:
             raise CheckpointError(f"cannot read checkpoint {scope}[{partition}]: {exc}") from exc
         if raw is None:
             return None
-        document = orjson.loads(raw)  # type: ignore[arg-type]
+        document = orjson.loads(raw)
         if document.get("version") != VERSION:
             raise CheckpointError(f"checkpoint {scope}[{partition}] has version "
                                   f"{document.get('version')!r}, expected {VERSION}")

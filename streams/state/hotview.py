@@ -111,7 +111,7 @@ class HotView:
         """
         raw = self._redis.hgetall(self.prefix + "labels")
         models: dict[str, dict[str, Any]] = {}
-        for value in raw.values():  # type: ignore[union-attr]
+        for value in raw.values():
             entry = orjson.loads(value)
             total = models.setdefault(entry["model_id"], {
                 "model_id": entry["model_id"], "predictions": 0, "labels": 0, "joined": 0,
@@ -130,20 +130,20 @@ class HotView:
     def models(self) -> list[dict[str, Any]]:
         """Latest summary of every model version, sorted by name."""
         raw = self._redis.hgetall(self.prefix + "models")
-        return sorted((orjson.loads(v) for v in raw.values()),  # type: ignore[union-attr]
+        return sorted((orjson.loads(v) for v in raw.values()),
                       key=lambda m: (m["model_id"], m["model_version"]))
 
     def series(self, model_id: str, model_version: str, limit: int = 360) -> list[dict[str, Any]]:
         """Window points of a model version, oldest first."""
         raw = self._redis.lrange(f"{self.prefix}series:{model_id}|{model_version}", 0, limit - 1)
-        return [orjson.loads(item) for item in reversed(raw)]  # type: ignore[arg-type]
+        return [orjson.loads(item) for item in reversed(raw)]
 
     def alerts(self, limit: int = 50) -> list[dict[str, Any]]:
         """Most recent alert events, newest first."""
         raw = self._redis.lrange(self.prefix + "alerts", 0, limit - 1)
-        return [orjson.loads(item) for item in raw]  # type: ignore[union-attr]
+        return [orjson.loads(item) for item in raw]
 
     def throughput(self, limit: int = 360) -> list[dict[str, Any]]:
         """Throughput samples, oldest first."""
         raw = self._redis.lrange(self.prefix + "throughput", 0, limit - 1)
-        return [orjson.loads(item) for item in reversed(raw)]  # type: ignore[arg-type]
+        return [orjson.loads(item) for item in reversed(raw)]

@@ -23,6 +23,7 @@ Label-driven windows (performance, estimates) stay out of the drift series.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import threading
@@ -214,30 +215,31 @@ async def _events(request: web.Request) -> web.StreamResponse:
     await response.write(b"retry: 2000\n\n")
     feed = LiveFeed(app[_HOT_VIEW])
     client = redis.asyncio.Redis.from_url(app[_SETTINGS].redis_url, socket_timeout=5.0)
-    pubsub = client.pubsub()
     try:
-        # Subscribe before the snapshot: a write between the two is then not lost.
-        await pubsub.subscribe(app[_HOT_VIEW].channel)
-        snapshot = await asyncio.to_thread(feed.snapshot)
-        await _send(response, "snapshot", {"group_id": app[_SETTINGS].group_id, **snapshot})
-        last_check = last_write = time.monotonic()
-        while not app[_CLOSING].is_set():
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-            now = time.monotonic()
-            if message is None and now - last_check < POLL_S:
-                if now - last_write >= KEEPALIVE_S:
-                    await response.write(b": keepalive\n\n")
-                    last_write = now
-                continue
-            if message is not None:
-                await asyncio.sleep(COALESCE_S)
-                while await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.0):
-                    pass
-            last_check = time.monotonic()
-            update = await asyncio.to_thread(feed.update)
-            if update is not None:
-                await _send(response, "update", update)
-                last_write = time.monotonic()
+        # Closed by aclosing(): redis-py leaves PubSub.aclose unannotated.
+        async with contextlib.aclosing(client.pubsub()) as pubsub:
+            # Subscribe before the snapshot: a write between the two is then not lost.
+            await pubsub.subscribe(app[_HOT_VIEW].channel)
+            snapshot = await asyncio.to_thread(feed.snapshot)
+            await _send(response, "snapshot", {"group_id": app[_SETTINGS].group_id, **snapshot})
+            last_check = last_write = time.monotonic()
+            while not app[_CLOSING].is_set():
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                now = time.monotonic()
+                if message is None and now - last_check < POLL_S:
+                    if now - last_write >= KEEPALIVE_S:
+                        await response.write(b": keepalive\n\n")
+                        last_write = now
+                    continue
+                if message is not None:
+                    await asyncio.sleep(COALESCE_S)
+                    while await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.0):
+                        pass
+                last_check = time.monotonic()
+                update = await asyncio.to_thread(feed.update)
+                if update is not None:
+                    await _send(response, "update", update)
+                    last_write = time.monotonic()
     except ConnectionResetError:
         pass                     # the page went away
     except redis.RedisError as exc:
@@ -248,7 +250,6 @@ async def _events(request: web.Request) -> web.StreamResponse:
         except ConnectionResetError:
             pass
     finally:
-        await pubsub.aclose()
         await client.aclose()
     return response
 
