@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -22,6 +22,10 @@ from detectors.monitor import MonitorConfig
 from detectors.performance import EstimationConfig, PerformanceConfig
 from streams.core.alerts import AlertSettings
 from streams.errors import SettingsError
+
+if TYPE_CHECKING:
+    # For annotations only: _sinks imports the sinks when a webhook is configured.
+    from streams.runtime.sinks import WebhookSettings
 
 TOPIC_ROLES = ("predictions", "labels", "alerts", "retrain", "deadletter", "control", "joined")
 
@@ -41,7 +45,7 @@ def boolean(text: str) -> bool:
 
 
 # Environment variable → dotted settings key, with the parser for its text.
-ENV_VARS: dict[str, tuple[str, Callable[[str], Any]]] = {
+ENV_VARS: dict[str, tuple[str, Callable[[str], object]]] = {
     "DRIFTLINE_BOOTSTRAP_SERVERS": ("bootstrap_servers", str),
     "DRIFTLINE_REDIS_URL": ("redis_url", str),
     "DRIFTLINE_GROUP_ID": ("group_id", str),
@@ -147,7 +151,7 @@ class DashboardSettings:
 class SinkSettings:
     """Where alerts go besides the alerts topic."""
 
-    webhooks: tuple[Any, ...] = ()   # streams.runtime.sinks.WebhookSettings, imported lazily
+    webhooks: tuple[WebhookSettings, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -266,7 +270,7 @@ def _build(raw: dict[str, Any], env: Mapping[str, str]) -> Settings:
     return Settings(**values)
 
 
-def _section(name: str, raw: Any, cls: type) -> Any:
+def _section(name: str, raw: object, cls: type) -> Any:
     if not isinstance(raw, dict):
         raise SettingsError(f"{name}: expected a mapping, got {raw!r}")
     known = {f.name: f for f in fields(cls)}
@@ -287,7 +291,7 @@ def _section(name: str, raw: Any, cls: type) -> Any:
         raise SettingsError(f"{name}.{exc}") from exc
 
 
-def _models(raw: Any) -> dict[str, ModelSettings]:
+def _models(raw: object) -> dict[str, ModelSettings]:
     if not isinstance(raw, dict):
         raise SettingsError(f"models: expected a mapping of model_id to settings, got {raw!r}")
     models: dict[str, ModelSettings] = {}
@@ -319,7 +323,7 @@ _WEBHOOK_KEYS = {"url", "secret_env", "format", "timeout_s", "max_attempts", "ba
                  "backoff_max_s", "max_retry_window_s", "queue_max", "headers", "generator_url"}
 
 
-def _sinks(raw: Any, env: Mapping[str, str]) -> SinkSettings:
+def _sinks(raw: object, env: Mapping[str, str]) -> SinkSettings:
     from streams.runtime.sinks import WebhookSettings
 
     if not isinstance(raw, dict):
@@ -349,7 +353,7 @@ def _sinks(raw: Any, env: Mapping[str, str]) -> SinkSettings:
     return SinkSettings(tuple(webhooks))
 
 
-def _typed(key: str, value: Any, expected: type) -> Any:
+def _typed(key: str, value: object, expected: type) -> Any:
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from detectors.errors import require
 from detectors.monitor import Finding, WindowReport
@@ -51,6 +51,9 @@ COOLDOWN = "cooldown"
 RATE_LIMIT = "rate_limit"
 __all__ = ["COOLDOWN", "FIRING", "RATE_LIMIT", "RESOLVED", "AlertPolicy", "AlertRateLimit",
            "AlertSettings"]
+
+# What AlertPolicy batches into events: a firing member, a resolution or an open-alert entry.
+_Keyed = TypeVar("_Keyed", Member, Resolution, tuple[str, dict[str, Any]])
 
 
 @dataclass(frozen=True)
@@ -250,8 +253,8 @@ class AlertPolicy:
                     self._hold(key, COOLDOWN)
                 else:
                     starting.append((key, finding))
-        for members in self._batches(resolved):
-            alerts.append(resolved_event(self.model_id, self.model_version, members, report,
+        for resolutions in self._batches(resolved):
+            alerts.append(resolved_event(self.model_id, self.model_version, resolutions, report,
                                          self.resolve_after_windows))
         for members in self._batches(starting):
             alerts += self._fire(members, report)
@@ -303,11 +306,11 @@ class AlertPolicy:
         self._suppressed[reason] = self._suppressed.get(reason, 0) + 1
         return True
 
-    def _batches(self, members: list[Any]) -> list[list[Any]]:
+    def _batches(self, members: list[_Keyed]) -> list[list[_Keyed]]:
         """Members (tuples led by a dedup key) in events: one per kind, or one each."""
         if not self.group:
             return [[m] for m in members]
-        by_kind: dict[str, list[Any]] = {}
+        by_kind: dict[str, list[_Keyed]] = {}
         for member in members:
             about = member[1]   # a Finding, or an open-alert entry
             kind = about.kind if isinstance(about, Finding) else str(about["kind"])

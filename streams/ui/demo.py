@@ -9,6 +9,7 @@ alerts topic like any consumer would, and printed as they arrive.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -180,8 +181,8 @@ def _publish(settings: Settings, spec: ScenarioSpec, rate: float) -> dict[int, i
     return last_offsets
 
 
-def _wait_for_worker(settings: Settings, last_offsets: dict[int, int], worker: Any,
-                     timeout_s: float) -> None:
+def _wait_for_worker(settings: Settings, last_offsets: dict[int, int],
+                     worker: subprocess.Popen[bytes], timeout_s: float) -> None:
     store = CheckpointStore(settings.redis_url, settings.group_id)
     topic = settings.topics.name("predictions")
     deadline = time.monotonic() + timeout_s

@@ -534,6 +534,6 @@ def _retry_after_s(value: str | None) -> float:
         return 0.0
 
 
-def _number(value: Any, default: float) -> float:
+def _number(value: object, default: float) -> float:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
         else default
