@@ -212,9 +212,12 @@ def run_throughput(events: int, rounds: int, shapes: Sequence[int] = SHAPES,
         if models > 1:
             ids = model_ids(models)
             reference = load_settings(environ={}).monitor.reference_size
-            print(f"{models}-model stream: {ids[0]} … {ids[-1]}, {events // models:,} events "
-                  f"each; the first {reference:,} of every model are its reference (closing it "
-                  "calibrates its tests once: included)", file=out)
+            share = events // models
+            print(f"{models}-model stream: {ids[0]} … {ids[-1]}, {share:,} events each; "
+                  + (f"the first {reference:,} of each are its reference (closing it "
+                     "calibrates its tests once: included)" if share > reference else
+                     f"all of them reference (reference_size {reference:,}): no window is "
+                     "tested"), file=out)
         for per_message in shapes:
             print(f"\n{per_message} event(s)/message", file=out)
             header = f"{'round':>5} {'raw consume+orjson':>20} {'worker 1 model':>18} {'ratio':>7}"
