@@ -147,8 +147,9 @@ def raw_rate(settings: Settings, messages: int, events: int,
         if batch and not first:
             first = time.perf_counter()
         for message in batch:
-            if message.error() is None:
-                orjson.loads(message.value())
+            value = message.value()
+            if message.error() is None and value is not None:
+                orjson.loads(value)
                 seen += 1
     elapsed = time.perf_counter() - first
     consumer.close()
