@@ -9,6 +9,7 @@ I/O; callers decide where events come from and where outputs go.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from detectors.monitor import ModelMonitor, WindowReport
@@ -79,9 +80,7 @@ class MonitorEngine:
     def process(self, events: list[dict[str, Any]]) -> StepOutput:
         """Feed validated prediction events (in stream order)."""
         output = StepOutput()
-        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for event in events:
-            groups.setdefault((event["model_id"], event["model_version"]), []).append(event)
+        groups = group_by_version(events)
         for key, group in groups.items():
             monitor = self._monitors.get(key) or self._create(key, group)
             batch, problems = build_batch(group, monitor.schema, monitor.outputs)
@@ -163,6 +162,36 @@ class MonitorEngine:
             engine._monitors[key] = ModelMonitor.from_state(entry["monitor"])
             engine._policies[key] = engine.alert_policy(*key, state=entry["policy"])
         return engine
+
+
+def group_by_version(events: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Events per (model_id, model_version), in stream order; one pass only when mixed.
+
+    Examples
+    --------
+    >>> e = [{"model_id": "a", "model_version": "1"}, {"model_id": "b", "model_version": "1"},
+    ...      {"model_id": "a", "model_version": "1"}]
+    >>> {key: len(group) for key, group in group_by_version(e).items()}
+    {('a', '1'): 2, ('b', '1'): 1}
+    """
+    if not events:
+        return {}
+    model_ids = list(map(_MODEL_ID, events))
+    versions = list(map(_MODEL_VERSION, events))
+    if (model_ids.count(model_ids[0]) == len(model_ids)
+            and versions.count(versions[0]) == len(versions)):
+        return {(model_ids[0], versions[0]): events}
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for key, event in zip(zip(model_ids, versions, strict=True), events, strict=True):
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = []
+        group.append(event)
+    return groups
+
+
+_MODEL_ID = itemgetter("model_id")
+_MODEL_VERSION = itemgetter("model_version")
 
 
 def _load_references(settings: Settings) -> dict[str, dict[str, Any]]:

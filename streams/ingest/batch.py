@@ -21,14 +21,7 @@ from typing import Annotated, Any, NotRequired, TypedDict
 
 import msgspec
 
-from streams.ingest.decode import (
-    CONTROL,
-    INVALID_VALUE,
-    LABEL,
-    PREDICTION,
-    Rejected,
-    decode_message,
-)
+from streams.ingest.decode import CONTROL, LABEL, PREDICTION, Rejected, decode_message
 from streams.settings import LimitSettings
 
 ModelId = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
@@ -94,6 +87,7 @@ class BatchDecoder:
         self.kind = kind
         self.limits = limits
         self._decode = _DECODERS[kind].decode if kind in _DECODERS else None
+        self._features = kind == PREDICTION
         self._batch = DecodedBatch()
 
     @property
@@ -105,17 +99,22 @@ class BatchDecoder:
         """Decode one message value; ``origin`` names the message in the batch's outputs."""
         batch = self._batch
         decode = self._decode
-        if decode is not None and value and len(value) <= self.limits.max_message_bytes:
+        limits = self.limits
+        if decode is not None and value and len(value) <= limits.max_message_bytes:
             try:
                 document = decode(value)
             except (msgspec.ValidationError, msgspec.DecodeError):
                 pass
             else:
+                # The one envelope rule the schema cannot state: at most max_features.
                 if type(document) is dict:
-                    batch.events.append(document)
-                    batch.origins.append(origin)
-                    return
-                if len(document) <= self.limits.max_events_per_message:
+                    if not self._features or len(document["features"]) <= limits.max_features:
+                        batch.events.append(document)
+                        batch.origins.append(origin)
+                        return
+                elif len(document) <= limits.max_events_per_message and (
+                        not self._features or not document
+                        or max(map(len, map(_FEATURES, document))) <= limits.max_features):
                     batch.events += document
                     batch.origins += [origin] * len(document)
                     return
@@ -127,26 +126,10 @@ class BatchDecoder:
     def take(self) -> DecodedBatch:
         """The events and refusals decoded so far; the decoder starts afresh."""
         batch, self._batch = self._batch, DecodedBatch()
-        if self.kind == PREDICTION and batch.events:
-            _check_feature_counts(batch, self.limits.max_features)
         return batch
 
 
-def _check_feature_counts(batch: DecodedBatch, limit: int) -> None:
-    # The one envelope rule a schema cannot state: at most max_features features.
-    if max(map(len, map(itemgetter("features"), batch.events))) <= limit:
-        return
-    events, origins = [], []
-    for event, origin in zip(batch.events, batch.origins, strict=True):
-        count = len(event["features"])
-        if count <= limit:
-            events.append(event)
-            origins.append(origin)
-        else:
-            batch.rejected.append((origin, Rejected(
-                INVALID_VALUE, f"features: expected at most {limit} entries, got {count}",
-                msgspec.json.encode(event), path="features")))
-    batch.events, batch.origins = events, origins
+_FEATURES = itemgetter("features")
 
 
 __all__ = ["CONTROL", "BatchDecoder", "DecodedBatch", "LabelEnvelope", "PredictionEnvelope"]

@@ -10,7 +10,9 @@ go to the dead-letter topic, and counted for the data-quality checks.
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -26,6 +28,8 @@ from detectors.batch import (
 from streams.ingest.decode import NON_FINITE, WRONG_TYPE
 
 _NUMERIC_TYPES = {int, float, type(None)}
+_TS = operator.itemgetter("ts")
+_FEATURES = operator.itemgetter("features")
 _CATEGORY_TYPES = {str, type(None)}
 _FLAG_TYPES = {bool, type(None)}
 
@@ -74,12 +78,13 @@ def build_batch(events: list[dict[str, Any]], schema: dict[str, str],
                 outputs: dict[str, str]) -> tuple[ColumnBatch, list[RowProblem]]:
     """Columnarise ``events``; return the batch and the rows dropped from it."""
     problems: list[RowProblem] = []
-    raw = _transpose([event["features"] for event in events], list(schema))
+    raw = _transpose(list(map(_FEATURES, events)), list(schema))
     columns = {name: _column(values, kind, "features." + name, problems)
                for (name, kind), values in zip(schema.items(), raw, strict=True)}
-    output_columns = {name: _column([event.get(name) for event in events], kind, name, problems)
+    output_columns = {name: _column(list(map(dict.get, events, repeat(name))), kind, name,
+                                    problems)
                       for name, kind in outputs.items()}
-    ts = np.fromiter((event["ts"] for event in events), dtype=np.float64, count=len(events))
+    ts = np.array(list(map(_TS, events)), dtype=np.float64)
     if not problems:
         return ColumnBatch(ts, columns, output_columns), problems
     keep = np.ones(len(events), dtype=np.bool_)
@@ -93,29 +98,31 @@ def build_batch(events: list[dict[str, Any]], schema: dict[str, str],
     return batch, problems
 
 
-def _transpose(feature_maps: list[dict[str, Any]], names: list[str]) -> list[list[Any]]:
+def _transpose(feature_maps: Sequence[dict[str, Any]],
+               names: list[str]) -> Sequence[Sequence[Any]]:
     """Columns of ``names`` across ``feature_maps``; absent keys read as ``None``."""
     if not names:
         return []
     getter = operator.itemgetter(*names)
     try:
         # One C call per event and one C transpose: the common case, every key present.
-        rows = [getter(features) for features in feature_maps]
+        rows = list(map(getter, feature_maps))
     except KeyError:
         rows = [tuple(features.get(name) for name in names) for features in feature_maps]
     if len(names) == 1:
         return [[row[0] if isinstance(row, tuple) else row for row in rows]]
-    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in names]
+    return list(zip(*rows, strict=True)) if rows else [() for _ in names]
 
 
-def _column(values: list[Any], kind: str, path: str, problems: list[RowProblem]) -> Column:
+def _column(values: Sequence[Any], kind: str, path: str, problems: list[RowProblem]) -> Column:
     types = set(map(type, values))
     if kind == NUMERIC:
         if types <= _NUMERIC_TYPES:
             if type(None) in types:
-                missing = np.fromiter((v is None for v in values), dtype=np.bool_,
-                                      count=len(values))
-                array = np.array([0.0 if v is None else v for v in values], dtype=np.float64)
+                # None converts to NaN, and decoded JSON holds no NaN: NaN marks missing.
+                array = np.array(values, dtype=np.float64)
+                missing = np.isnan(array)
+                array[missing] = 0.0
             else:
                 missing = np.zeros(len(values), dtype=np.bool_)
                 array = np.array(values, dtype=np.float64)
@@ -129,7 +136,7 @@ def _column(values: list[Any], kind: str, path: str, problems: list[RowProblem])
             array = np.where(finite, array, 0.0)
         return NumericColumn(array, missing)
     if types <= _CATEGORY_TYPES:
-        return CategoricalColumn(values)
+        return CategoricalColumn(list(values))
     if types <= _FLAG_TYPES:
         return CategoricalColumn([None if v is None else ("true" if v else "false")
                                   for v in values])

@@ -9,6 +9,7 @@ stream does. Pending predictions live in memory here
 
 from __future__ import annotations
 
+import gc
 import math
 import sys
 import time
@@ -162,6 +163,9 @@ def replay(settings: Settings, predictions: Path, out: Path, labels: Path | None
     dead_sink = deadletter_out.open("wb") if deadletter_out else None
     retrain_sink = retrain_out.open("wb") if retrain_out else None
     name = str(predictions)
+    # As in the worker: no automatic collections in the middle of a step (see worker.run).
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         with predictions.open("rb") as source, out.open("wb") as sink:
             def emit(output: StepOutput) -> None:
@@ -194,12 +198,15 @@ def replay(settings: Settings, predictions: Path, out: Path, labels: Path | None
                     released = feed.until(latest)
                     if released:
                         emit(step(state, released))
+                gc.collect(1)
                 if bar:
                     bar.update(done_bytes, stats.events)
             if feed is not None:
                 emit(step(state, feed.rest()))
                 stats.joined = sum(m["joined"] for m in state.labels.summary().values())
     finally:
+        if collecting:
+            gc.enable()
         if dead_sink:
             dead_sink.close()
         if retrain_sink:

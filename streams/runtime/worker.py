@@ -127,10 +127,13 @@ class Worker:
         import river.linear_model  # noqa: F401
         import river.tree  # noqa: F401
 
-        # Everything alive now lives as long as the worker: keep the collector off it, so
-        # collections triggered by per-event dicts only scan the current step.
+        # Everything alive now lives as long as the worker: keep the collector off it. A step
+        # allocates (and frees) millions of dicts that never form cycles, so the automatic
+        # collector is off too: young objects are collected after each batch, all of them at
+        # each checkpoint tick (measured: ~10 % of a step's time otherwise).
         gc.collect()
         gc.freeze()
+        gc.disable()
         # Co-partitioned by model_id: the range assignor gives this worker the same
         # partition numbers of every input topic, so one state per number sees them all.
         self._consumer.subscribe([self._topic, self._labels_topic, self._control_topic],
@@ -145,6 +148,7 @@ class Worker:
                 if messages:
                     started = time.perf_counter()
                     self.process(messages)
+                    gc.collect(1)
                     self._write_hot_view()
                     finished = time.perf_counter()
                     self.metrics.batch_seconds.observe(finished - started)
@@ -158,6 +162,7 @@ class Worker:
                         self.checkpoint(sorted(self._dirty))
                     self._sample_throughput(now - last_checkpoint)
                     self._write_label_view()
+                    gc.collect()
                     last_checkpoint = now
                 if now - last_log >= 10.0:
                     self._observe_lag()
@@ -167,6 +172,7 @@ class Worker:
                     last_log = now
             self.checkpoint(sorted(self._dirty))
         finally:
+            gc.enable()
             for sink in self._webhooks:
                 sink.close(timeout_s=5.0)      # what it cannot deliver by then is parked
             self._consumer.close()
