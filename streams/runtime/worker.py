@@ -203,8 +203,9 @@ class Worker:
         for partition, batch in by_partition.items():
             state = self._partitions[partition]
             try:
-                output = self._step(state, batch)
+                self._publish(self._step(state, batch))
             except BaseException:
+                # Until its outputs are with the producer, the step is not done.
                 log.error("step of partition %d failed: its state is dropped, not checkpointed; "
                           "a restart resumes from the last checkpoint", partition)
                 self._partitions.pop(partition, None)
@@ -212,7 +213,6 @@ class Worker:
                 self._pending.forget(partition)
                 raise
             self._dirty.add(partition)
-            self._publish(output)
 
     def _publish(self, output: StepOutput) -> None:
         stats, metrics = self.stats, self.metrics
