@@ -9,29 +9,42 @@ same messages. A second fresh topic holds the same number of events from 20
 models (``model-00`` … ``model-19``, each its own stationary stream with its
 own reference, keyed by ``model_id``, messages interleaved model by model) and
 a second worker reads it: the ratio "20-model / 1-model" shows what spreading
-the events over many models costs. That includes what every model pays once:
-its first ``reference_size`` events are its reference, and closing it
-calibrates its tests (at the default 200,000 events, 10,000 per model, half
-of the 20-model stream is reference).
+the events over many models costs per event.
 
-Times run from the first message received to the last, so group joins and
-start-up are excluded. Figures are printed per round, then min and median:
-the machine is shared, so only same-run ratios mean much.
+By default the steady state is measured. Every stream starts with a warm-up
+part that is not timed: each model's first ``reference_size`` events (its
+reference) and one ``window_size`` window, so that every model has closed its
+reference and paid, once, the calibration of its tests. The measured part
+(``events``) follows. The worker reads the whole topic and its clock starts
+once it has stepped the warm-up's last message (the batch that holds it is
+stepped in two parts); the raw consumer is assigned from the first measured
+message. With ``warmup=False`` the whole stream is measured from its first
+event, one-time costs included (at 200,000 events, half of the 20-model stream
+is reference).
+
+Times run from the first message received (or the mark) to the last, so group
+joins and start-up are excluded; the worker polls with a short timeout
+(:data:`POLL_TIMEOUT_S`) so that waiting for a last batch that never fills is
+excluded too. Figures are printed per round, then min and
+median: the machine is shared, so only same-run ratios mean much.
 """
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from itertools import islice
 from typing import IO
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 
+from detectors.monitor import MonitorConfig
 from detectors.synthetic import ScenarioSpec, iter_chunks
 from streams.bench.summary import Row, print_summary
 from streams.runtime.topics import ensure_topics
@@ -44,6 +57,11 @@ SHAPES = (1, 100)
 MODELS = 20
 """Models of the many-model stream."""
 ONE_MODEL = "credit-risk"
+MONITOR_VARIABLES = ("DRIFTLINE_REFERENCE_SIZE", "DRIFTLINE_WINDOW_SIZE")
+"""Settings the bench takes from its caller's environment (the rest are its own)."""
+POLL_TIMEOUT_S = 0.02
+"""The bench worker's poll timeout: the default (0.5 s) would add one idle wait,
+for a last batch that never fills, to the worker's time."""
 
 
 @dataclass(frozen=True)
@@ -66,9 +84,34 @@ class Round:
         return None if self.models_eps is None else self.models_eps / self.worker_eps
 
 
+@dataclass(frozen=True)
+class FilledTopic:
+    """What :func:`fill_topic` published: a warm-up part, then the measured part."""
+
+    warmup_messages: int
+    warmup_events: int
+    messages: int
+    """Messages of the measured part."""
+    events: int
+    """Events of the measured part."""
+
+
 def model_ids(models: int) -> list[str]:
     """The model ids of the many-model stream (``model-00``, ``model-01``, ...)."""
     return [f"model-{k:02d}" for k in range(models)]
+
+
+def warmup_size(monitor: MonitorConfig, per_message: int) -> int:
+    """Warm-up events of each model: its reference and one window, in whole messages.
+
+    Examples
+    --------
+    >>> warmup_size(MonitorConfig(reference_size=5000, window_size=2000), 100)
+    7000
+    >>> warmup_size(MonitorConfig(reference_size=150, window_size=100), 100)
+    300
+    """
+    return -(-(monitor.reference_size + monitor.window_size) // per_message) * per_message
 
 
 def _messages(spec: ScenarioSpec, per_message: int, chunk_size: int) -> Iterator[bytes]:
@@ -81,71 +124,107 @@ def _messages(spec: ScenarioSpec, per_message: int, chunk_size: int) -> Iterator
                 yield orjson.dumps(predictions[i:i + per_message])
 
 
-def model_streams(events: int, per_message: int,
-                  models: int = 1) -> list[tuple[str, Iterator[bytes]]]:
+def model_streams(events: int, per_message: int, models: int = 1,
+                  warmup: int = 0) -> list[tuple[str, Iterator[bytes]]]:
     """Per model, its key and its message values; ``models`` > 1 splits ``events`` evenly.
 
     One model is ``credit-risk``'s stationary stream; several are ``model-00``,
-    ``model-01``, ... each with its own seed (so its own reference).
+    ``model-01``, ... each with its own seed (so its own reference). Each
+    model's stream starts with ``warmup`` more events (a multiple of
+    ``per_message``); a model with no share of ``events`` is left out.
 
     Examples
     --------
     >>> [(key, len(list(values))) for key, values in model_streams(250, 100, models=2)]
     [('model-00', 2), ('model-01', 2)]
+    >>> [(key, len(list(values))) for key, values in model_streams(250, 100, 2, warmup=300)]
+    [('model-00', 5), ('model-01', 5)]
     """
+    # Chunks of whole messages: every message but a stream's last holds per_message events.
     if models == 1:
-        return [(ONE_MODEL, _messages(ScenarioSpec("stationary", events), per_message, 10_000))]
+        chunk = max(per_message, 10_000 // per_message * per_message)
+        return [(ONE_MODEL, _messages(ScenarioSpec("stationary", warmup + events), per_message,
+                                      chunk))]
     share, extra = divmod(events, models)
     # Small chunks: every model's generator holds one chunk of dicts at a time.
     chunk = max(per_message, 1000 // per_message * per_message)
-    return [(model_id, _messages(ScenarioSpec("stationary", share + (k < extra), seed=k,
+    return [(model_id, _messages(ScenarioSpec("stationary", warmup + share + (k < extra), seed=k,
                                               model_id=model_id), per_message, chunk))
             for k, model_id in enumerate(model_ids(models)) if share + (k < extra)]
 
 
-def fill_topic(settings: Settings, events: int, per_message: int, models: int = 1) -> int:
-    """Publish ``events`` synthetic predictions of ``models`` models; return the message count.
+def _interleave(producer: Producer, topic: str,
+                streams: Iterable[tuple[str, Iterator[bytes]]]) -> int:
+    """Publish one message of each stream in turn until all are done; return the count."""
+    live = list(streams)
+    messages = 0
+    while live:
+        for key, values in list(live):
+            value = next(values, None)
+            if value is None:
+                live.remove((key, values))
+                continue
+            while True:
+                try:
+                    producer.produce(topic, value, key=key)
+                    break
+                except BufferError:         # the local queue is full: let it drain
+                    producer.poll(0.1)
+            messages += 1
+            if messages % 10_000 == 0:
+                producer.poll(0)
+    return messages
 
-    With several models, messages are interleaved one model after the other
-    (each message holds one model's events), keyed by ``model_id``.
+
+def fill_topic(settings: Settings, events: int, per_message: int, models: int = 1,
+               warmup: int = 0) -> FilledTopic:
+    """Publish ``warmup`` events per model, then ``events`` more of ``models`` models.
+
+    Messages are interleaved one model after the other (each message holds one
+    model's events), keyed by ``model_id``; every model's warm-up messages come
+    before any measured one.
     """
     producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 20,
                          "batch.num.messages": 10000})
     topic = settings.topics.name("predictions")
-    streams = model_streams(events, per_message, models)
-    messages = 0
-    while streams:
-        for key, values in list(streams):
-            value = next(values, None)
-            if value is None:
-                streams.remove((key, values))
-                continue
-            producer.produce(topic, value, key=key)
-            messages += 1
-            if messages % 10_000 == 0:
-                producer.poll(0)
+    streams = model_streams(events, per_message, models, warmup)
+    warmup_messages = _interleave(producer, topic, [(key, islice(values, warmup // per_message))
+                                                    for key, values in streams])
+    messages = _interleave(producer, topic, streams)
     producer.flush(60)
-    return messages
+    return FilledTopic(warmup_messages, warmup * len(streams), messages, events)
 
 
 def raw_rate(settings: Settings, messages: int, events: int,
-             roles: tuple[str, ...] = ("predictions",)) -> float:
-    """Events/s of a bare consume(5000) + orjson.loads loop over the topics of ``roles``."""
+             roles: tuple[str, ...] = ("predictions",), skip: int = 0) -> float:
+    """Events/s of a bare consume(5000) + orjson.loads loop over the topics of ``roles``.
+
+    ``skip``: messages at the start of each partition that are not read (its
+    reading starts at the partition's low watermark plus ``skip``).
+    """
     consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers,
                          "group.id": f"bench-raw-{uuid.uuid4().hex[:6]}",
                          "enable.auto.commit": False})
     assignment = []
     for topic in (settings.topics.name(role) for role in roles):
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        assignment += [TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions]
+        for partition in consumer.list_topics(topic, timeout=10).topics[topic].partitions:
+            start = OFFSET_BEGINNING
+            if skip:
+                low, _ = consumer.get_watermark_offsets(TopicPartition(topic, partition),
+                                                        timeout=10)
+                start = low + skip
+            assignment.append(TopicPartition(topic, partition, start))
     consumer.assign(assignment)
     seen = 0
     first = 0.0
+    first_offset = -1
     deadline = time.monotonic() + 120
     while seen < messages and time.monotonic() < deadline:
-        batch = consumer.consume(5000, 0.5)
+        # Never ask for more than is left: the last call would wait out its timeout.
+        batch = consumer.consume(min(5000, messages - seen), 0.5)
         if batch and not first:
             first = time.perf_counter()
+            first_offset = batch[0].offset() or 0
         for message in batch:
             value = message.value()
             if message.error() is None and value is not None:
@@ -155,79 +234,137 @@ def raw_rate(settings: Settings, messages: int, events: int,
     consumer.close()
     if seen < messages:
         raise RuntimeError(f"raw consumer saw {seen} of {messages} messages")
+    if skip and len(assignment) == 1 and first_offset != assignment[0].offset:
+        raise RuntimeError(f"raw consumer started at offset {first_offset}, not "
+                           f"{assignment[0].offset}")
     return events / elapsed
 
 
-def worker_rate(settings: Settings, messages: int, events: int) -> float:
-    """Events/s of a driftline worker over the same topic."""
-    worker = Worker(settings)
+class MarkedWorker(Worker):
+    """A worker that notes the time and its event count once it has read the warm-up.
+
+    A consumed batch that holds the warm-up's last message is stepped in two
+    parts, so that the mark falls right after that message, whatever the batch
+    sizes (with 100-event messages one batch may hold a whole topic).
+    ``warmup_messages`` counts messages of the predictions topic, the only one
+    the bench fills.
+    """
+
+    def __init__(self, settings: Settings, warmup_messages: int) -> None:
+        super().__init__(settings)
+        self.warmup_messages = warmup_messages
+        self.mark_at = 0.0
+        """``time.perf_counter()`` when the measured part starts (0.0: not yet)."""
+        self.mark_events = 0
+        """Events read by then."""
+
+    def process(self, messages: list[Message]) -> None:
+        """Step the batch, in two parts if the warm-up ends inside it."""
+        read = self.stats.messages
+        if self.mark_at or read + len(messages) <= self.warmup_messages:
+            super().process(messages)
+            return
+        warmup = self.warmup_messages - read
+        if warmup:
+            super().process(messages[:warmup])
+        self.mark_at, self.mark_events = time.perf_counter(), self.stats.events
+        super().process(messages[warmup:])
+
+
+def worker_rate(settings: Settings, topic: FilledTopic) -> float:
+    """Events/s of a driftline worker over the measured part of ``topic``.
+
+    The worker reads the whole topic; its clock runs from the moment it has
+    read the warm-up part (or, without one, from the start of its first batch)
+    to the end of its last batch.
+    """
+    worker = MarkedWorker(settings, topic.warmup_messages)
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
     thread.start()
+    total_messages = topic.warmup_messages + topic.messages
     deadline = time.monotonic() + 300
-    while worker.stats.messages < messages and time.monotonic() < deadline:
+    while worker.stats.messages < total_messages and time.monotonic() < deadline:
         time.sleep(0.05)
     stop.set()
     thread.join(60)
+    # run() froze the heap, this worker with it: thaw it so that it can be collected once
+    # dropped (its producer's threads would otherwise outlive the broker).
+    gc.unfreeze()
     stats = worker.stats
-    if stats.events != events:
-        raise RuntimeError(f"worker saw {stats.events} of {events} events")
-    return events / (stats.last_batch_at - stats.first_batch_at)
+    total_events = topic.warmup_events + topic.events
+    if stats.events != total_events:
+        raise RuntimeError(f"worker saw {stats.events} of {total_events} events")
+    if worker.mark_events != topic.warmup_events:
+        raise RuntimeError(f"worker had read {worker.mark_events} events at the end of the "
+                           f"warm-up, not {topic.warmup_events}")
+    return topic.events / (stats.last_batch_at - worker.mark_at)
 
 
-def bench_settings(stack: EmbeddedStack) -> Settings:
-    """Settings for one measurement: fresh topics and group, one partition, no metrics port."""
+def bench_settings(stack: EmbeddedStack, environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings for one measurement: fresh topics and group, one partition, no metrics port.
+
+    ``environ`` adds settings variables (:data:`MONITOR_VARIABLES`, say).
+    """
     tag = uuid.uuid4().hex[:6]
     settings = load_settings(environ={
+        **(environ or {}),
         "DRIFTLINE_BOOTSTRAP_SERVERS": stack.bootstrap_servers,
         "DRIFTLINE_REDIS_URL": stack.redis_url, "DRIFTLINE_GROUP_ID": f"bench-{tag}",
         "DRIFTLINE_TOPIC_PREFIX": f"bench{tag}.", "DRIFTLINE_PARTITIONS": "1",
         "DRIFTLINE_SESSION_TIMEOUT_MS": "6000", "DRIFTLINE_METRICS_PORT": "-1"})
+    settings = settings.with_overrides(worker=replace(settings.worker,
+                                                      poll_timeout_s=POLL_TIMEOUT_S))
     ensure_topics(settings)
     return settings
 
 
-def measure_round(stack: EmbeddedStack, events: int, per_message: int, models: int) -> Round:
+def measure_round(stack: EmbeddedStack, events: int, per_message: int, models: int,
+                  warmup: bool = True, environ: Mapping[str, str] | None = None) -> Round:
     """Raw consumer and worker on a one-model topic, then a worker on a ``models``-model one."""
-    settings = bench_settings(stack)
-    messages = fill_topic(settings, events, per_message)
-    raw = raw_rate(settings, messages, events)
-    one_model = worker_rate(settings, messages, events)
+    settings = bench_settings(stack, environ)
+    size = warmup_size(settings.monitor, per_message) if warmup else 0
+    topic = fill_topic(settings, events, per_message, warmup=size)
+    raw = raw_rate(settings, topic.messages, topic.events, skip=topic.warmup_messages)
+    one_model = worker_rate(settings, topic)
     if models < 2:
         return Round(raw, one_model)
-    settings = bench_settings(stack)
-    messages = fill_topic(settings, events, per_message, models)
-    return Round(raw, one_model, worker_rate(settings, messages, events))
+    settings = bench_settings(stack, environ)
+    topic = fill_topic(settings, events, per_message, models, warmup=size)
+    return Round(raw, one_model, worker_rate(settings, topic))
 
 
 def run_throughput(events: int, rounds: int, shapes: Sequence[int] = SHAPES,
-                   models: int = MODELS, out: IO[str] = sys.stdout) -> dict[int, list[Round]]:
+                   models: int = MODELS, warmup: bool = True,
+                   environ: Mapping[str, str] | None = None,
+                   out: IO[str] = sys.stdout) -> dict[int, list[Round]]:
     """Measure every shape ``rounds`` times on one embedded stack; print a table per shape.
 
-    ``models`` < 2 skips the many-model stream. Returns the rounds per shape.
+    ``models`` < 2 skips the many-model stream; ``warmup=False`` measures whole
+    streams, one-time per-model costs included; ``environ`` adds settings
+    variables (the monitor's sizes, say). Returns the rounds per shape.
     """
+    monitor = load_settings(environ=dict(environ or {})).monitor
     results: dict[int, list[Round]] = {}
     with EmbeddedStack() as stack:
-        print(f"embedded Tansu {stack.bootstrap_servers}; {events:,} events/round and stream, "
-              "1 partition", file=out)
-        if models > 1:
-            ids = model_ids(models)
-            reference = load_settings(environ={}).monitor.reference_size
-            share = events // models
-            print(f"{models}-model stream: {ids[0]} … {ids[-1]}, {share:,} events each; "
-                  + (f"the first {reference:,} of each are its reference (closing it "
-                     "calibrates its tests once: included)" if share > reference else
-                     f"all of them reference (reference_size {reference:,}): no window is "
-                     "tested"), file=out)
+        print(f"embedded Tansu {stack.bootstrap_servers}; 1 partition; {events:,} measured "
+              "events/round and stream", file=out)
+        _print_plan(events, models, warmup, monitor, out)
         for per_message in shapes:
-            print(f"\n{per_message} event(s)/message", file=out)
+            title = f"\n{per_message} event(s)/message"
+            if warmup:
+                size = warmup_size(monitor, per_message)
+                title += f"; warm-up {size:,} events on the 1-model stream"
+                if models > 1:
+                    title += f", {size * min(models, events):,} on the {models}-model stream"
+            print(title, file=out)
             header = f"{'round':>5} {'raw consume+orjson':>20} {'worker 1 model':>18} {'ratio':>7}"
             if models > 1:
                 header += f" {f'worker {models} models':>18} {f'{models}-model / 1-model':>20}"
             print(header, file=out, flush=True)
             results[per_message] = []
             for index in range(rounds):
-                result = measure_round(stack, events, per_message, models)
+                result = measure_round(stack, events, per_message, models, warmup, environ)
                 results[per_message].append(result)
                 line = (f"{index + 1:>5} {result.raw_eps:>16,.0f} e/s "
                         f"{result.worker_eps:>14,.0f} e/s {result.ratio:>7.2f}")
@@ -235,7 +372,33 @@ def run_throughput(events: int, rounds: int, shapes: Sequence[int] = SHAPES,
                     line += f" {result.models_eps:>14,.0f} e/s {result.models_ratio:>20.2f}"
                 print(line, file=out, flush=True)
             print_summary(summary_rows(results[per_message], models), out)
+        # The last workers' producers go before the broker they are connected to.
+        gc.collect()
     return results
+
+
+def _print_plan(events: int, models: int, warmup: bool, monitor: MonitorConfig,
+                out: IO[str]) -> None:
+    """Say what is measured: the steady state after a warm-up, or whole streams."""
+    reference, window = monitor.reference_size, monitor.window_size
+    if warmup:
+        print("measured: the steady state, after a warm-up that is not timed, in which every "
+              f"model collects its reference (reference_size {reference:,}), closes it "
+              f"(calibrating its tests, once) and tests one window (window_size {window:,}); "
+              "the worker reads the warm-up, the raw consumer starts after it", file=out)
+    else:
+        print("measured: whole streams from their first event: every model's "
+              "reference and calibration included", file=out)
+    if models < 2:
+        return
+    ids = model_ids(models)
+    share = events // models
+    line = f"{models}-model stream: {ids[0]} … {ids[-1]}, {share:,} measured events each"
+    if not warmup:
+        line += (f"; the first {reference:,} of each are its reference (closing it calibrates "
+                 "its tests once: included)" if share > reference else
+                 f"; all of them reference (reference_size {reference:,}): no window is tested")
+    print(line, file=out)
 
 
 def summary_rows(results: list[Round], models: int) -> list[Row]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -209,9 +210,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_bench_throughput(args: argparse.Namespace) -> int:
     """Measure the worker next to the raw consumer on the embedded broker."""
-    from streams.bench.throughput import run_throughput
+    from streams.bench.throughput import MONITOR_VARIABLES, run_throughput
 
-    run_throughput(args.events, args.rounds, args.events_per_message, args.models)
+    environ = {name: os.environ[name] for name in MONITOR_VARIABLES if name in os.environ}
+    run_throughput(args.events, args.rounds, args.events_per_message, args.models,
+                   args.warmup, environ)
     return 0
 
 
@@ -376,14 +379,22 @@ def build_parser() -> argparse.ArgumentParser:
         "worker over the same messages; then fill another with the same number of events "
         "from --models models (model-00, model-01, ...: each its own stationary stream, keyed "
         "by model_id) and time a worker over it. Prints per-round figures, the ratios worker "
-        "/ raw and N-model / 1-model, and their min/median over --rounds.")
-    throughput.add_argument("--events", type=_count, default=200_000, help="events per round "
-                            "and stream (default 200,000)")
+        "/ raw and N-model / 1-model, and their min/median over --rounds. By default the "
+        "steady state is timed: each stream starts with an untimed warm-up in which every "
+        "model collects its reference, closes it (calibrating its tests once) and tests one "
+        "window; the worker reads it, the raw consumer starts after it. "
+        "DRIFTLINE_REFERENCE_SIZE and DRIFTLINE_WINDOW_SIZE are honoured.")
+    throughput.add_argument("--events", type=_count, default=200_000, help="measured events "
+                            "per round and stream (default 200,000)")
     throughput.add_argument("--rounds", type=_count, default=3, help="rounds (default 3)")
     throughput.add_argument("--events-per-message", type=_count, nargs="+", default=[1, 100],
                             metavar="N", help="message shapes to measure (default: 1 100)")
     throughput.add_argument("--models", type=_count, default=20, help="models of the many-model "
                             "stream (default 20; 1 skips it)")
+    throughput.add_argument("--warmup", action=argparse.BooleanOptionalAction, default=True,
+                            help="time the steady state after an untimed warm-up (default); "
+                            "--no-warmup times whole streams, every model's reference and "
+                            "calibration included")
     throughput.set_defaults(run=cmd_bench_throughput)
     replay_bench = benches.add_parser(
         "replay", help="offline replay events/s, in-process and as a whole `driftline replay` "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -10,10 +11,14 @@ import pytest
 
 from streams.bench.throughput import model_ids, model_streams
 
+SMALL_MONITOR = {"DRIFTLINE_REFERENCE_SIZE": "100", "DRIFTLINE_WINDOW_SIZE": "100"}
+"""The smallest reference and window: a short warm-up (200 events per model)."""
 
-def _bench(*args: str) -> str:
+
+def _bench(*args: str, environ: dict[str, str] | None = None) -> str:
     done = subprocess.run([sys.executable, "-m", "streams.ui.cli", "--log-level", "WARNING",
-                           "bench", *args], capture_output=True, text=True, timeout=600)
+                           "bench", *args], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **(environ or {})})
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 
@@ -58,10 +63,21 @@ def test_one_event_messages_are_bare_events() -> None:
     assert key == "credit-risk" and len(events) == 3 and all("features" in e for e in events)
 
 
+def test_warm_up_messages_come_first_in_each_model_stream() -> None:
+    streams = model_streams(2000, 100, models=20, warmup=300)
+    for key, values in streams:
+        messages = [orjson.loads(value) for value in values]
+        assert [len(message) for message in messages] == [100] * 4, key
+        assert len({event["event_id"] for message in messages for event in message}) == 400
+
+
 @pytest.mark.integration
-def test_throughput_bench_measures_both_shapes_and_the_many_model_stream() -> None:
-    out = _bench("throughput", "--events", "4000", "--rounds", "1")
-    assert "1 event(s)/message" in out and "100 event(s)/message" in out, out
+def test_throughput_bench_measures_the_steady_state_of_both_shapes_and_many_models() -> None:
+    out = _bench("throughput", "--events", "4000", "--rounds", "1", environ=SMALL_MONITOR)
+    assert "measured: the steady state" in out and "reference_size 100" in out, out
+    for shape in (1, 100):
+        assert (f"{shape} event(s)/message; warm-up 200 events on the 1-model stream, 4,000 "
+                "on the 20-model stream") in out, out
     assert "raw consume+orjson" in out and "worker 20 models" in out
     tables = out.split("event(s)/message")[1:]
     assert len(tables) == 2
@@ -72,8 +88,12 @@ def test_throughput_bench_measures_both_shapes_and_the_many_model_stream() -> No
 
 
 @pytest.mark.integration
-def test_throughput_bench_runs_one_shape_without_the_many_model_stream() -> None:
-    out = _bench("throughput", "--events", "4000", "--rounds", "1", "--events-per-message",
-                 "100", "--models", "1")
+def test_throughput_bench_without_warm_up_times_one_shape_of_one_model_whole() -> None:
+    out = _bench("throughput", "--events", "4000", "--rounds", "2", "--events-per-message",
+                 "100", "--models", "1", "--no-warmup")
+    assert "measured: whole streams" in out and "warm-up" not in out, out
     assert "100 event(s)/message" in out and "1 event(s)/message" not in out, out
-    assert "ratio: min" in out and "models" not in out
+    assert "models" not in out
+    for name in ("raw", "worker", "ratio"):
+        low, median = _figures(out, name)
+        assert 0 < low <= median, (name, out)
