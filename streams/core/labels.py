@@ -330,16 +330,18 @@ class LabelEngine:
                 report: WindowReport, segment: str | None = None) -> None:
         # A segment has its own window indices, hence its own policy and cooldowns (the
         # model's rate limit is shared through the factory).
-        table: dict[Any, AlertPolicy]
-        key: tuple[str, ...]
+        policy: AlertPolicy | None
         if segment is None:
             step.reports.append((model_id, version, report))
-            table, key = self._policies, (model_id, version)
+            policy = self._policies.get((model_id, version))
+            if policy is None:
+                policy = self._policies[(model_id, version)] = self._policy_factory(
+                    model_id, version, None)
         else:
-            table, key = self._segment_policies, (model_id, version, segment)
-        policy = table.get(key)
-        if policy is None:
-            policy = table[key] = self._policy_factory(model_id, version, None)
+            policy = self._segment_policies.get((model_id, version, segment))
+            if policy is None:
+                policy = self._segment_policies[(model_id, version, segment)] = (
+                    self._policy_factory(model_id, version, None))
         alerts = policy.apply(report)
         step.alerts += alerts
         retrain = self._retrain_policy(model_id, version)
@@ -425,20 +427,21 @@ class LabelEngine:
         for model_id, early in state["early"].items():
             engine._early[model_id] = {r[0]: LabelRequest(*r) for r in early}
         engine._early_total = sum(len(e) for e in engine._early.values())
-        for table, restore, key in (
-                (engine._performance, PerformanceMonitor.from_state, "performance"),
-                (engine._estimators, LabelFreeEstimator.from_state, "estimators"),
-                (engine._retrain, RetrainPolicy.from_state, "retrain")):
-            for model_id, version, item in state[key]:
-                table[(model_id, version)] = restore(item)
+        for model_id, version, item in state["performance"]:
+            engine._performance[(model_id, version)] = PerformanceMonitor.from_state(item)
+        for model_id, version, item in state["estimators"]:
+            engine._estimators[(model_id, version)] = LabelFreeEstimator.from_state(item)
+        for model_id, version, item in state["retrain"]:
+            engine._retrain[(model_id, version)] = RetrainPolicy.from_state(item)
         for model_id, version, item in state["policies"]:
             engine._policies[(model_id, version)] = engine._policy_factory(model_id, version,
                                                                            item)
         for model_id, version, label, monitor, policy in state.get("segments", []):
-            key = (model_id, version, label)
-            engine._segments[key] = PerformanceMonitor.from_state(monitor)
+            segment = (model_id, version, label)
+            engine._segments[segment] = PerformanceMonitor.from_state(monitor)
             if policy is not None:
-                engine._segment_policies[key] = engine._policy_factory(model_id, version, policy)
+                engine._segment_policies[segment] = engine._policy_factory(model_id, version,
+                                                                           policy)
         return engine
 
 

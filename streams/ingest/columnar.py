@@ -143,7 +143,7 @@ def _column(values: Sequence[Any], kind: str, path: str, problems: list[RowProbl
     return CategoricalColumn(_categorical_slow(values, path, problems))
 
 
-def _numeric_slow(values: list[Any], path: str,
+def _numeric_slow(values: Sequence[Any], path: str,
                   problems: list[RowProblem]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     array = np.zeros(len(values), dtype=np.float64)
     missing = np.zeros(len(values), dtype=np.bool_)
@@ -158,7 +158,8 @@ def _numeric_slow(values: list[Any], path: str,
     return array, missing
 
 
-def _categorical_slow(values: list[Any], path: str, problems: list[RowProblem]) -> list[str | None]:
+def _categorical_slow(values: Sequence[Any], path: str,
+                      problems: list[RowProblem]) -> list[str | None]:
     out: list[str | None] = []
     for row, value in enumerate(values):
         if value is None or isinstance(value, str):

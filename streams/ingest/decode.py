@@ -9,6 +9,7 @@ is checked here; feature values are type-checked column by column later, in
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -31,7 +32,8 @@ INVALID_VALUE = "invalid_value"
 TOO_MANY_EVENTS = "too_many_events"
 
 
-class Rejected(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Rejected:
     """Why a message, or one element of an array message, was refused."""
 
     error: str
@@ -109,7 +111,6 @@ def decode_message(value: bytes | None, kind: str, limits: LimitSettings) -> Dec
     return Decoded(events, rejected)
 
 
-_NUMBER_TYPES = (int, float)
 _SCALAR_TYPES = (int, float, str, bool)
 
 
@@ -118,50 +119,10 @@ def validate_event(event: dict[str, Any], kind: str,
     """Check an event's envelope; normalise ``ts`` in place.
 
     Returns ``None`` when valid, else ``(error code, field path, reason)``.
+    The worker's good path (:mod:`streams.ingest.batch`) accepts exactly the
+    events this accepts; this is where a refused event learns why.
     """
-    if kind == PREDICTION and _well_formed_prediction(event, limits):
-        return None
-    if kind == LABEL and _well_formed_label(event):
-        return None
     return _validate_slowly(event, kind, limits)
-
-
-def _well_formed_label(event: dict[str, Any]) -> bool:
-    get = event.get
-    model_id, event_id, ts, label = get("model_id"), get("event_id"), get("ts"), get("label")
-    if not (type(model_id) is str and type(event_id) is str and type(ts) in _NUMBER_TYPES
-            and type(label) in _SCALAR_TYPES and "model_version" not in event):
-        return False
-    if not (0 < len(model_id) <= 256 and 0 < len(event_id) <= 256 and math.isfinite(ts)):
-        return False
-    if type(label) is float and not math.isfinite(label):
-        return False
-    event["ts"] = float(ts)
-    return True
-
-
-def _well_formed_prediction(event: dict[str, Any], limits: LimitSettings) -> bool:
-    # The common case in a handful of exact type checks; anything unusual takes the
-    # slow path, which finds and names the problem.
-    get = event.get
-    model_id, version, event_id = get("model_id"), get("model_version"), get("event_id")
-    ts, features, prediction = get("ts"), get("features"), get("prediction")
-    score = get("score", 0.0)
-    if not (type(model_id) is str and type(version) is str and type(event_id) is str
-            and type(ts) in _NUMBER_TYPES and type(features) is dict
-            and type(prediction) in _SCALAR_TYPES and type(score) in _NUMBER_TYPES):
-        return False
-    if not (0 < len(model_id) <= 256 and 0 < len(version) <= 128 and 0 < len(event_id) <= 256
-            and len(features) <= limits.max_features):
-        return False
-    if "scores" in event or "segments" in event:
-        return False
-    if not (math.isfinite(ts) and math.isfinite(score)):
-        return False
-    if type(prediction) is float and not math.isfinite(prediction):
-        return False
-    event["ts"] = float(ts)
-    return True
 
 
 def _validate_slowly(event: dict[str, Any], kind: str,
@@ -200,6 +161,7 @@ def _validate_slowly(event: dict[str, Any], kind: str,
             return WRONG_TYPE, "score", f"score: expected a number, got {_describe(score)}"
         if not math.isfinite(score):
             return NON_FINITE, "score", f"score: expected a finite number, got {score!r}"
+        event["score"] = float(score)
     for name in ("scores", "segments"):
         if name in event and not isinstance(event[name], dict):
             return WRONG_TYPE, name, f"{name}: expected an object, got {_describe(event[name])}"

@@ -226,16 +226,14 @@ class ColumnarPendingStore:
         if not len(rows):
             return
         index = self._index.setdefault(partition, {}).setdefault(model_id, {})
-        if not index.keys().isdisjoint(rows.event_ids):
-            keep = [i for i, event_id in enumerate(rows.event_ids) if event_id not in index]
-            keep = [i for i in keep if rows.event_ids.index(rows.event_ids[i]) == i]
-            if not keep:
+        if not index.keys().isdisjoint(rows.event_ids) or len(set(rows.event_ids)) != len(rows):
+            first_rows: dict[str, int] = {}
+            for row, event_id in enumerate(rows.event_ids):
+                if event_id not in index:
+                    first_rows.setdefault(event_id, row)
+            if not first_rows:
                 return
-            rows = rows.take(keep)
-        elif len(set(rows.event_ids)) != len(rows):
-            seen: set[str] = set()
-            keep = [i for i, e in enumerate(rows.event_ids) if not (e in seen or seen.add(e))]
-            rows = rows.take(keep)
+            rows = rows.take(sorted(first_rows.values()))
         first_offset = int(rows.offsets.min())
         self._persist(partition, model_id, first_offset, rows)
         number = self._add_blob(partition, _Blob(model_id, first_offset, rows.event_ids,
@@ -408,8 +406,8 @@ class RedisPendingStore(ColumnarPendingStore):
 
     def _fetch(self, partition: int, blobs: list[_Blob]) -> list[PendingRows | None]:
         try:
-            found = self._redis.mget([self._blob_key(partition, b.first_offset, b.model_id)
-                                      for b in blobs])
+            found = self._mget([self._blob_key(partition, b.first_offset, b.model_id)
+                                for b in blobs])
         except redis.RedisError as exc:
             raise JoinStoreError(f"cannot read pending predictions: {exc}") from exc
         return [None if blob is None else PendingRows.decode(blob) for blob in found]
@@ -434,22 +432,23 @@ class RedisPendingStore(ColumnarPendingStore):
               offset: int | None) -> Iterable[tuple[str, int, PendingRows, float]]:
         registry = self._registry(partition)
         try:
-            members = self._redis.zrange(registry, 0, -1, withscores=True)
-            stale = [(m, orjson.loads(m)) for m, _ in members
-                     if offset is None or orjson.loads(m)[0] >= offset]
+            members = self._members(registry)
+            parsed = [(_member(m), m) for m, _ in members]
+            stale = [((first, model_id), m) for (first, model_id), m in parsed
+                     if offset is None or first >= offset]
             if stale:
                 pipe = self._redis.pipeline(transaction=False)
-                for member, (first, model_id) in stale:
+                for (first, model_id), member in stale:
                     key = self._blob_key(partition, first, model_id)
                     pipe.delete(key, key + ":claims")
                     pipe.zrem(registry, member)
                 pipe.execute()
-            stale_members = {m for m, _ in stale}
-            live = [(orjson.loads(m), score) for m, score in members if m not in stale_members]
+            stale_members = {m for _, m in stale}
+            live = [(_member(m), score) for m, score in members if m not in stale_members]
             for start in range(0, len(live), 256):
                 chunk = live[start:start + 256]
-                blobs = self._redis.mget([self._blob_key(partition, first, model_id)
-                                          for (first, model_id), _ in chunk])
+                blobs = self._mget([self._blob_key(partition, first, model_id)
+                                    for (first, model_id), _ in chunk])
                 for ((first, model_id), written_at), blob in zip(chunk, blobs, strict=True):
                     if blob is None:
                         self._redis.zrem(registry, orjson.dumps([first, model_id]))
@@ -459,9 +458,27 @@ class RedisPendingStore(ColumnarPendingStore):
             raise JoinStoreError(f"cannot restore pending predictions of partition "
                                  f"{partition}: {exc}") from exc
 
+    def _mget(self, keys: list[str]) -> list[bytes | None]:
+        # The client is built without decode_responses: replies are bytes.
+        return [value if value is None or isinstance(value, bytes) else value.encode()
+                for value in self._redis.mget(keys)]
+
+    def _members(self, registry: str) -> list[tuple[bytes, float]]:
+        members: list[tuple[bytes, float]] = []
+        for entry in self._redis.zrange(registry, 0, -1, withscores=True):
+            if isinstance(entry, tuple | list) and isinstance(entry[0], bytes):
+                members.append((entry[0], float(entry[1])))
+        return members
+
     def memory_bytes(self) -> int:
         """Redis's ``used_memory`` (to measure the cost of pending predictions)."""
         return int(self._redis.info("memory")["used_memory"])
+
+
+def _member(member: bytes) -> tuple[int, str]:
+    """(first offset, model id) of a registry member."""
+    first, model_id = orjson.loads(member)
+    return int(first), str(model_id)
 
 
 class MemoryPendingStore(ColumnarPendingStore):
