@@ -106,7 +106,9 @@ class LabelledBatch:
         The model's probability that its prediction is right
         (:func:`confidence_of`); ``nan`` when unknown.
     features
-        Raw feature dicts, one per event, for challengers; ``[]`` when none are needed.
+        Raw feature dicts, one per event, for challengers; ``[]`` when none are
+        needed, ``None`` for an event whose features were not kept (a stream
+        may keep them for a sample of its events only).
 
     Examples
     --------
@@ -123,7 +125,7 @@ class LabelledBatch:
     y_pred: NDArray[Any]
     score: NDArray[np.float64]
     confidence: NDArray[np.float64]
-    features: list[dict[str, Any]] = field(default_factory=list)
+    features: list[dict[str, Any] | None] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         n = len(self.ts)
@@ -138,7 +140,7 @@ class LabelledBatch:
 
     @classmethod
     def of(cls, y_true: Any, y_pred: Any, *, ts: Any = None, score: Any = None,
-           confidence: Any = None, features: list[dict[str, Any]] | None = None,
+           confidence: Any = None, features: list[dict[str, Any] | None] | None = None,
            task: str = CLASSIFICATION) -> LabelledBatch:
         """Build a batch from lists (tests, examples); fills what is missing.
 

@@ -31,6 +31,7 @@ drift signal, so the comparison is about the current concept.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -136,13 +137,20 @@ class ChallengerSet:
         self._seen += n
         if not batch.features or not self.kinds:
             return
-        for row in range(first, n, self.every):
+        rows: Iterable[int] = range(first, n, self.every)
+        if None in batch.features:
+            # The stream kept features for a sample of events only: learn from those.
+            rows = [row for row, features in enumerate(batch.features) if features is not None]
+        for row in rows:
             target = batch.y_true[row]
             if self.task != CLASSIFICATION:
                 target = float(target)
                 if not math.isfinite(target):
                     continue
-            x = self._encode(batch.features[row])
+            features = batch.features[row]
+            if features is None:
+                continue
+            x = self._encode(features)
             for kind, model in self._models.items():
                 if self._learned[kind] >= self.warm_up:
                     predicted = model.predict_one(x)

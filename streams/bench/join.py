@@ -90,15 +90,20 @@ def worker_rate(settings: Settings, events: int, labels: int) -> tuple[float, di
 
 def pending_memory(stack: EmbeddedStack, entries: int = 1_000_000,
                    step: int = 5000) -> dict[str, float]:
-    """Redis bytes per million pending predictions, with and without their features.
+    """Redis bytes per million pending predictions: every row's features, the default, none.
 
     Predictions are stored as the worker stores them: one columnar blob per
     ``step`` predictions of a model (a partition step of one-event messages).
+    "with_features" keeps every row's features (as with ``labels.joined_topic``),
+    "default" every ``challenger_every``-th (what the challengers read),
+    "without_features" none (``labels.store_features: false``, or no challengers).
     """
     spec = ScenarioSpec("stationary", min(entries, 10_000))
     sample = next(iter_chunks(spec, chunk_size=10_000))[0]
     result = {}
-    for with_features in (True, False):
+    every = load_settings(environ={}).performance.challenger_every
+    for name, feature_every in (("with_features", 1), ("default", every),
+                                ("without_features", 0)):
         store = RedisPendingStore(stack.redis_url, f"bench-mem-{uuid.uuid4().hex[:6]}")
         before = store.memory_bytes()
         for start in range(0, entries, step):
@@ -106,9 +111,9 @@ def pending_memory(stack: EmbeddedStack, entries: int = 1_000_000,
             events = [{**sample[i % len(sample)], "event_id": f"credit-risk-{i:09d}"}
                       for i in range(start, stop)]
             store.put(0, "credit-risk", pending_rows(events, np.arange(start, stop),
-                                                     with_features))
+                                                     feature_every))
         grown = store.memory_bytes() - before
-        result["with_features" if with_features else "without_features"] = grown / entries * 1e6
+        result[name] = grown / entries * 1e6
     return result
 
 
@@ -147,9 +152,12 @@ def run_join_bench(events: int = 200_000, rounds: int = 3, out: IO[str] = sys.st
         print_summary([("raw", raws, ",.0f"), ("driftline", workers, ",.0f"),
                        ("ratio", ratios, ".2f")], out)
         memory = pending_memory(stack, memory_entries)
-    print(f"pending predictions in Redis: {memory['with_features'] / 1e6:,.0f} MB per million "
-          f"with features (13), {memory['without_features'] / 1e6:,.0f} MB per million "
-          "without", file=out)
+    every = load_settings(environ={}).performance.challenger_every
+    print(f"pending predictions in Redis: {memory['default'] / 1e6:,.0f} MB per million by "
+          f"default (features of every {every}th kept, for the challengers), "
+          f"{memory['with_features'] / 1e6:,.0f} MB per million with every row's features "
+          f"(13), {memory['without_features'] / 1e6:,.0f} MB per million without features",
+          file=out)
     return {"raw": raws, "worker": workers, "ratio": ratios, "joins": joins,
             "labels": label_counts, "memory": memory}
 

@@ -14,6 +14,8 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -119,6 +121,14 @@ class LabelEngine:
         self._segment_policies: dict[tuple[str, str, str], AlertPolicy] = {}
         # Segments get no challengers: one set per model version bounds their cost.
         self._segment_config = dataclasses.replace(settings.performance, challengers=())
+        # Features wait with their predictions only where something will read them: the
+        # challengers learn from every challenger_every-th labelled event, so a sample of
+        # that rate is kept; the joined topic publishes them all.
+        labels, performance = settings.labels, settings.performance
+        self._feature_every = (0 if not labels.store_features
+                               else 1 if labels.joined_topic
+                               else performance.challenger_every if performance.challengers
+                               else 0)
 
     def _own_policy(self, model_id: str, version: str,
                     state: dict[str, Any] | None) -> AlertPolicy:
@@ -149,7 +159,7 @@ class LabelEngine:
         predictions just arrived: claim them after storing the rows.
         """
         step = LabelStep()
-        rows = pending_rows(events, offsets, self.settings.labels.store_features)
+        rows = pending_rows(events, offsets, self._feature_every)
         step.pending[model_id] = rows
         counts = self.counts(model_id)
         counts.predictions += len(rows)
@@ -245,7 +255,7 @@ class LabelEngine:
             "source": {"partition": self.partition,
                        "prediction_offset": int(rows.offsets[row]),
                        "label_offset": request.offset}}
-        if rows.features is not None:
+        if rows.features is not None and rows.features[row] is not None:
             record["features"] = rows.features[row]
         if rows.segments is not None and rows.segments[row] is not None:
             record["segments"] = rows.segments[row]
@@ -286,7 +296,7 @@ class LabelEngine:
         monitor = self._performance.get(key)
         if monitor is None:
             monitor = self._performance[key] = PerformanceMonitor(task, self.settings.performance)
-        batch = _labelled_batch(task, requests, rows, self.settings.labels.store_features)
+        batch = _labelled_batch(task, requests, rows)
         for report in monitor.update_many(batch):
             self._report(step, model_id, version, report)
         retrain = self._retrain_policy(model_id, version)
@@ -486,8 +496,7 @@ def infer_task(label: Any, prediction: Any) -> str:
     return CLASSIFICATION
 
 
-def _labelled_batch(task: str, requests: list[LabelRequest], rows: PendingRows,
-                    with_features: bool) -> LabelledBatch:
+def _labelled_batch(task: str, requests: list[LabelRequest], rows: PendingRows) -> LabelledBatch:
     if task == REGRESSION:
         y_true: np.ndarray[Any, Any] = np.array([_number(r.label) for r in requests])
         y_pred: np.ndarray[Any, Any] = np.array([_number(y) for y in rows.predictions])
@@ -498,30 +507,30 @@ def _labelled_batch(task: str, requests: list[LabelRequest], rows: PendingRows,
         ts=np.asarray(rows.ts, dtype=np.float64), y_true=y_true, y_pred=y_pred,
         score=np.asarray(rows.score, dtype=np.float64),
         confidence=np.asarray(rows.confidence, dtype=np.float64),
-        features=(rows.features or [{}] * len(rows)) if with_features else [])
+        features=rows.features if rows.features is not None else [])
 
 
 def pending_rows(events: list[dict[str, Any]], offsets: NDArray[np.int64],
-                 with_features: bool) -> PendingRows:
+                 feature_every: int = 0) -> PendingRows:
     """The columns of validated prediction events that wait for labels.
 
     A confidence (the model's probability that its prediction is right) is
-    computed for every row whose score makes one; ``nan`` elsewhere.
+    computed for every row whose score makes one; ``nan`` elsewhere. Features
+    are kept for every ``feature_every``-th row (``0``: none).
 
     Examples
     --------
     >>> rows = pending_rows([{"model_version": "v1", "event_id": "a", "ts": 1.0,
     ...                       "prediction": 0, "score": 0.2, "features": {}}],
-    ...                     np.array([5]), with_features=False)
-    >>> rows.event_ids, float(rows.confidence[0])
-    (['a'], 0.8)
+    ...                     np.array([5]))
+    >>> rows.event_ids, float(rows.confidence[0]), rows.features
+    (['a'], 0.8, None)
     """
-    n = len(events)
-    event_ids = [e["event_id"] for e in events]
-    versions = [e["model_version"] for e in events]
-    ts = np.fromiter((e["ts"] for e in events), dtype=np.float64, count=n)
-    predictions = [e["prediction"] for e in events]
-    raw_scores = [e.get("score") for e in events]
+    event_ids = list(map(_EVENT_ID, events))
+    versions = list(map(_VERSION, events))
+    ts = np.array(list(map(_TS, events)), dtype=np.float64)
+    predictions = list(map(_PREDICTION, events))
+    raw_scores = list(map(dict.get, events, repeat("score")))
     if None in raw_scores:
         score = np.array([math.nan if v is None else v for v in raw_scores], dtype=np.float64)
     else:
@@ -537,19 +546,28 @@ def pending_rows(events: list[dict[str, Any]], offsets: NDArray[np.int64],
     with np.errstate(invalid="ignore"):
         confidence = np.where(positive, score, np.where(negative, 1.0 - score, math.nan))
         confidence[~((confidence >= 0.0) & (confidence <= 1.0))] = math.nan
-    segments: list[dict[str, Any] | None] | None = None
-    multi = [e.get("scores") for e in events]
-    if any(multi) or any("segments" in e for e in events):
+    multi = list(map(dict.get, events, repeat("scores")))
+    if any(multi):
         for row, (event, scores) in enumerate(zip(events, multi, strict=True)):
             if scores:
                 confidence[row] = confidence_of(normalise_class(event["prediction"]),
                                                 event.get("score"), scores)
-        segments = [e.get("segments") or None for e in events]
-        if not any(segments):
-            segments = None
+    segments: list[dict[str, Any] | None] | None = list(
+        map(dict.get, events, repeat("segments")))
+    if not any(segments or ()):
+        segments = None
+    features: list[dict[str, Any] | None] | None = None
+    if feature_every == 1:
+        features = list(map(_FEATURES, events))
+    elif feature_every:
+        features = [None] * len(events)
+        features[::feature_every] = map(_FEATURES, events[::feature_every])
     return PendingRows(event_ids, versions, ts, np.asarray(offsets, dtype=np.int64), predictions,
-                       score, confidence, segments,
-                       [e["features"] for e in events] if with_features else None)
+                       score, confidence, segments, features)
+
+
+_EVENT_ID, _VERSION = itemgetter("event_id"), itemgetter("model_version")
+_TS, _PREDICTION, _FEATURES = itemgetter("ts"), itemgetter("prediction"), itemgetter("features")
 
 
 def _number(value: Any) -> float:

@@ -81,7 +81,8 @@ class PendingRows:
     """Predictions of one model waiting for labels, as columns.
 
     ``score`` and ``confidence`` hold ``nan`` where unknown; ``segments`` and
-    ``features`` are ``None`` when no row has them (or features are not kept).
+    ``features`` are ``None`` when no row has them (or features are not kept);
+    a row whose features were not kept has ``None`` among them.
 
     Examples
     --------
@@ -100,7 +101,7 @@ class PendingRows:
     score: NDArray[np.float64]
     confidence: NDArray[np.float64]
     segments: list[dict[str, Any] | None] | None = None
-    features: list[dict[str, Any]] | None = None
+    features: list[dict[str, Any] | None] | None = None
 
     def __len__(self) -> int:
         return len(self.event_ids)
@@ -131,7 +132,7 @@ class PendingRows:
             np.concatenate([p.confidence for p in parts]),
             [s for p in parts for s in (p.segments or [None] * len(p))] if with_segments
             else None,
-            [f for p in parts for f in (p.features or [{}] * len(p))] if with_features
+            [f for p in parts for f in (p.features or [None] * len(p))] if with_features
             else None)
 
     def encode(self) -> bytes:

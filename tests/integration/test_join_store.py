@@ -38,7 +38,7 @@ def _rows(ids: list[str], first_offset: int, version: str = "v1") -> PendingRows
         if event["segments"] is None:
             del event["segments"]
     return pending_rows(events, np.arange(first_offset, first_offset + len(ids)),
-                        with_features=True)
+                        feature_every=1)
 
 
 def _stores(stack: EmbeddedStack) -> list[ColumnarPendingStore]:
@@ -101,7 +101,6 @@ def test_a_pending_prediction_without_features_takes_at_most_64_bytes_of_redis(
         events = [{"model_version": "v1", "event_id": f"credit-risk-{i:09d}",
                    "ts": 1.7e9 + i * 0.01, "prediction": i % 2, "score": (i % 100) / 100,
                    "features": {}} for i in range(first, first + step)]
-        store.put(0, "credit-risk", pending_rows(events, np.arange(first, first + step),
-                                                 with_features=False))
+        store.put(0, "credit-risk", pending_rows(events, np.arange(first, first + step)))
     per_prediction = (store.memory_bytes() - before) / count
     assert 30 < per_prediction <= 64, per_prediction

@@ -137,3 +137,26 @@ def test_task_inference() -> None:
     assert infer_task(True, False) == "classification"
     assert infer_task(2, 3) == "classification"
     assert infer_task(2.5, 3.0) == "regression"
+
+
+def test_features_wait_only_for_the_rows_a_challenger_will_read() -> None:
+    from streams.core.labels import pending_rows
+
+    rows = pending_rows(predictions(0, 10), np.arange(10), feature_every=4)
+    assert rows.features is not None
+    assert [i for i, f in enumerate(rows.features) if f is not None] == [0, 4, 8]
+    assert pending_rows(predictions(0, 3), np.arange(3)).features is None
+    engine = LabelEngine(load_settings(environ={}))
+    assert engine._feature_every == engine.settings.performance.challenger_every
+
+
+def test_challengers_learn_from_the_kept_rows_only() -> None:
+    from detectors.performance.batch import LabelledBatch
+    from detectors.performance.challengers import ChallengerSet
+
+    challengers = ChallengerSet("classification", ("logistic_regression",), every=100)
+    features: list[dict[str, Any] | None] = [None] * 300
+    features[5] = features[150] = {"x": 1.0}
+    batch = LabelledBatch.of(["1"] * 300, ["1"] * 300, features=features)
+    challengers.update_many(batch, np.ones(300, dtype=bool))
+    assert challengers.result()["logistic_regression"]["learned"] == 2
