@@ -49,7 +49,7 @@ class InputMessage(Protocol):
     def topic(self) -> str | None: ...               # noqa: D102
     def offset(self) -> int | None: ...              # noqa: D102
     def key(self) -> str | bytes | None: ...         # noqa: D102
-    def value(self) -> str | bytes | None: ...       # noqa: D102
+    def value(self) -> bytes | None: ...             # noqa: D102
     def timestamp(self) -> tuple[int, int]: ...      # noqa: D102
 
 
@@ -135,31 +135,36 @@ class PartitionStep:
                  messages: Sequence[InputMessage]) -> StepOutput:
         """Apply ``messages`` (one partition, consumed order) to ``state``; return the outputs."""
         output = StepOutput()
-        offsets: dict[str, int] = {}
         predictions = BatchDecoder(PREDICTION, self.settings.limits)
         labels = BatchDecoder(LABEL, self.settings.limits)
+        add_prediction, add_label = predictions.add, labels.add
+        predictions_topic, labels_topic = self.predictions_topic, self.labels_topic
+        limit = self._limit
+        last: dict[str, InputMessage] = {}      # the last message read of each topic
+        counts = dict.fromkeys((predictions_topic, labels_topic, self.control_topic), 0)
         for position, message in enumerate(messages):
             topic = message.topic()
-            if topic == self.predictions_topic:
-                predictions.add(_bytes(message.value()), position)
-                if predictions.events >= self._limit:
+            if topic == predictions_topic:
+                if add_prediction(message.value(), position) >= limit:
                     # Bound the decoded events held at once; labels wait for the run's end.
                     self._predictions(state, messages, predictions.take(), output)
-            elif topic == self.labels_topic:
-                labels.add(_bytes(message.value()), position)
+            elif topic == labels_topic:
+                add_label(message.value(), position)
             elif topic == self.control_topic:
                 self._predictions(state, messages, predictions.take(), output)
                 self._labels(state, messages, labels.take(), output)
                 self._control(state, message, output)
             else:
                 continue
-            offset = message.offset()
-            if topic is not None and offset is not None:
-                offsets[topic] = offset + 1
-                output.messages[topic] += 1
+            last[topic] = message
+            counts[topic] += 1
         self._predictions(state, messages, predictions.take(), output)
         self._labels(state, messages, labels.take(), output)
-        state.offsets.update(offsets)
+        for topic, message in last.items():
+            offset = message.offset()
+            if offset is not None:
+                state.offsets[topic] = offset + 1
+        output.messages.update({topic: n for topic, n in counts.items() if n})
         return output
 
     # -- predictions -------------------------------------------------------------------------
@@ -192,13 +197,12 @@ class PartitionStep:
                 self._dead_letter(output, Rejected(problem.error, problem.reason,
                                                    msgspec.json.encode(event), path=problem.path),
                                   messages[origin_of[id(event)]])
-        message_offsets = np.fromiter((_offset(m) for m in messages), dtype=np.int64,
-                                      count=len(messages))
+        message_offsets = np.fromiter(map(_offset, messages), dtype=np.int64,
+                                      count=len(messages))[np.asarray(decoded.origins)]
         for model_id, rows in _rows_by_model(events).items():
             group = events if len(rows) == len(events) else [events[i] for i in rows]
-            origins = (decoded.origins if len(rows) == len(events)
-                       else [decoded.origins[i] for i in rows])
-            step = state.labels.on_predictions(model_id, group, message_offsets[origins])
+            step = state.labels.on_predictions(model_id, group, message_offsets[rows]
+                                               if len(rows) != len(events) else message_offsets)
             self.store.put(state.partition, model_id, step.pending[model_id])
             self._route(step, output)
             for waiting_model, waiting in step.retry.items():
@@ -238,7 +242,7 @@ class PartitionStep:
     # -- control -----------------------------------------------------------------------------
     def _control(self, state: PartitionState, message: InputMessage,
                  output: StepOutput) -> None:
-        decoded = decode_message(_bytes(message.value()), CONTROL, self.settings.limits)
+        decoded = decode_message(message.value(), CONTROL, self.settings.limits)
         for rejected in decoded.rejected:
             self._dead_letter(output, rejected, message)
         for command in decoded.events:
@@ -277,10 +281,6 @@ def _rows_by_model(events: list[dict[str, Any]]) -> dict[str, list[int]]:
     for row, model_id in enumerate(model_ids):
         rows.setdefault(model_id, []).append(row)
     return rows
-
-
-def _bytes(value: str | bytes | None) -> bytes | None:
-    return value.encode() if isinstance(value, str) else value
 
 
 def _offset(message: InputMessage) -> int:

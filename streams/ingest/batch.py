@@ -77,7 +77,9 @@ class BatchDecoder:
     --------
     >>> decoder = BatchDecoder(LABEL, LimitSettings())
     >>> decoder.add(b'{"model_id":"m","event_id":"1","ts":2,"label":1}', 0)
-    >>> decoder.add(b'{"model_id":"m","event_id":"2","label":1}', 1)
+    1
+    >>> decoder.add(b'{"model_id":"m","event_id":"2","label":1}', 1)   # refused: still 1
+    1
     >>> batch = decoder.take()
     >>> batch.events[0]["ts"], batch.origins, batch.rejected[0][1].reason
     (2.0, [0], 'missing field ts')
@@ -95,8 +97,11 @@ class BatchDecoder:
         """Valid events decoded since the last :meth:`take`."""
         return len(self._batch.events)
 
-    def add(self, value: bytes | None, origin: int) -> None:
-        """Decode one message value; ``origin`` names the message in the batch's outputs."""
+    def add(self, value: bytes | None, origin: int) -> int:
+        """Decode one message value; return the valid events decoded since :meth:`take`.
+
+        ``origin`` names the message in the batch's outputs.
+        """
         batch = self._batch
         decode = self._decode
         limits = self.limits
@@ -111,17 +116,18 @@ class BatchDecoder:
                     if not self._features or len(document["features"]) <= limits.max_features:
                         batch.events.append(document)
                         batch.origins.append(origin)
-                        return
+                        return len(batch.events)
                 elif len(document) <= limits.max_events_per_message and (
                         not self._features or not document
                         or max(map(len, map(_FEATURES, document))) <= limits.max_features):
                     batch.events += document
                     batch.origins += [origin] * len(document)
-                    return
+                    return len(batch.events)
         decoded = decode_message(value, self.kind, self.limits)
         batch.events += decoded.events
         batch.origins += [origin] * len(decoded.events)
         batch.rejected += [(origin, rejected) for rejected in decoded.rejected]
+        return len(batch.events)
 
     def take(self) -> DecodedBatch:
         """The events and refusals decoded so far; the decoder starts afresh."""
