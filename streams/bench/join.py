@@ -29,13 +29,12 @@ from confluent_kafka import Producer
 
 from detectors.synthetic import ScenarioSpec, iter_chunks
 from streams.bench.summary import print_summary
-from streams.bench.throughput import raw_rate
+from streams.bench.throughput import bench_settings, raw_rate
 from streams.core.labels import pending_rows
-from streams.runtime.topics import ensure_topics
 from streams.runtime.worker import Worker
 from streams.settings import Settings, load_settings
 from streams.stack.embedded import EmbeddedStack
-from streams.state.pending import RedisPendingStore
+from streams.state.pending_redis import RedisPendingStore
 
 PER_MESSAGE = 100
 
@@ -131,13 +130,7 @@ def run_join_bench(events: int = 200_000, rounds: int = 3, out: IO[str] = sys.st
         print(f"{'round':>5} {'raw consume+orjson':>20} {'driftline worker':>18} {'ratio':>7}  "
               "join", file=out)
         for index in range(rounds):
-            tag = uuid.uuid4().hex[:6]
-            settings = load_settings(environ={
-                "DRIFTLINE_BOOTSTRAP_SERVERS": stack.bootstrap_servers,
-                "DRIFTLINE_REDIS_URL": stack.redis_url, "DRIFTLINE_GROUP_ID": f"bench-{tag}",
-                "DRIFTLINE_TOPIC_PREFIX": f"bench{tag}.", "DRIFTLINE_PARTITIONS": "1",
-                "DRIFTLINE_SESSION_TIMEOUT_MS": "6000", "DRIFTLINE_METRICS_PORT": "-1"})
-            ensure_topics(settings)
+            settings = bench_settings(stack)
             messages, labels = fill_topics(settings, events)
             raw = raw_rate(settings, messages, events + labels, ("predictions", "labels"))
             rate, counts = worker_rate(settings, events, labels)

@@ -41,7 +41,7 @@ from streams.runtime.topics import ensure_topics
 from streams.settings import Settings
 from streams.state.checkpoint import Checkpoint, CheckpointStore
 from streams.state.hotview import HotView
-from streams.state.pending import RedisPendingStore
+from streams.state.pending_redis import RedisPendingStore
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +172,9 @@ class Worker:
                     last_log = now
             self.checkpoint(sorted(self._dirty))
         finally:
+            # A worker run in-process (tests, benches) gives the heap back to the collector,
+            # or the consumer's callbacks would keep this worker alive for good.
+            gc.unfreeze()
             gc.enable()
             for sink in self._webhooks:
                 sink.close(timeout_s=5.0)      # what it cannot deliver by then is parked

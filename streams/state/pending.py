@@ -31,7 +31,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
-import redis
 from numpy.typing import NDArray
 
 from streams.errors import DriftlineError
@@ -44,33 +43,6 @@ MISSING = "missing"
 _MAGIC = b"DP1"
 _HEADER = struct.Struct("<3sI")
 _ROW_BITS = 24          # rows per blob < 16M (a step holds at most batch_size events)
-
-# KEYS: claim hashes. ARGV: JSON [key index (1-based), row, claimant, ...]. Reply: JSON statuses.
-_CLAIM = """
-local items = cjson.decode(ARGV[1])
-local ttl = tonumber(ARGV[2])
-local out = {}
-local touched = {}
-for i = 1, #items, 3 do
-  local key = KEYS[items[i]]
-  local row, claimant = tostring(items[i + 1]), items[i + 2]
-  local previous = redis.call('HGET', key, row)
-  if not previous then
-    redis.call('HSET', key, row, claimant)
-    touched[key] = true
-    out[#out + 1] = 'joined'
-  elseif previous == claimant then
-    out[#out + 1] = 'replayed'
-  else
-    out[#out + 1] = 'duplicate'
-  end
-end
-for key, _ in pairs(touched) do
-  if redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, ttl) end
-end
-return cjson.encode(out)
-"""
-
 
 class JoinStoreError(DriftlineError):
     """The pending-prediction store could not be read or written."""
@@ -153,8 +125,9 @@ class PendingRows:
         code_type = np.uint8 if len(distinct) < 256 else np.uint16
         columns = [self.ts.astype(np.float64).tobytes(),
                    (self.offsets - base).astype(np.uint32).tobytes(),
-                   np.fromiter((codes[v] for v in self.versions), dtype=code_type,
-                               count=len(self)).tobytes(),
+                   (np.zeros(len(self), dtype=code_type) if len(distinct) == 1 else
+                    np.fromiter(map(codes.__getitem__, self.versions), dtype=code_type,
+                                count=len(self))).tobytes(),
                    self.score.astype(np.float64).tobytes()]
         if header["c"]:
             columns.append(self.confidence.astype(np.float64).tobytes())
@@ -194,7 +167,9 @@ class Claimed(NamedTuple):
 
 
 @dataclass
-class _Blob:
+class Blob:
+    """Where one stored blob is: its model and first offset, and the ids it holds."""
+
     model_id: str
     first_offset: int
     event_ids: list[str]
@@ -217,7 +192,7 @@ class ColumnarPendingStore:
         self.ttl_s = ttl_s
         self.cache_blobs = cache_blobs
         self._index: dict[int, dict[str, dict[str, int]]] = {}      # partition, model, id
-        self._blobs: dict[int, dict[int, _Blob]] = {}
+        self._blobs: dict[int, dict[int, Blob]] = {}
         self._cache: dict[int, dict[int, PendingRows]] = {}
         self._next_blob = 0
 
@@ -237,7 +212,7 @@ class ColumnarPendingStore:
             rows = rows.take(sorted(first_rows.values()))
         first_offset = int(rows.offsets.min())
         self._persist(partition, model_id, first_offset, rows)
-        number = self._add_blob(partition, _Blob(model_id, first_offset, rows.event_ids,
+        number = self._add_blob(partition, Blob(model_id, first_offset, rows.event_ids,
                                                  time.time() + self.ttl_s))
         base = number << _ROW_BITS
         index.update(zip(rows.event_ids, range(base, base + len(rows)), strict=True))
@@ -301,7 +276,7 @@ class ColumnarPendingStore:
         """
         self.forget(partition)
         for model_id, first_offset, rows, written_at in self._load(partition, offset):
-            number = self._add_blob(partition, _Blob(model_id, first_offset, rows.event_ids,
+            number = self._add_blob(partition, Blob(model_id, first_offset, rows.event_ids,
                                                      written_at + self.ttl_s))
             index = self._index.setdefault(partition, {}).setdefault(model_id, {})
             base = number << _ROW_BITS
@@ -320,13 +295,13 @@ class ColumnarPendingStore:
         return sum(len(ids) for ids in self._index.get(partition, {}).values())
 
     # -- helpers -----------------------------------------------------------------------------
-    def _add_blob(self, partition: int, blob: _Blob) -> int:
+    def _add_blob(self, partition: int, blob: Blob) -> int:
         number = self._next_blob
         self._next_blob += 1
         self._blobs.setdefault(partition, {})[number] = blob
         return number
 
-    def _tables(self, partition: int, blobs: list[_Blob],
+    def _tables(self, partition: int, blobs: list[Blob],
                 numbers: list[int]) -> dict[int, PendingRows | None]:
         cache = self._cache.setdefault(partition, {})
         tables: dict[int, PendingRows | None] = {n: cache.get(n) for n in numbers}
@@ -358,128 +333,16 @@ class ColumnarPendingStore:
                  rows: PendingRows) -> None:
         raise NotImplementedError
 
-    def _fetch(self, partition: int, blobs: list[_Blob]) -> list[PendingRows | None]:
+    def _fetch(self, partition: int, blobs: list[Blob]) -> list[PendingRows | None]:
         raise NotImplementedError
 
     def _claim(self, partition: int,
-               requests: list[tuple[_Blob, int, str]]) -> list[str]:
+               requests: list[tuple[Blob, int, str]]) -> list[str]:
         raise NotImplementedError
 
     def _load(self, partition: int,
               offset: int | None) -> Iterable[tuple[str, int, PendingRows, float]]:
         raise NotImplementedError
-
-
-class RedisPendingStore(ColumnarPendingStore):
-    """Blobs and claims in Redis, under the consumer group's namespace.
-
-    Keys: ``driftline:pending:<group>:<partition>`` (a sorted set of the
-    partition's blobs, scored by write time), ``…:<partition>:<first offset>:<model>``
-    (a blob) and the same with ``:claims`` (a hash ``row -> claimant``).
-    """
-
-    def __init__(self, redis_url: str, group_id: str, ttl_s: float = 7 * 86400.0,
-                 cache_blobs: int = 64) -> None:
-        super().__init__(ttl_s, cache_blobs)
-        self.redis_url, self.group_id = redis_url, group_id
-        self._redis = redis.Redis.from_url(redis_url, socket_timeout=10.0)
-        self._claim_script = self._redis.register_script(_CLAIM)
-
-    def _registry(self, partition: int) -> str:
-        return f"driftline:pending:{self.group_id}:{partition}"
-
-    def _blob_key(self, partition: int, first_offset: int, model_id: str) -> str:
-        return f"{self._registry(partition)}:{first_offset}:{model_id}"
-
-    def _persist(self, partition: int, model_id: str, first_offset: int,
-                 rows: PendingRows) -> None:
-        key = self._blob_key(partition, first_offset, model_id)
-        now = time.time()
-        try:
-            pipe = self._redis.pipeline(transaction=False)
-            pipe.set(key, rows.encode(), ex=max(int(self.ttl_s), 1))
-            pipe.zadd(self._registry(partition), {orjson.dumps([first_offset, model_id]): now})
-            pipe.zremrangebyscore(self._registry(partition), "-inf", now - self.ttl_s)
-            pipe.execute()
-        except redis.RedisError as exc:
-            raise JoinStoreError(f"cannot store pending predictions of {model_id!r}: {exc}"
-                                 ) from exc
-
-    def _fetch(self, partition: int, blobs: list[_Blob]) -> list[PendingRows | None]:
-        try:
-            found = self._mget([self._blob_key(partition, b.first_offset, b.model_id)
-                                for b in blobs])
-        except redis.RedisError as exc:
-            raise JoinStoreError(f"cannot read pending predictions: {exc}") from exc
-        return [None if blob is None else PendingRows.decode(blob) for blob in found]
-
-    def _claim(self, partition: int, requests: list[tuple[_Blob, int, str]]) -> list[str]:
-        if not requests:
-            return []
-        keys: dict[str, int] = {}
-        items: list[Any] = []
-        for blob, row, claimant in requests:
-            key = self._blob_key(partition, blob.first_offset, blob.model_id) + ":claims"
-            items += (keys.setdefault(key, len(keys) + 1), row, claimant)
-        try:
-            reply = self._claim_script(keys=list(keys),
-                                       args=[orjson.dumps(items), max(int(self.ttl_s), 1)])
-        except redis.RedisError as exc:
-            raise JoinStoreError(f"cannot claim pending predictions: {exc}") from exc
-        statuses: list[str] = orjson.loads(reply)
-        return statuses
-
-    def _load(self, partition: int,
-              offset: int | None) -> Iterable[tuple[str, int, PendingRows, float]]:
-        registry = self._registry(partition)
-        try:
-            members = self._members(registry)
-            parsed = [(_member(m), m) for m, _ in members]
-            stale = [((first, model_id), m) for (first, model_id), m in parsed
-                     if offset is None or first >= offset]
-            if stale:
-                pipe = self._redis.pipeline(transaction=False)
-                for (first, model_id), member in stale:
-                    key = self._blob_key(partition, first, model_id)
-                    pipe.delete(key, key + ":claims")
-                    pipe.zrem(registry, member)
-                pipe.execute()
-            stale_members = {m for _, m in stale}
-            live = [(_member(m), score) for m, score in members if m not in stale_members]
-            for start in range(0, len(live), 256):
-                chunk = live[start:start + 256]
-                blobs = self._mget([self._blob_key(partition, first, model_id)
-                                    for (first, model_id), _ in chunk])
-                for ((first, model_id), written_at), blob in zip(chunk, blobs, strict=True):
-                    if blob is None:
-                        self._redis.zrem(registry, orjson.dumps([first, model_id]))
-                        continue
-                    yield model_id, first, PendingRows.decode(blob), written_at
-        except redis.RedisError as exc:
-            raise JoinStoreError(f"cannot restore pending predictions of partition "
-                                 f"{partition}: {exc}") from exc
-
-    def _mget(self, keys: list[str]) -> list[bytes | None]:
-        # The client is built without decode_responses: replies are bytes.
-        return [value if value is None or isinstance(value, bytes) else value.encode()
-                for value in self._redis.mget(keys)]
-
-    def _members(self, registry: str) -> list[tuple[bytes, float]]:
-        members: list[tuple[bytes, float]] = []
-        for entry in self._redis.zrange(registry, 0, -1, withscores=True):
-            if isinstance(entry, tuple | list) and isinstance(entry[0], bytes):
-                members.append((entry[0], float(entry[1])))
-        return members
-
-    def memory_bytes(self) -> int:
-        """Redis's ``used_memory`` (to measure the cost of pending predictions)."""
-        return int(self._redis.info("memory")["used_memory"])
-
-
-def _member(member: bytes) -> tuple[int, str]:
-    """(first offset, model id) of a registry member."""
-    first, model_id = orjson.loads(member)
-    return int(first), str(model_id)
 
 
 class MemoryPendingStore(ColumnarPendingStore):
@@ -502,10 +365,10 @@ class MemoryPendingStore(ColumnarPendingStore):
                  rows: PendingRows) -> None:
         """Nothing to write: the cache holds every blob."""
 
-    def _fetch(self, partition: int, blobs: list[_Blob]) -> list[PendingRows | None]:
+    def _fetch(self, partition: int, blobs: list[Blob]) -> list[PendingRows | None]:
         return [None for _ in blobs]
 
-    def _claim(self, partition: int, requests: list[tuple[_Blob, int, str]]) -> list[str]:
+    def _claim(self, partition: int, requests: list[tuple[Blob, int, str]]) -> list[str]:
         statuses = []
         for blob, row, claimant in requests:
             claims = self._claims.setdefault((partition, blob.first_offset, blob.model_id), {})
@@ -521,5 +384,5 @@ class MemoryPendingStore(ColumnarPendingStore):
         return []
 
 
-__all__ = ["DUPLICATE", "JOINED", "MISSING", "REPLAYED", "Claimed", "ColumnarPendingStore",
-           "JoinStoreError", "MemoryPendingStore", "PendingRows", "RedisPendingStore"]
+__all__ = ["DUPLICATE", "JOINED", "MISSING", "REPLAYED", "Blob", "Claimed",
+           "ColumnarPendingStore", "JoinStoreError", "MemoryPendingStore", "PendingRows"]

@@ -23,8 +23,8 @@ from streams.state.pending import (
     ColumnarPendingStore,
     MemoryPendingStore,
     PendingRows,
-    RedisPendingStore,
 )
+from streams.state.pending_redis import RedisPendingStore
 
 pytestmark = pytest.mark.integration
 
