@@ -3,11 +3,12 @@
 The worker stores the predictions of one model from one partition step as one
 :class:`PendingRows` blob: ids, event times, offsets, versions, predictions and
 scores as columns (features and segments only when present and wanted),
-about 50 bytes a prediction with 20-character ids instead of one JSON value
+about 55 bytes a prediction with 20-character ids instead of one JSON value
 each. A label finds its prediction through an in-memory index
-``event_id -> (blob, row)`` kept per partition and rebuilt from Redis when
-the partition is assigned; recently written blobs are also kept decoded, so a
-label that arrives within a few steps needs no read.
+``event_id -> (blob, row)`` per partition and model, built when the model's
+first label asks (a model without labels never pays for it) from the blobs
+listed in Redis when the partition was assigned. Recently written blobs are
+kept decoded, so a label that arrives within a few steps needs no read.
 
 **Counting every join once.** Monitor state is checkpointed with the input
 offsets it covers. A blob is keyed by the offset of its first prediction;
@@ -201,8 +202,11 @@ class ColumnarPendingStore:
         """Store one step's predictions of a model; the first stored id wins."""
         if not len(rows):
             return
-        index = self._index.setdefault(partition, {}).setdefault(model_id, {})
-        if not index.keys().isdisjoint(rows.event_ids) or len(set(rows.event_ids)) != len(rows):
+        index = self._index.get(partition, {}).get(model_id)
+        # A model no label has asked for yet has no index: its duplicates are settled when
+        # the index is built, the first stored row winning there too.
+        if index is not None and (not index.keys().isdisjoint(rows.event_ids)
+                                  or len(set(rows.event_ids)) != len(rows)):
             first_rows: dict[str, int] = {}
             for row, event_id in enumerate(rows.event_ids):
                 if event_id not in index:
@@ -214,8 +218,9 @@ class ColumnarPendingStore:
         self._persist(partition, model_id, first_offset, rows)
         number = self._add_blob(partition, Blob(model_id, first_offset, rows.event_ids,
                                                  time.time() + self.ttl_s))
-        base = number << _ROW_BITS
-        index.update(zip(rows.event_ids, range(base, base + len(rows)), strict=True))
+        if index is not None:
+            base = number << _ROW_BITS
+            index.update(zip(rows.event_ids, range(base, base + len(rows)), strict=True))
         cache = self._cache.setdefault(partition, {})
         cache[number] = rows
         while len(cache) > self.cache_blobs:
@@ -225,9 +230,9 @@ class ColumnarPendingStore:
     def claim(self, partition: int, model_id: str, event_ids: Sequence[str],
               claimants: Sequence[str]) -> Claimed:
         """Claim predictions for labels (one round trip); see the module docstring."""
-        index = self._index.get(partition, {}).get(model_id, {})
+        index = self._model_index(partition, model_id)
         blobs = self._blobs.get(partition, {})
-        locations = [index.get(event_id) for event_id in event_ids]
+        locations = list(map(index.get, event_ids))
         wanted: dict[int, None] = {}
         for location in locations:
             if location is not None:
@@ -276,12 +281,8 @@ class ColumnarPendingStore:
         """
         self.forget(partition)
         for model_id, first_offset, rows, written_at in self._load(partition, offset):
-            number = self._add_blob(partition, Blob(model_id, first_offset, rows.event_ids,
-                                                     written_at + self.ttl_s))
-            index = self._index.setdefault(partition, {}).setdefault(model_id, {})
-            base = number << _ROW_BITS
-            for row, event_id in enumerate(rows.event_ids):
-                index.setdefault(event_id, base + row)
+            self._add_blob(partition, Blob(model_id, first_offset, rows.event_ids,
+                                           written_at + self.ttl_s))
         self._expire(partition)
 
     def forget(self, partition: int) -> None:
@@ -291,10 +292,23 @@ class ColumnarPendingStore:
         self._cache.pop(partition, None)
 
     def pending(self, partition: int) -> int:
-        """Predictions indexed in a partition (joined ones included until they expire)."""
-        return sum(len(ids) for ids in self._index.get(partition, {}).values())
+        """Predictions stored for a partition (joined ones included until they expire)."""
+        return sum(len(blob.event_ids) for blob in self._blobs.get(partition, {}).values())
 
     # -- helpers -----------------------------------------------------------------------------
+    def _model_index(self, partition: int, model_id: str) -> dict[str, int]:
+        """``event_id -> blob << 24 | row`` of a model, built when its first label asks."""
+        indexes = self._index.setdefault(partition, {})
+        index = indexes.get(model_id)
+        if index is None:
+            index = indexes[model_id] = {}
+            for number, blob in self._blobs.get(partition, {}).items():
+                if blob.model_id == model_id:
+                    base = number << _ROW_BITS
+                    for row, event_id in enumerate(blob.event_ids):
+                        index.setdefault(event_id, base + row)
+        return index
+
     def _add_blob(self, partition: int, blob: Blob) -> int:
         number = self._next_blob
         self._next_blob += 1
@@ -322,7 +336,9 @@ class ColumnarPendingStore:
                 break
             del blobs[number]
             self._cache.get(partition, {}).pop(number, None)
-            index = self._index[partition][blob.model_id]
+            index = self._index.get(partition, {}).get(blob.model_id)
+            if index is None:
+                continue
             base = number << _ROW_BITS
             for row, event_id in enumerate(blob.event_ids):
                 if index.get(event_id) == base + row:
