@@ -111,6 +111,7 @@ def pending_memory(stack: EmbeddedStack, entries: int = 1_000_000,
                       for i in range(start, stop)]
             store.put(0, "credit-risk", pending_rows(events, np.arange(start, stop),
                                                      feature_every))
+            store.flush()
         grown = store.memory_bytes() - before
         result[name] = grown / entries * 1e6
     return result

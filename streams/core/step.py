@@ -160,6 +160,7 @@ class PartitionStep:
             counts[topic] += 1
         self._predictions(state, messages, predictions.take(), output)
         self._labels(state, messages, labels.take(), output)
+        self.store.flush()
         for topic, message in last.items():
             offset = message.offset()
             if offset is not None:

@@ -230,6 +230,7 @@ class ColumnarPendingStore:
     def claim(self, partition: int, model_id: str, event_ids: Sequence[str],
               claimants: Sequence[str]) -> Claimed:
         """Claim predictions for labels (one round trip); see the module docstring."""
+        self._expire(partition)
         index = self._model_index(partition, model_id)
         blobs = self._blobs.get(partition, {})
         locations = list(map(index.get, event_ids))
@@ -284,6 +285,9 @@ class ColumnarPendingStore:
             self._add_blob(partition, Blob(model_id, first_offset, rows.event_ids,
                                            written_at + self.ttl_s))
         self._expire(partition)
+
+    def flush(self) -> None:
+        """Write what :meth:`put` stored since the last flush (a no-op where puts write)."""
 
     def forget(self, partition: int) -> None:
         """Drop a partition's in-memory index (it was revoked or lost)."""

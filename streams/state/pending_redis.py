@@ -56,6 +56,7 @@ class RedisPendingStore(ColumnarPendingStore):
         self.redis_url, self.group_id = redis_url, group_id
         self._redis = redis.Redis.from_url(redis_url, socket_timeout=10.0)
         self._claim_script = self._redis.register_script(_CLAIM)
+        self._unwritten: list[tuple[int, str, int, bytes]] = []
 
     def _registry(self, partition: int) -> str:
         return f"driftline:pending:{self.group_id}:{partition}"
@@ -65,19 +66,35 @@ class RedisPendingStore(ColumnarPendingStore):
 
     def _persist(self, partition: int, model_id: str, first_offset: int,
                  rows: PendingRows) -> None:
-        key = self._blob_key(partition, first_offset, model_id)
+        # Written by flush(), once per step for all of its models: one round trip.
+        self._unwritten.append((partition, model_id, first_offset, rows.encode()))
+
+    def flush(self) -> None:
+        """Write the blobs stored since the last flush (the step calls it at its end)."""
+        if not self._unwritten:
+            return
         now = time.time()
-        try:
-            pipe = self._redis.pipeline(transaction=False)
-            pipe.set(key, rows.encode(), ex=max(int(self.ttl_s), 1))
+        pipe = self._redis.pipeline(transaction=False)
+        for partition, model_id, first_offset, blob in self._unwritten:
+            pipe.set(self._blob_key(partition, first_offset, model_id), blob,
+                     ex=max(int(self.ttl_s), 1))
             pipe.zadd(self._registry(partition), {orjson.dumps([first_offset, model_id]): now})
+        for partition in {unwritten[0] for unwritten in self._unwritten}:
             pipe.zremrangebyscore(self._registry(partition), "-inf", now - self.ttl_s)
+        try:
             pipe.execute()
         except redis.RedisError as exc:
-            raise JoinStoreError(f"cannot store pending predictions of {model_id!r}: {exc}"
-                                 ) from exc
+            raise JoinStoreError(f"cannot store pending predictions: {exc}") from exc
+        finally:
+            self._unwritten = []
+
+    def forget(self, partition: int) -> None:
+        """Drop a partition's in-memory index and its blobs not yet written."""
+        super().forget(partition)
+        self._unwritten = [u for u in self._unwritten if u[0] != partition]
 
     def _fetch(self, partition: int, blobs: list[Blob]) -> list[PendingRows | None]:
+        self.flush()                     # a blob still unwritten is read like any other
         try:
             found = self._mget([self._blob_key(partition, b.first_offset, b.model_id)
                                 for b in blobs])

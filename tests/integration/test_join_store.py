@@ -71,6 +71,7 @@ def test_restore_keeps_checkpointed_blobs_and_drops_later_ones(stack: EmbeddedSt
     store = RedisPendingStore(stack.redis_url, group)
     store.put(0, "m", _rows(["a", "b"], 0))
     store.put(0, "m", _rows(["c"], 2))          # written after the checkpoint at offset 2
+    store.flush()                               # as a partition step does at its end
     assert store.claim(0, "m", ["a"], ["7.0"]).statuses == [JOINED]
     restarted = RedisPendingStore(stack.redis_url, group)
     restarted.restore(0, 2)
@@ -88,6 +89,7 @@ def test_blobs_expire_after_the_ttl(stack: EmbeddedStack) -> None:
     store.put(0, "m", _rows(["old"], 1))
     assert store.claim(0, "m", ["old"], ["1.0"]).statuses == [JOINED]
     store.put(0, "m", _rows(["late"], 2))
+    store.flush()
     time.sleep(2.2)
     assert store.claim(0, "m", ["late"], ["2.0"]).statuses == [MISSING]
 
@@ -102,5 +104,6 @@ def test_a_pending_prediction_without_features_takes_at_most_64_bytes_of_redis(
                    "ts": 1.7e9 + i * 0.01, "prediction": i % 2, "score": (i % 100) / 100,
                    "features": {}} for i in range(first, first + step)]
         store.put(0, "credit-risk", pending_rows(events, np.arange(first, first + step)))
+        store.flush()
     per_prediction = (store.memory_bytes() - before) / count
     assert 30 < per_prediction <= 64, per_prediction
