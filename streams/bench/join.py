@@ -30,7 +30,7 @@ from confluent_kafka import Producer
 from detectors.synthetic import ScenarioSpec, iter_chunks
 from streams.bench.summary import print_summary
 from streams.bench.throughput import bench_settings, raw_rate
-from streams.core.labels import pending_rows
+from streams.core.label_columns import pending_rows
 from streams.runtime.worker import Worker
 from streams.settings import Settings, load_settings
 from streams.stack.embedded import EmbeddedStack

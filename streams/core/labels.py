@@ -14,8 +14,6 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import repeat
-from operator import itemgetter
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -23,15 +21,17 @@ from numpy.typing import NDArray
 
 from detectors.monitor import WindowReport
 from detectors.performance import (
-    CLASSIFICATION,
-    REGRESSION,
     LabelFreeEstimator,
     LabelledBatch,
     PerformanceMonitor,
-    confidence_of,
-    normalise_class,
 )
 from streams.core.alerts import AlertPolicy
+from streams.core.label_columns import (
+    infer_task,
+    labelled_batch,
+    pending_rows,
+    segment_label,
+)
 from streams.settings import Settings
 from streams.state.pending import DUPLICATE, MISSING, Claimed, PendingRows
 
@@ -296,7 +296,7 @@ class LabelEngine:
         monitor = self._performance.get(key)
         if monitor is None:
             monitor = self._performance[key] = PerformanceMonitor(task, self.settings.performance)
-        batch = _labelled_batch(task, requests, rows)
+        batch = labelled_batch(task, requests, rows)
         for report in monitor.update_many(batch):
             self._report(step, model_id, version, report)
         retrain = self._retrain_policy(model_id, version)
@@ -455,25 +455,6 @@ class LabelEngine:
         return engine
 
 
-def segment_label(name: str, value: Any) -> str:
-    """How a segment value is named in alerts and metrics: ``name=value``.
-
-    Examples
-    --------
-    >>> segment_label("channel", "web"), segment_label("tier", 2), segment_label("vip", True)
-    ('channel=web', 'tier=2', 'vip=true')
-    >>> segment_label("tier", 2.0), segment_label("ratio", 0.5)
-    ('tier=2', 'ratio=0.5')
-    """
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, float) and value.is_integer():
-        text = str(int(value))
-    else:
-        text = str(value)
-    return f"{name}={text}"
-
-
 def _segment_summary(monitor: PerformanceMonitor) -> dict[str, Any]:
     metrics = monitor.metrics()
     return {"labelled_events": metrics["labelled_events"],
@@ -481,101 +462,6 @@ def _segment_summary(monitor: PerformanceMonitor) -> dict[str, Any]:
             "reference": metrics["reference"], "window": metrics["window"],
             "current_window": metrics["current_window"]}
 
-
-def infer_task(label: Any, prediction: Any) -> str:
-    """Classification unless a label or prediction is a non-integral number.
-
-    Examples
-    --------
-    >>> infer_task(1, 0), infer_task("spam", "ham"), infer_task(3.25, 2.0)
-    ('classification', 'classification', 'regression')
-    """
-    for value in (label, prediction):
-        if isinstance(value, float) and not value.is_integer():
-            return REGRESSION
-    return CLASSIFICATION
-
-
-def _labelled_batch(task: str, requests: list[LabelRequest], rows: PendingRows) -> LabelledBatch:
-    if task == REGRESSION:
-        y_true: np.ndarray[Any, Any] = np.array([_number(r.label) for r in requests])
-        y_pred: np.ndarray[Any, Any] = np.array([_number(y) for y in rows.predictions])
-    else:
-        y_true = np.array([normalise_class(r.label) for r in requests], dtype=object)
-        y_pred = np.array([normalise_class(y) for y in rows.predictions], dtype=object)
-    return LabelledBatch(
-        ts=np.asarray(rows.ts, dtype=np.float64), y_true=y_true, y_pred=y_pred,
-        score=np.asarray(rows.score, dtype=np.float64),
-        confidence=np.asarray(rows.confidence, dtype=np.float64),
-        features=rows.features if rows.features is not None else [])
-
-
-def pending_rows(events: list[dict[str, Any]], offsets: NDArray[np.int64],
-                 feature_every: int = 0) -> PendingRows:
-    """The columns of validated prediction events that wait for labels.
-
-    A confidence (the model's probability that its prediction is right) is
-    computed for every row whose score makes one; ``nan`` elsewhere. Features
-    are kept for every ``feature_every``-th row (``0``: none).
-
-    Examples
-    --------
-    >>> rows = pending_rows([{"model_version": "v1", "event_id": "a", "ts": 1.0,
-    ...                       "prediction": 0, "score": 0.2, "features": {}}],
-    ...                     np.array([5]))
-    >>> rows.event_ids, float(rows.confidence[0]), rows.features
-    (['a'], 0.8, None)
-    """
-    event_ids = list(map(_EVENT_ID, events))
-    versions = list(map(_VERSION, events))
-    ts = np.array(list(map(_TS, events)), dtype=np.float64)
-    predictions = list(map(_PREDICTION, events))
-    raw_scores = list(map(dict.get, events, repeat("score")))
-    if None in raw_scores:
-        score = np.array([math.nan if v is None else v for v in raw_scores], dtype=np.float64)
-    else:
-        score = np.array(raw_scores, dtype=np.float64)
-    kinds = set(map(type, predictions))
-    if kinds <= {int, float, bool}:
-        numeric = np.array(predictions, dtype=np.float64)
-        positive, negative = numeric == 1.0, numeric == 0.0
-    else:
-        classes = [normalise_class(p) for p in predictions]
-        positive = np.array([c == "1" for c in classes], dtype=np.bool_)
-        negative = np.array([c == "0" for c in classes], dtype=np.bool_)
-    with np.errstate(invalid="ignore"):
-        confidence = np.where(positive, score, np.where(negative, 1.0 - score, math.nan))
-        confidence[~((confidence >= 0.0) & (confidence <= 1.0))] = math.nan
-    multi = list(map(dict.get, events, repeat("scores")))
-    if any(multi):
-        for row, (event, scores) in enumerate(zip(events, multi, strict=True)):
-            if scores:
-                confidence[row] = confidence_of(normalise_class(event["prediction"]),
-                                                event.get("score"), scores)
-    segments: list[dict[str, Any] | None] | None = list(
-        map(dict.get, events, repeat("segments")))
-    if not any(segments or ()):
-        segments = None
-    features: list[dict[str, Any] | None] | None = None
-    if feature_every == 1:
-        features = list(map(_FEATURES, events))
-    elif feature_every:
-        features = [None] * len(events)
-        features[::feature_every] = map(_FEATURES, events[::feature_every])
-    return PendingRows(event_ids, versions, ts, np.asarray(offsets, dtype=np.int64), predictions,
-                       score, confidence, segments, features)
-
-
-_EVENT_ID, _VERSION = itemgetter("event_id"), itemgetter("model_version")
-_TS, _PREDICTION, _FEATURES = itemgetter("ts"), itemgetter("prediction"), itemgetter("features")
-
-
-def _number(value: Any) -> float:
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float):
-        return float(value)
-    return math.nan
 
 
 __all__ = ["DELAY_BUCKETS", "LabelEngine", "LabelRequest", "LabelStep", "ModelCounts",

@@ -13,7 +13,7 @@ import uuid
 import numpy as np
 import pytest
 
-from streams.core.labels import pending_rows
+from streams.core.label_columns import pending_rows
 from streams.stack.embedded import EmbeddedStack
 from streams.state.pending import (
     DUPLICATE,

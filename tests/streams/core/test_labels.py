@@ -140,7 +140,7 @@ def test_task_inference() -> None:
 
 
 def test_features_wait_only_for_the_rows_a_challenger_will_read() -> None:
-    from streams.core.labels import pending_rows
+    from streams.core.label_columns import pending_rows
 
     rows = pending_rows(predictions(0, 10), np.arange(10), feature_every=4)
     assert rows.features is not None

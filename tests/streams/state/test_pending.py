@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from streams.core.labels import pending_rows
+from streams.core.label_columns import pending_rows
 from streams.state.pending import DUPLICATE, JOINED, MISSING, MemoryPendingStore, PendingRows
 
 
