@@ -160,6 +160,23 @@ class RedisPendingStore(ColumnarPendingStore):
                 members.append((entry[0], float(entry[1])))
         return members
 
+    def stored_bytes(self, partition: int) -> int:
+        """Redis's own account (``MEMORY USAGE``) of a partition's blobs, claims and registry.
+
+        Unlike ``used_memory`` it does not move with other keys of the same Redis.
+        """
+        self.flush()
+        registry = self._registry(partition)
+        keys = [registry]
+        for member, _ in self._members(registry):
+            first, model_id = _member(member)
+            key = self._blob_key(partition, first, model_id)
+            keys += [key, key + ":claims"]
+        pipe = self._redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.memory_usage(key, samples=0)
+        return sum(int(size) for size in pipe.execute() if size)
+
     def memory_bytes(self) -> int:
         """Redis's ``used_memory`` (to measure the cost of pending predictions)."""
         return int(self._redis.info("memory")["used_memory"])

@@ -414,7 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
         "late, 100 events per message) on the embedded stack, then time a bare "
         "consume(5000)+orjson loop over both and a driftline worker (drift detectors, the "
         "Redis join, performance, concept drift, label-free estimate, challengers), --rounds "
-        "times; then measure Redis used_memory for one million pending predictions.")
+        "times; then measure the Redis bytes (MEMORY USAGE) of one million pending "
+        "predictions.")
     join_bench.add_argument("--events", type=int, default=200_000,
                             help="predictions per round (default 200,000)")
     join_bench.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
