@@ -79,8 +79,12 @@ class MonitorEngine:
 
     def process(self, events: list[dict[str, Any]]) -> StepOutput:
         """Feed validated prediction events (in stream order)."""
+        return self.process_groups({key: take_rows(events, rows)
+                                    for key, rows in group_rows(events).items()})
+
+    def process_groups(self, groups: dict[tuple[str, str], list[dict[str, Any]]]) -> StepOutput:
+        """Feed events already grouped per (model_id, model_version), each in stream order."""
         output = StepOutput()
-        groups = group_by_version(events)
         for key, group in groups.items():
             monitor = self._monitors.get(key) or self._create(key, group)
             batch, problems = build_batch(group, monitor.schema, monitor.outputs)
@@ -164,15 +168,15 @@ class MonitorEngine:
         return engine
 
 
-def group_by_version(events: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """Events per (model_id, model_version), in stream order; one pass only when mixed.
+def group_rows(events: list[dict[str, Any]]) -> dict[tuple[str, str], list[int]]:
+    """Row numbers per (model_id, model_version), in stream order; one pass only when mixed.
 
     Examples
     --------
     >>> e = [{"model_id": "a", "model_version": "1"}, {"model_id": "b", "model_version": "1"},
     ...      {"model_id": "a", "model_version": "1"}]
-    >>> {key: len(group) for key, group in group_by_version(e).items()}
-    {('a', '1'): 2, ('b', '1'): 1}
+    >>> group_rows(e)
+    {('a', '1'): [0, 2], ('b', '1'): [1]}
     """
     if not events:
         return {}
@@ -180,14 +184,19 @@ def group_by_version(events: list[dict[str, Any]]) -> dict[tuple[str, str], list
     versions = list(map(_MODEL_VERSION, events))
     if (model_ids.count(model_ids[0]) == len(model_ids)
             and versions.count(versions[0]) == len(versions)):
-        return {(model_ids[0], versions[0]): events}
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for key, event in zip(zip(model_ids, versions, strict=True), events, strict=True):
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = []
-        group.append(event)
+        return {(model_ids[0], versions[0]): list(range(len(events)))}
+    groups: dict[tuple[str, str], list[int]] = {}
+    for row, key in enumerate(zip(model_ids, versions, strict=True)):
+        rows = groups.get(key)
+        if rows is None:
+            rows = groups[key] = []
+        rows.append(row)
     return groups
+
+
+def take_rows(events: list[dict[str, Any]], rows: list[int]) -> list[dict[str, Any]]:
+    """``events`` at ``rows`` (the list itself when the rows are all of it, in order)."""
+    return events if len(rows) == len(events) else [events[row] for row in rows]
 
 
 _MODEL_ID = itemgetter("model_id")

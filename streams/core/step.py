@@ -30,9 +30,10 @@ from typing import Any, Protocol
 
 import msgspec
 import numpy as np
+from numpy.typing import NDArray
 
 from detectors.monitor import WindowReport
-from streams.core.engine import MonitorEngine
+from streams.core.engine import MonitorEngine, group_rows, take_rows
 from streams.core.labels import LabelEngine, LabelRequest, LabelStep
 from streams.ingest.batch import BatchDecoder, DecodedBatch
 from streams.ingest.deadletter import Source, dead_letter
@@ -47,6 +48,7 @@ class InputMessage(Protocol):
     """What a step reads of a message (confluent-kafka's ``Message`` fits)."""
 
     def topic(self) -> str | None: ...               # noqa: D102
+    def partition(self) -> int | None: ...           # noqa: D102
     def offset(self) -> int | None: ...              # noqa: D102
     def key(self) -> str | bytes | None: ...         # noqa: D102
     def value(self) -> bytes | None: ...             # noqa: D102
@@ -95,7 +97,6 @@ class StepOutput:
     joined: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[tuple[bytes | None, dict[str, Any]]] = field(default_factory=list)
     """Dead-letter records with the key of the message they refuse."""
-    dead_letter_codes: Counter[str] = field(default_factory=Counter)
     reports: list[tuple[str, str, WindowReport, int]] = field(default_factory=list)
     """Monitor window reports: model, version, report, events the monitor has seen."""
     label_reports: list[tuple[str, str, WindowReport]] = field(default_factory=list)
@@ -135,6 +136,8 @@ class PartitionStep:
                  messages: Sequence[InputMessage]) -> StepOutput:
         """Apply ``messages`` (one partition, consumed order) to ``state``; return the outputs."""
         output = StepOutput()
+        # Read once: the offset of every message, for pending rows and label claimants.
+        offsets = np.fromiter(map(_offset, messages), dtype=np.int64, count=len(messages))
         predictions = BatchDecoder(PREDICTION, self.settings.limits)
         labels = BatchDecoder(LABEL, self.settings.limits)
         add_prediction, add_label = predictions.add, labels.add
@@ -147,30 +150,30 @@ class PartitionStep:
             if topic == predictions_topic:
                 if add_prediction(message.value(), position) >= limit:
                     # Bound the decoded events held at once; labels wait for the run's end.
-                    self._predictions(state, messages, predictions.take(), output)
+                    self._predictions(state, messages, offsets, predictions.take(), output)
             elif topic == labels_topic:
                 add_label(message.value(), position)
             elif topic == self.control_topic:
-                self._predictions(state, messages, predictions.take(), output)
-                self._labels(state, messages, labels.take(), output)
+                self._predictions(state, messages, offsets, predictions.take(), output)
+                self._labels(state, messages, offsets, labels.take(), output)
                 self._control(state, message, output)
             else:
                 continue
             last[topic] = message
             counts[topic] += 1
-        self._predictions(state, messages, predictions.take(), output)
-        self._labels(state, messages, labels.take(), output)
+        self._predictions(state, messages, offsets, predictions.take(), output)
+        self._labels(state, messages, offsets, labels.take(), output)
         self.store.flush()
         for topic, message in last.items():
-            offset = message.offset()
-            if offset is not None:
-                state.offsets[topic] = offset + 1
+            if message.offset() is not None:
+                state.offsets[topic] = _offset(message) + 1
         output.messages.update({topic: n for topic, n in counts.items() if n})
         return output
 
     # -- predictions -------------------------------------------------------------------------
     def _predictions(self, state: PartitionState, messages: Sequence[InputMessage],
-                     decoded: DecodedBatch, output: StepOutput) -> None:
+                     offsets: NDArray[np.int64], decoded: DecodedBatch,
+                     output: StepOutput) -> None:
         for origin, rejected in decoded.rejected:
             message = messages[origin]
             self._dead_letter(output, rejected, message)
@@ -183,7 +186,9 @@ class PartitionStep:
         if not events:
             return
         output.events += len(events)
-        result = state.monitors.process(events)
+        by_version = group_rows(events)
+        result = state.monitors.process_groups({key: take_rows(events, rows)
+                                                for key, rows in by_version.items()})
         output.windows += result.windows
         output.alerts += result.alerts
         output.suppressed.update(result.suppressed)
@@ -198,12 +203,10 @@ class PartitionStep:
                 self._dead_letter(output, Rejected(problem.error, problem.reason,
                                                    msgspec.json.encode(event), path=problem.path),
                                   messages[origin_of[id(event)]])
-        message_offsets = np.fromiter(map(_offset, messages), dtype=np.int64,
-                                      count=len(messages))[np.asarray(decoded.origins)]
-        for model_id, rows in _rows_by_model(events).items():
-            group = events if len(rows) == len(events) else [events[i] for i in rows]
-            step = state.labels.on_predictions(model_id, group, message_offsets[rows]
-                                               if len(rows) != len(events) else message_offsets)
+        event_offsets = offsets[np.asarray(decoded.origins)]
+        for model_id, rows in _by_model(by_version).items():
+            step = state.labels.on_predictions(model_id, take_rows(events, rows),
+                                               event_offsets[rows])
             self.store.put(state.partition, model_id, step.pending[model_id])
             self._route(step, output)
             for waiting_model, waiting in step.retry.items():
@@ -211,20 +214,20 @@ class PartitionStep:
 
     # -- labels ------------------------------------------------------------------------------
     def _labels(self, state: PartitionState, messages: Sequence[InputMessage],
-                decoded: DecodedBatch, output: StepOutput) -> None:
+                offsets: NDArray[np.int64], decoded: DecodedBatch, output: StepOutput) -> None:
         for origin, rejected in decoded.rejected:
             self._dead_letter(output, rejected, messages[origin])
         if not decoded.events:
             return
         output.labels += len(decoded.events)
-        offsets, indices = [], []
-        previous, index = -1, 0
+        # A label's claimant is its message's offset and its index within the message.
+        indices, previous, index = [], -1, 0
         for origin in decoded.origins:
             index = index + 1 if origin == previous else 0
             previous = origin
-            offsets.append(_offset(messages[origin]))
             indices.append(index)
-        requests = state.labels.requests(decoded.events, offsets, indices)
+        requests = state.labels.requests(decoded.events,
+                                         offsets[np.asarray(decoded.origins)].tolist(), indices)
         for model_id, group in requests.items():
             self._claim(state, model_id, group, output)
 
@@ -260,27 +263,19 @@ class PartitionStep:
         timestamp_type, timestamp = message.timestamp()
         key = message.key()
         raw_key = key.encode() if isinstance(key, str) else key
-        source = Source(message.topic() or "", self._partition_of(message), _offset(message),
+        source = Source(message.topic() or "", message.partition() or 0, _offset(message),
                         raw_key, timestamp if timestamp_type else None)
         output.dead_letters.append((raw_key, dead_letter(rejected, source)))
-        output.dead_letter_codes[rejected.error] += 1
-
-    @staticmethod
-    def _partition_of(message: InputMessage) -> int:
-        partition = getattr(message, "partition", None)
-        value = partition() if callable(partition) else None
-        return int(value) if value is not None else 0
 
 
-def _rows_by_model(events: list[dict[str, Any]]) -> dict[str, list[int]]:
-    """Row numbers of each model's events, in stream order."""
-    first = events[0]["model_id"]
-    model_ids = [event["model_id"] for event in events]
-    if model_ids.count(first) == len(model_ids):
-        return {first: list(range(len(events)))}
+def _by_model(by_version: dict[tuple[str, str], list[int]]) -> dict[str, list[int]]:
+    """Rows per model from rows per model version (a model's versions share its blob)."""
     rows: dict[str, list[int]] = {}
-    for row, model_id in enumerate(model_ids):
-        rows.setdefault(model_id, []).append(row)
+    for (model_id, _), version_rows in by_version.items():
+        if model_id in rows:
+            rows[model_id] = sorted(rows[model_id] + version_rows)
+        else:
+            rows[model_id] = version_rows
     return rows
 
 

@@ -245,8 +245,7 @@ class Worker:
         for key, record in output.dead_letters:
             self._producer.produce(self._deadletter_topic, orjson.dumps(record), key=key,
                                    on_delivery=self._delivered)
-        for code, count in output.dead_letter_codes.items():
-            metrics.dead_letters.labels(code).inc(count)
+            metrics.dead_letters.labels(record["error"]).inc()
         stats.dead_letters += len(output.dead_letters)
         self._publish_alerts(output.alerts)
         for request in output.retrain:

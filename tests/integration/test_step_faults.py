@@ -32,7 +32,7 @@ pytestmark = pytest.mark.integration
 FIRST, SECOND = 1500, 1500
 STAGES: dict[str, tuple[type, str]] = {
     "decode": (BatchDecoder, "add"),
-    "monitors": (MonitorEngine, "process"),
+    "monitors": (MonitorEngine, "process_groups"),
     "label predictions": (LabelEngine, "on_predictions"),
     "store pending": (ColumnarPendingStore, "put"),
     "claim": (ColumnarPendingStore, "claim"),
