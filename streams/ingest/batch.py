@@ -27,7 +27,14 @@ from streams.settings import LimitSettings
 ModelId = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 ModelVersion = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
-Scalar = int | float | str | bool
+# The fast path may be stricter than the slow one, never more lenient or different: what it
+# refuses, the slow path decides. An integer outside int64 reads as a float on both paths
+# (``Any`` would keep it a Python int that orjson cannot write again), so values are typed
+# scalars; a nested feature value takes the slow path, which passes it on for the column
+# checks to refuse.
+Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+Scalar = Int64 | float | str | bool
+FeatureValue = Scalar | None
 
 
 class PredictionEnvelope(TypedDict):
@@ -37,10 +44,10 @@ class PredictionEnvelope(TypedDict):
     model_version: ModelVersion
     event_id: EventId
     ts: float
-    features: dict[str, Any]
+    features: dict[str, FeatureValue]
     prediction: Scalar
     score: NotRequired[float]
-    scores: NotRequired[dict[str, Any]]
+    scores: NotRequired[dict[str, FeatureValue]]
     segments: NotRequired[dict[str, Scalar]]
 
 

@@ -122,7 +122,10 @@ def validate_event(event: dict[str, Any], kind: str,
     The worker's good path (:mod:`streams.ingest.batch`) accepts exactly the
     events this accepts; this is where a refused event learns why.
     """
-    return _validate_slowly(event, kind, limits)
+    problem = _validate_slowly(event, kind, limits)
+    if problem is None:
+        _int64_or_float(event)
+    return problem
 
 
 def _validate_slowly(event: dict[str, Any], kind: str,
@@ -173,6 +176,23 @@ def _validate_slowly(event: dict[str, Any], kind: str,
             return NON_FINITE, f"segments.{name}", (f"segments.{name}: expected a finite "
                                                     f"number, got {value!r}")
     return None
+
+
+def _int64_or_float(event: dict[str, Any]) -> None:
+    """Integers outside int64 become floats, as the fast path (msgspec) reads them."""
+    for name in ("prediction", "label", "score"):
+        value = event.get(name)
+        if type(value) is int and not _INT64[0] <= value <= _INT64[1]:
+            event[name] = float(value)
+    for name in ("features", "scores", "segments"):
+        values = event.get(name)
+        if isinstance(values, dict):
+            for key, value in values.items():
+                if type(value) is int and not _INT64[0] <= value <= _INT64[1]:
+                    values[key] = float(value)
+
+
+_INT64 = (-(2**63), 2**63 - 1)
 
 
 def _check_control(event: dict[str, Any]) -> tuple[str, str, str] | None:

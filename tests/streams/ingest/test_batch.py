@@ -96,3 +96,16 @@ def test_the_good_path_normalises_ts_and_keeps_the_message_of_each_event() -> No
         (1, "wrong_type", 1, "event_id"), (2, "invalid_value", None, "features")]
     assert "at most 3" in batch.rejected[1][1].reason
     assert decoder.take().events == []
+
+
+def test_integers_beyond_int64_and_nested_values_read_alike_on_both_paths() -> None:
+    big = 2**70
+    for document in (dict(GOOD, features={"a": big}), dict(GOOD, prediction=-big),
+                     dict(GOOD, features={"a": [1, {"b": big}]}), dict(GOOD, features={"a": [1]})):
+        raw = json.dumps(document).encode()
+        assert _outcome(raw, PREDICTION) == _slow(raw, PREDICTION), document
+    for value in (big, 2**63, -(2**63) - 1):        # beyond int64: a float on both paths
+        label = json.dumps(dict(LABEL_EVENT, label=value)).encode()
+        events, rejected = _outcome(label, LABEL)
+        assert (events, rejected) == _slow(label, LABEL) and not rejected
+        assert orjson.loads(events[0])["label"] == float(value)
