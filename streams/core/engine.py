@@ -9,12 +9,13 @@ I/O; callers decide where events come from and where outputs go.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from detectors.monitor import ModelMonitor, WindowReport
 from streams.core.alerts import AlertPolicy, AlertRateLimit
 from streams.ingest.columnar import RowProblem, build_batch, infer_schema, output_schema
+from streams.ingest.typed import TypedModels, untyped
 from streams.settings import Settings
 
 STATE_VERSION = 1
@@ -25,7 +26,8 @@ class StepOutput:
     """What one call of :meth:`MonitorEngine.process` produced."""
 
     alerts: list[dict[str, Any]] = field(default_factory=list)
-    problems: list[tuple[dict[str, Any], RowProblem]] = field(default_factory=list)
+    problems: list[tuple[tuple[str, str], Any, RowProblem]] = field(default_factory=list)
+    """Rows dropped: (model_id, model_version), the event, and why (``row`` is in its group)."""
     windows: int = 0
     reports: list[tuple[str, str, WindowReport]] = field(default_factory=list)
     suppressed: dict[str, int] = field(default_factory=dict)   # held-back firings by reason
@@ -43,6 +45,8 @@ class MonitorEngine:
         # Models re-baselined by an operator learn from live events, not from their file.
         self._rebaselined: set[tuple[str, str | None]] = set()
         self._references = _load_references(settings)
+        self.typed = TypedModels()
+        """Models whose events the step decodes straight into typed structs."""
 
     def note_rejected(self, model_id: str, field: str) -> None:
         """Count a value refused before its event could be read (e.g. ``1e400``).
@@ -75,20 +79,26 @@ class MonitorEngine:
                     and model_version in (None, k[1])]:
             alerts += self._policies.pop(key).resolve_all(reason, at_ts)
             del self._monitors[key]
+            self.typed.forget(*key)
         return alerts
 
     def process(self, events: list[dict[str, Any]]) -> StepOutput:
-        """Feed validated prediction events (in stream order)."""
-        return self.process_groups({key: take_rows(events, rows)
-                                    for key, rows in group_rows(events).items()})
+        """Feed validated prediction events (in stream order), dicts or typed structs."""
+        groups = group_rows(events)
+        uniform_models(events, groups)
+        return self.process_groups({key: take_rows(events, rows) for key, rows in groups.items()})
 
-    def process_groups(self, groups: dict[tuple[str, str], list[dict[str, Any]]]) -> StepOutput:
-        """Feed events already grouped per (model_id, model_version), each in stream order."""
+    def process_groups(self, groups: dict[tuple[str, str], list[Any]]) -> StepOutput:
+        """Feed events already grouped per (model_id, model_version), each in stream order.
+
+        A group holds event dicts, or typed structs of the version's schema
+        (:mod:`streams.ingest.typed`): never both (see :func:`uniform_models`).
+        """
         output = StepOutput()
         for key, group in groups.items():
             monitor = self._monitors.get(key) or self._create(key, group)
             batch, problems = build_batch(group, monitor.schema, monitor.outputs)
-            output.problems.extend((group[p.row], p) for p in problems)
+            output.problems.extend((key, group[p.row], p) for p in problems)
             for name, count in self._unattributed.pop(key[0], {}).items():
                 batch.rejected[name] = batch.rejected.get(name, 0) + count
             if len(batch) == 0:
@@ -111,6 +121,7 @@ class MonitorEngine:
             monitor = ModelMonitor.from_state(reference["monitor"])
             self._monitors[key] = monitor
             self._policies[key] = self.alert_policy(model_id, model_version)
+            self.typed.register(model_id, model_version, monitor.schema)
             return monitor
         declared = self.settings.models.get(model_id)
         schema = dict(declared.features if declared and declared.features else
@@ -118,6 +129,7 @@ class MonitorEngine:
         monitor = ModelMonitor(schema, output_schema(events), self.settings.monitor)
         self._monitors[key] = monitor
         self._policies[key] = self.alert_policy(model_id, model_version)
+        self.typed.register(model_id, model_version, monitor.schema)
         return monitor
 
     def alert_policy(self, model_id: str, model_version: str,
@@ -165,11 +177,14 @@ class MonitorEngine:
             key = (entry["model_id"], entry["model_version"])
             engine._monitors[key] = ModelMonitor.from_state(entry["monitor"])
             engine._policies[key] = engine.alert_policy(*key, state=entry["policy"])
+            engine.typed.register(*key, engine._monitors[key].schema)
         return engine
 
 
-def group_rows(events: list[dict[str, Any]]) -> dict[tuple[str, str], list[int]]:
+def group_rows(events: list[Any]) -> dict[tuple[str, str], list[int]]:
     """Row numbers per (model_id, model_version), in stream order; one pass only when mixed.
+
+    Events are dicts or typed structs (:mod:`streams.ingest.typed`), or both.
 
     Examples
     --------
@@ -180,8 +195,13 @@ def group_rows(events: list[dict[str, Any]]) -> dict[tuple[str, str], list[int]]
     """
     if not events:
         return {}
-    model_ids = list(map(_MODEL_ID, events))
-    versions = list(map(_MODEL_VERSION, events))
+    typed = type(events[0]) is not dict
+    try:
+        model_ids = list(map(_MODEL_ID_ATTR if typed else _MODEL_ID, events))
+        versions = list(map(_MODEL_VERSION_ATTR if typed else _MODEL_VERSION, events))
+    except (AttributeError, TypeError):    # dicts and typed structs in one list
+        model_ids = [e["model_id"] if type(e) is dict else e.model_id for e in events]
+        versions = [e["model_version"] if type(e) is dict else e.model_version for e in events]
     if (model_ids.count(model_ids[0]) == len(model_ids)
             and versions.count(versions[0]) == len(versions)):
         return {(model_ids[0], versions[0]): list(range(len(events)))}
@@ -194,13 +214,32 @@ def group_rows(events: list[dict[str, Any]]) -> dict[tuple[str, str], list[int]]
     return groups
 
 
-def take_rows(events: list[dict[str, Any]], rows: list[int]) -> list[dict[str, Any]]:
+def take_rows(events: list[Any], rows: list[int]) -> list[Any]:
     """``events`` at ``rows`` (the list itself when the rows are all of it, in order)."""
     return events if len(rows) == len(events) else [events[row] for row in rows]
 
 
-_MODEL_ID = itemgetter("model_id")
-_MODEL_VERSION = itemgetter("model_version")
+def uniform_models(events: list[Any], groups: dict[tuple[str, str], list[int]]) -> None:
+    """Make a model's events all dicts, in place, where some are dicts and some typed structs.
+
+    A message of a known model that the typed decoder refused (a new version,
+    an extra feature) is decoded as dicts; its model's other events of the run
+    follow, as the generic path decodes them, so each model's columns and
+    pending rows are built one way. Other models keep their structs.
+    """
+    kinds: dict[str, set[type]] = {}
+    for (model_id, _), rows in groups.items():
+        kinds.setdefault(model_id, set()).update(map(type, take_rows(events, rows)))
+    for (model_id, _), rows in groups.items():
+        if dict in kinds[model_id] and len(kinds[model_id]) > 1:
+            for row in rows:
+                if type(events[row]) is not dict:
+                    events[row] = untyped(events[row])
+
+
+_MODEL_ID, _MODEL_VERSION = itemgetter("model_id"), itemgetter("model_version")
+_MODEL_ID_ATTR = attrgetter("model_id")
+_MODEL_VERSION_ATTR = attrgetter("model_version")
 
 
 def _load_references(settings: Settings) -> dict[str, dict[str, Any]]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 from itertools import repeat
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
@@ -78,13 +79,14 @@ def labelled_batch(task: str, requests: list[LabelRequest],
         features=rows.features if rows.features is not None else [])
 
 
-def pending_rows(events: list[dict[str, Any]], offsets: NDArray[np.int64],
+def pending_rows(events: list[Any], offsets: NDArray[np.int64],
                  feature_every: int = 0) -> PendingRows:
     """The columns of validated prediction events that wait for labels.
 
+    ``events`` are all dicts or all typed structs (:mod:`streams.ingest.typed`).
     A confidence (the model's probability that its prediction is right) is
     computed for every row whose score makes one; ``nan`` elsewhere. Features
-    are kept for every ``feature_every``-th row (``0``: none).
+    are kept for every ``feature_every``-th row (``0``: none), as dicts.
 
     Examples
     --------
@@ -94,11 +96,41 @@ def pending_rows(events: list[dict[str, Any]], offsets: NDArray[np.int64],
     >>> rows.event_ids, float(rows.confidence[0]), rows.features
     (['a'], 0.8, None)
     """
-    event_ids = list(map(_EVENT_ID, events))
-    versions = list(map(_VERSION, events))
+    if events and type(events[0]) is not dict:
+        return _typed_pending_rows(events, offsets, feature_every)
     ts = np.array(list(map(_TS, events)), dtype=np.float64)
-    predictions = list(map(_PREDICTION, events))
-    raw_scores = list(map(dict.get, events, repeat("score")))
+    features: list[dict[str, Any] | None] | None = None
+    if feature_every == 1:
+        features = list(map(_FEATURES, events))
+    elif feature_every:
+        features = [None] * len(events)
+        features[::feature_every] = map(_FEATURES, events[::feature_every])
+    return _rows(events, list(map(_EVENT_ID, events)), list(map(_VERSION, events)), ts,
+                 offsets, list(map(_PREDICTION, events)),
+                 list(map(dict.get, events, repeat("score"))),
+                 list(map(dict.get, events, repeat("scores"))),
+                 list(map(dict.get, events, repeat("segments"))), features)
+
+
+def _typed_pending_rows(events: list[Any], offsets: NDArray[np.int64],
+                        feature_every: int) -> PendingRows:
+    ts = np.fromiter(map(_TS_ATTR, events), dtype=np.float64, count=len(events))
+    features: list[dict[str, Any] | None] | None = None
+    if feature_every:
+        features = [None] * len(events)
+        features[::feature_every] = map(msgspec.to_builtins,
+                                        map(_FEATURES_ATTR, events[::feature_every]))
+    return _rows(events, list(map(_EVENT_ID_ATTR, events)), list(map(_VERSION_ATTR, events)),
+                 ts, offsets, list(map(_PREDICTION_ATTR, events)),
+                 _unset_as_none(list(map(_SCORE_ATTR, events))),
+                 _unset_as_none(list(map(_SCORES_ATTR, events))),
+                 _unset_as_none(list(map(_SEGMENTS_ATTR, events))), features)
+
+
+def _rows(events: list[Any], event_ids: list[str], versions: list[str],
+          ts: NDArray[np.float64], offsets: NDArray[np.int64], predictions: list[Any],
+          raw_scores: list[Any], multi: list[Any], segments: list[Any],
+          features: list[dict[str, Any] | None] | None) -> PendingRows:
     if None in raw_scores:
         score = np.array([math.nan if v is None else v for v in raw_scores], dtype=np.float64)
     else:
@@ -114,28 +146,28 @@ def pending_rows(events: list[dict[str, Any]], offsets: NDArray[np.int64],
     with np.errstate(invalid="ignore"):
         confidence = np.where(positive, score, np.where(negative, 1.0 - score, math.nan))
         confidence[~((confidence >= 0.0) & (confidence <= 1.0))] = math.nan
-    multi = list(map(dict.get, events, repeat("scores")))
     if any(multi):
-        for row, (event, scores) in enumerate(zip(events, multi, strict=True)):
+        for row, scores in enumerate(multi):
             if scores:
-                confidence[row] = confidence_of(normalise_class(event["prediction"]),
-                                                event.get("score"), scores)
-    segments: list[dict[str, Any] | None] | None = list(
-        map(dict.get, events, repeat("segments")))
-    if not any(segments or ()):
-        segments = None
-    features: list[dict[str, Any] | None] | None = None
-    if feature_every == 1:
-        features = list(map(_FEATURES, events))
-    elif feature_every:
-        features = [None] * len(events)
-        features[::feature_every] = map(_FEATURES, events[::feature_every])
+                confidence[row] = confidence_of(normalise_class(predictions[row]),
+                                                raw_scores[row], scores)
     return PendingRows(event_ids, versions, ts, np.asarray(offsets, dtype=np.int64), predictions,
-                       score, confidence, segments, features)
+                       score, confidence, segments if any(segments) else None, features)
+
+
+def _unset_as_none(values: list[Any]) -> list[Any]:
+    if values.count(msgspec.UNSET):
+        return [None if value is msgspec.UNSET else value for value in values]
+    return values
 
 
 _EVENT_ID, _VERSION = itemgetter("event_id"), itemgetter("model_version")
 _TS, _PREDICTION, _FEATURES = itemgetter("ts"), itemgetter("prediction"), itemgetter("features")
+_EVENT_ID_ATTR, _VERSION_ATTR, _TS_ATTR = (attrgetter("event_id"), attrgetter("model_version"),
+                                           attrgetter("ts"))
+_PREDICTION_ATTR, _FEATURES_ATTR = attrgetter("prediction"), attrgetter("features")
+_SCORE_ATTR, _SCORES_ATTR = attrgetter("score"), attrgetter("scores")
+_SEGMENTS_ATTR = attrgetter("segments")
 
 
 def _number(value: Any) -> float:

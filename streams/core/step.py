@@ -33,7 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors.monitor import WindowReport
-from streams.core.engine import MonitorEngine, group_rows, take_rows
+from streams.core.engine import MonitorEngine, group_rows, take_rows, uniform_models
 from streams.core.labels import LabelEngine, LabelRequest, LabelStep
 from streams.ingest.batch import BatchDecoder, DecodedBatch
 from streams.ingest.deadletter import Source, dead_letter
@@ -138,7 +138,7 @@ class PartitionStep:
         output = StepOutput()
         # Read once: the offset of every message, for pending rows and label claimants.
         offsets = np.fromiter(map(_offset, messages), dtype=np.int64, count=len(messages))
-        predictions = BatchDecoder(PREDICTION, self.settings.limits)
+        predictions = BatchDecoder(PREDICTION, self.settings.limits, state.monitors.typed)
         labels = BatchDecoder(LABEL, self.settings.limits)
         add_prediction, add_label = predictions.add, labels.add
         predictions_topic, labels_topic = self.predictions_topic, self.labels_topic
@@ -187,6 +187,7 @@ class PartitionStep:
             return
         output.events += len(events)
         by_version = group_rows(events)
+        uniform_models(events, by_version)
         result = state.monitors.process_groups({key: take_rows(events, rows)
                                                 for key, rows in by_version.items()})
         output.windows += result.windows
@@ -196,13 +197,11 @@ class PartitionStep:
             monitor = state.monitors.monitor(model_id, model_version)
             output.reports.append((model_id, model_version, report,
                                    monitor.events if monitor else 0))
-        if result.problems:
-            origin_of = {id(event): origin for event, origin
-                         in zip(events, decoded.origins, strict=True)}
-            for event, problem in result.problems:
-                self._dead_letter(output, Rejected(problem.error, problem.reason,
-                                                   msgspec.json.encode(event), path=problem.path),
-                                  messages[origin_of[id(event)]])
+        for version, event, problem in result.problems:
+            origin = decoded.origins[by_version[version][problem.row]]
+            self._dead_letter(output, Rejected(problem.error, problem.reason,
+                                               msgspec.json.encode(event), path=problem.path),
+                              messages[origin])
         event_offsets = offsets[np.asarray(decoded.origins)]
         for model_id, rows in _by_model(by_version).items():
             step = state.labels.on_predictions(model_id, take_rows(events, rows),

@@ -11,18 +11,26 @@ exactly the same events (tested property by property).
 
 Feature values are not checked here: :mod:`streams.ingest.columnar` checks
 them a column at a time, where it costs a set of types per column.
+
+Before both, a message of a model version that already has a monitor is
+offered to :mod:`streams.ingest.typed`, which decodes it into structs of that
+model's schema (no dict per event, every feature value type-checked by
+msgspec); what it refuses comes here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Annotated, Any, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, NotRequired, TypedDict
 
 import msgspec
 
 from streams.ingest.decode import CONTROL, LABEL, PREDICTION, Rejected, decode_message
 from streams.settings import LimitSettings
+
+if TYPE_CHECKING:
+    from streams.ingest.typed import TypedModels
 
 ModelId = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 ModelVersion = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
@@ -34,6 +42,7 @@ EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 # checks to refuse.
 Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 Scalar = Int64 | float | str | bool
+Timestamp = float
 FeatureValue = Scalar | None
 
 
@@ -43,7 +52,7 @@ class PredictionEnvelope(TypedDict):
     model_id: ModelId
     model_version: ModelVersion
     event_id: EventId
-    ts: float
+    ts: Timestamp
     features: dict[str, FeatureValue]
     prediction: Scalar
     score: NotRequired[float]
@@ -56,7 +65,7 @@ class LabelEnvelope(TypedDict):
 
     model_id: ModelId
     event_id: EventId
-    ts: float
+    ts: Timestamp
     label: Scalar
     model_version: NotRequired[ModelVersion]
 
@@ -71,7 +80,8 @@ _DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
 class DecodedBatch:
     """Valid events of a run of messages, where each came from, and the refusals."""
 
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[Any] = field(default_factory=list)
+    """Event dicts, or typed structs (:mod:`streams.ingest.typed`) of models with a schema."""
     origins: list[int] = field(default_factory=list)
     """Position (in the run of messages) of the message each event came from."""
     rejected: list[tuple[int, Rejected]] = field(default_factory=list)
@@ -92,9 +102,10 @@ class BatchDecoder:
     (2.0, [0], 'missing field ts')
     """
 
-    def __init__(self, kind: str, limits: LimitSettings) -> None:
+    def __init__(self, kind: str, limits: LimitSettings, typed: TypedModels | None = None) -> None:
         self.kind = kind
         self.limits = limits
+        self._typed = typed.decode if typed is not None and kind == PREDICTION else None
         self._decode = _DECODERS[kind].decode if kind in _DECODERS else None
         self._features = kind == PREDICTION
         self._batch = DecodedBatch()
@@ -113,6 +124,12 @@ class BatchDecoder:
         decode = self._decode
         limits = self.limits
         if decode is not None and value and len(value) <= limits.max_message_bytes:
+            if self._typed is not None:
+                typed = self._typed(value)
+                if typed is not None and len(typed) <= limits.max_events_per_message:
+                    batch.events += typed
+                    batch.origins += [origin] * len(typed)
+                    return len(batch.events)
             try:
                 document = decode(value)
             except (msgspec.ValidationError, msgspec.DecodeError):

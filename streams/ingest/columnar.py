@@ -16,6 +16,7 @@ from itertools import repeat
 from typing import Any
 
 import numpy as np
+from msgspec import UNSET
 
 from detectors.batch import (
     CATEGORICAL,
@@ -30,6 +31,8 @@ from streams.ingest.decode import NON_FINITE, WRONG_TYPE
 _NUMERIC_TYPES = {int, float, type(None)}
 _TS = operator.itemgetter("ts")
 _FEATURES = operator.itemgetter("features")
+_TS_ATTR = operator.attrgetter("ts")
+_FEATURES_ATTR = operator.attrgetter("features")
 _CATEGORY_TYPES = {str, type(None)}
 _FLAG_TYPES = {bool, type(None)}
 
@@ -74,17 +77,28 @@ def output_schema(events: list[dict[str, Any]]) -> dict[str, str]:
     return outputs
 
 
-def build_batch(events: list[dict[str, Any]], schema: dict[str, str],
+def build_batch(events: list[Any], schema: dict[str, str],
                 outputs: dict[str, str]) -> tuple[ColumnBatch, list[RowProblem]]:
-    """Columnarise ``events``; return the batch and the rows dropped from it."""
+    """Columnarise ``events``; return the batch and the rows dropped from it.
+
+    ``events`` are all dicts, or all typed structs of one schema
+    (:mod:`streams.ingest.typed`), whose feature values msgspec has already
+    type-checked: their numbers become columns in one conversion.
+    """
     problems: list[RowProblem] = []
-    raw = _transpose(list(map(_FEATURES, events)), list(schema))
-    columns = {name: _column(values, kind, "features." + name, problems)
-               for (name, kind), values in zip(schema.items(), raw, strict=True)}
-    output_columns = {name: _column(list(map(dict.get, events, repeat(name))), kind, name,
-                                    problems)
-                      for name, kind in outputs.items()}
-    ts = np.array(list(map(_TS, events)), dtype=np.float64)
+    if events and type(events[0]) is not dict:
+        columns = _typed_features(events, schema, problems)
+        output_columns = {name: _column(_typed_values(events, name), kind, name, problems)
+                          for name, kind in outputs.items()}
+        ts = np.fromiter(map(_TS_ATTR, events), dtype=np.float64, count=len(events))
+    else:
+        raw = _transpose(list(map(_FEATURES, events)), list(schema))
+        columns = {name: _column(values, kind, "features." + name, problems)
+                   for (name, kind), values in zip(schema.items(), raw, strict=True)}
+        output_columns = {name: _column(list(map(dict.get, events, repeat(name))), kind, name,
+                                        problems)
+                          for name, kind in outputs.items()}
+        ts = np.array(list(map(_TS, events)), dtype=np.float64)
     if not problems:
         return ColumnBatch(ts, columns, output_columns), problems
     keep = np.ones(len(events), dtype=np.bool_)
@@ -114,6 +128,33 @@ def _transpose(feature_maps: Sequence[dict[str, Any]],
     return list(zip(*rows, strict=True)) if rows else [() for _ in names]
 
 
+def _typed_features(events: list[Any], schema: dict[str, str],
+                    problems: list[RowProblem]) -> dict[str, Column]:
+    features = list(map(_FEATURES_ATTR, events))
+    columns: dict[str, Column] = {}
+    for name, kind in schema.items():
+        path = "features." + name
+        get = operator.attrgetter(name)
+        if kind != NUMERIC:
+            columns[name] = _column(list(map(get, features)), CATEGORICAL, path, problems)
+            continue
+        # msgspec made every value a float or None: one conversion per column, None → NaN
+        # (decoded JSON holds no NaN, so NaN marks missing).
+        values = np.array(list(map(get, features)), dtype=np.float64)
+        missing = np.isnan(values)
+        if missing.any():
+            values[missing] = 0.0
+        columns[name] = _numeric_column(values, missing, path, problems)
+    return columns
+
+
+def _typed_values(events: list[Any], name: str) -> list[Any]:
+    values = list(map(operator.attrgetter(name), events))
+    if values.count(UNSET):
+        return [None if value is UNSET else value for value in values]
+    return values
+
+
 def _column(values: Sequence[Any], kind: str, path: str, problems: list[RowProblem]) -> Column:
     types = set(map(type, values))
     if kind == NUMERIC:
@@ -128,19 +169,24 @@ def _column(values: Sequence[Any], kind: str, path: str, problems: list[RowProbl
                 array = np.array(values, dtype=np.float64)
         else:
             array, missing = _numeric_slow(values, path, problems)
-        finite = np.isfinite(array)
-        if not bool(finite.all()):
-            for row in np.flatnonzero(~finite).tolist():
-                problems.append(RowProblem(row, NON_FINITE, path,
-                                           f"{path}: expected a finite number, got {array[row]}"))
-            array = np.where(finite, array, 0.0)
-        return NumericColumn(array, missing)
+        return _numeric_column(array, missing, path, problems)
     if types <= _CATEGORY_TYPES:
         return CategoricalColumn(list(values))
     if types <= _FLAG_TYPES:
         return CategoricalColumn([None if v is None else ("true" if v else "false")
                                   for v in values])
     return CategoricalColumn(_categorical_slow(values, path, problems))
+
+
+def _numeric_column(array: np.ndarray[Any, Any], missing: np.ndarray[Any, Any], path: str,
+                    problems: list[RowProblem]) -> NumericColumn:
+    finite = np.isfinite(array)
+    if not bool(finite.all()):
+        for row in np.flatnonzero(~finite).tolist():
+            problems.append(RowProblem(row, NON_FINITE, path,
+                                       f"{path}: expected a finite number, got {array[row]}"))
+        array = np.where(finite, array, 0.0)
+    return NumericColumn(array, missing)
 
 
 def _numeric_slow(values: Sequence[Any], path: str,

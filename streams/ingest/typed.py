@@ -1,0 +1,150 @@
+"""Prediction events of models whose feature schema is known, decoded into typed structs.
+
+Once a model version has a monitor, its feature names and kinds are known, and
+decoding each event into a dict of features (the generic path of
+:mod:`streams.ingest.batch`) is the largest cost left in a step: a dict and
+its keys per event. Here each known model gets a ``msgspec.Struct`` type whose
+fields are its features (numbers as ``float | None``, categories as
+``str | bool | None``), tagged by ``model_id``, and one decoder takes the
+tagged union of every known model. msgspec decodes a message straight into
+these structs and checks every type on the way, so the columns can be built
+without a per-value type check (:func:`streams.ingest.columnar.build_batch`).
+
+Only exact matches take this path: a known model (the tag) and version,
+features among the schema's (unknown fields refused), every value of its
+feature's kind. Anything else (a new model or version, an extra feature, a
+category sent as a number, a score of ``null``) is refused here and decoded by
+the generic path, as if this module did not exist: both paths give the same
+events, columns and dead letters (tested property by property).
+"""
+
+from __future__ import annotations
+
+from operator import attrgetter
+from typing import Any, ClassVar
+
+import msgspec
+
+from detectors.batch import NUMERIC
+from streams.ingest.batch import EventId, ModelVersion, Scalar, Timestamp
+
+_VERSION = attrgetter("model_version")
+
+
+class TypedEvent(msgspec.Struct, gc=False):
+    """Base of the per-model event structs; ``model_id`` is their class attribute (the tag)."""
+
+    model_id: ClassVar[str]
+
+
+class TypedModels:
+    """Struct types and the decoder of every model version with a known schema.
+
+    Examples
+    --------
+    >>> models = TypedModels()
+    >>> models.register("m", "v1", {"age": "numeric", "plan": "categorical"})
+    >>> [event] = models.decode(b'{"model_id":"m","model_version":"v1","event_id":"e",'
+    ...                         b'"ts":1,"features":{"age":3},"prediction":0}')
+    >>> event.model_id, event.ts, event.features.age, event.features.plan
+    ('m', 1.0, 3.0, None)
+    >>> models.decode(b'{"model_id":"m","model_version":"v2","event_id":"e",'
+    ...               b'"ts":1,"features":{},"prediction":0}') is None   # unknown version
+    True
+    """
+
+    def __init__(self) -> None:
+        self._types: dict[str, tuple[type[msgspec.Struct], tuple[tuple[str, str], ...]]] = {}
+        self._allowed: set[tuple[type[msgspec.Struct], str]] = set()
+        self._decoder: msgspec.json.Decoder[Any] | None = None
+
+    def __len__(self) -> int:
+        return len(self._allowed)
+
+    def register(self, model_id: str, model_version: str, schema: dict[str, str]) -> None:
+        """Decode ``model_version``'s events typed from now on (the model's latest schema wins)."""
+        fields = tuple(schema.items())
+        known = self._types.get(model_id)
+        if known is None or known[1] != fields:
+            if known is not None:
+                # The model's other versions had the old schema: they go back to the generic path.
+                self._allowed = {pair for pair in self._allowed if pair[0] is not known[0]}
+            known = self._types[model_id] = (_event_type(model_id, fields), fields)
+            self._decoder = None
+        self._allowed.add((known[0], model_version))
+
+    def forget(self, model_id: str, model_version: str | None = None) -> None:
+        """Stop decoding a model's version (or all its versions) typed."""
+        known = self._types.get(model_id)
+        if known is None:
+            return
+        self._allowed = {pair for pair in self._allowed if pair[0] is not known[0]
+                         or model_version not in (None, pair[1])}
+        if not any(pair[0] is known[0] for pair in self._allowed):
+            del self._types[model_id]
+            self._decoder = None
+
+    def decode(self, value: bytes) -> list[Any] | None:
+        """The typed events of one message, or ``None`` when the generic path must decode it."""
+        if not self._allowed:
+            return None
+        decoder = self._decoder
+        if decoder is None:
+            types = tuple(known[0] for known in self._types.values())
+            union: Any = types[0] if len(types) == 1 else _union(types)
+            decoder = self._decoder = msgspec.json.Decoder(union | list[union])
+        try:
+            document = decoder.decode(value)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return None
+        if type(document) is not list:
+            if (type(document), document.model_version) in self._allowed:
+                return [document]
+            return None
+        if set(zip(map(type, document), map(_VERSION, document), strict=True)) <= self._allowed:
+            return document
+        return None
+
+
+def untyped(event: Any) -> dict[str, Any]:
+    """A typed event as the generic path decodes it: plain dicts (absent features as null).
+
+    Examples
+    --------
+    >>> models = TypedModels()
+    >>> models.register("m", "v1", {"age": "numeric"})
+    >>> [event] = models.decode(b'{"model_id":"m","model_version":"v1","event_id":"e",'
+    ...                         b'"ts":1,"features":{},"prediction":0}')
+    >>> untyped(event)["features"], untyped(event)["model_id"]
+    ({'age': None}, 'm')
+    """
+    plain: dict[str, Any] = msgspec.to_builtins(event)
+    return plain
+
+
+def _event_type(model_id: str, fields: tuple[tuple[str, str], ...]) -> type[msgspec.Struct]:
+    features = msgspec.defstruct(
+        "Features", [(name, float | None if kind == NUMERIC else str | bool | None, None)
+                     for name, kind in fields],
+        forbid_unknown_fields=True, gc=False)
+    unset = msgspec.UnsetType
+    return msgspec.defstruct(
+        "Prediction",
+        [("model_version", ModelVersion), ("event_id", EventId), ("ts", Timestamp),
+         ("features", features), ("prediction", Scalar),
+         # UNSET, not None: ``"score": null`` is refused, as on the generic path.
+         ("score", float | unset, msgspec.UNSET),
+         ("scores", dict[str, Scalar | None] | unset, msgspec.UNSET),
+         ("segments", dict[str, Scalar] | unset, msgspec.UNSET)],
+        bases=(TypedEvent,), tag_field="model_id", tag=model_id, gc=False,
+        namespace={"model_id": model_id})
+
+
+def _union(types: tuple[type[msgspec.Struct], ...]) -> Any:
+    union: Any = types[0]
+    for struct in types[1:]:
+        union = union | struct
+    return union
+
+
+__all__ = ["TypedEvent", "TypedModels", "untyped"]
