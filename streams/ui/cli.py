@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Any, cast
 
 from detectors.errors import ConfigurationError
 from detectors.synthetic import SCENARIOS
@@ -26,6 +27,7 @@ from streams.ui.commands import (
     cmd_up,
     cmd_worker,
 )
+from streams.version import driftline_version
 
 DESCRIPTION = """\
 driftline watches ML models in production through Kafka: services publish
@@ -51,15 +53,46 @@ def _count(text: str) -> int:
     return value
 
 
+def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """Add the options every command takes, before or after its name.
+
+    On a subcommand's parser they default to ``SUPPRESS``: an option the user did
+    not repeat after the command then leaves the value given before it (or the
+    top-level default) in place instead of resetting it.
+    """
+    options = parser.add_argument_group("global options (before or after the command)")
+    options.add_argument("--config", type=Path,
+                         default=None if top else argparse.SUPPRESS,
+                         help="YAML settings file (default: $DRIFTLINE_CONFIG, else built-in "
+                         "defaults and environment variables)")
+    options.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                         default="INFO" if top else argparse.SUPPRESS, help="default: INFO")
+
+
+class _CommandParser(argparse.ArgumentParser):
+    """The parser of a subcommand (at any depth): it accepts the global options too.
+
+    ``add_subparsers`` builds nested parsers with the class of their parent, so
+    ``driftline bench throughput --config FILE`` works as well as ``worker --config``.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _add_global_options(self, top=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="driftline", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", type=Path, help="YAML settings file (default: "
-                        "$DRIFTLINE_CONFIG, else built-in defaults)")
-    parser.add_argument("--log-level", default="INFO",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default: INFO")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_global_options(parser, top=True)
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {driftline_version()}")
+    # Typed as plain ArgumentParsers: the subclass only adds options, and
+    # add_reference_commands (like any helper) takes the general type.
+    commands = cast("argparse._SubParsersAction[argparse.ArgumentParser]",
+                    parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                          parser_class=_CommandParser))
 
     worker = commands.add_parser(
         "worker", help="run one worker against the configured Kafka and Redis",
