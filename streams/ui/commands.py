@@ -40,9 +40,13 @@ class _Stop:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run one worker until SIGTERM/SIGINT."""
+    from streams.runtime.connections import cluster_metadata, require_redis
     from streams.runtime.worker import Worker
 
     settings = _settings(args)
+    # Checked before the worker's clients exist: their librdkafka logs would flood stderr.
+    require_redis(settings.redis_url)
+    cluster_metadata(settings.bootstrap_servers)
     stop = _Stop()
     stats = Worker(settings).run(stop.event)
     logging.getLogger("driftline").info("worker stopped: %s", stats)
@@ -88,9 +92,11 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
     """Serve the live dashboard against a running stack until SIGTERM/SIGINT."""
+    from streams.runtime.connections import require_redis
     from streams.ui.dashboard import serve
 
     settings = _settings(args)
+    require_redis(settings.redis_url)
     if args.port is not None:
         from dataclasses import replace
 
@@ -148,13 +154,16 @@ def cmd_rebaseline(args: argparse.Namespace) -> int:
     import orjson
     from confluent_kafka import KafkaException, Producer
 
+    from streams.runtime.connections import client_config, cluster_metadata
+
     settings = _settings(args)
+    cluster_metadata(settings.bootstrap_servers)
     command = {"command": "rebaseline", "model_id": args.model, "ts": time.time(),
                "reason": args.reason}
     if args.version:
         command["model_version"] = args.version
     failures: list[str] = []
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    producer = Producer(client_config(settings.bootstrap_servers))
     try:
         producer.produce(settings.topics.name("control"), orjson.dumps(command), key=args.model,
                          on_delivery=lambda err, _msg: failures.append(str(err)) if err else None)
@@ -180,9 +189,12 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Print a per-model summary from the live view in Redis."""
+    from streams.runtime.connections import require_redis
     from streams.ui.console import status
 
-    status(_settings(args))
+    settings = _settings(args)
+    require_redis(settings.redis_url)
+    status(settings)
     return 0
 
 
