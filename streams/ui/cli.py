@@ -33,12 +33,23 @@ DESCRIPTION = """\
 driftline watches ML models in production through Kafka: services publish
 prediction events (and later label events); driftline compares every window of
 recent events with a reference and publishes alert events when features,
-predictions or data quality drift.
+predictions, data quality or (with labels) performance drift.
 
-Configuration comes from a YAML file (--config or DRIFTLINE_CONFIG) and
-environment variables (DRIFTLINE_BOOTSTRAP_SERVERS, DRIFTLINE_REDIS_URL,
-DRIFTLINE_TOPIC_PREFIX, DRIFTLINE_PARTITIONS, DRIFTLINE_WINDOW_SIZE, ...).
-See deploy/driftline.yaml for every key and docs/events.md for the events.
+Events are JSON objects on the driftline.predictions and driftline.labels topics
+(the prefix is topics.prefix), one per Kafka message or an array of them per
+message, keyed by model_id; alerts appear on driftline.alerts:
+  prediction  {"model_id", "model_version", "event_id", "ts" (Unix seconds),
+               "features": {name: number | string | bool | null}, "prediction",
+               optional "score", "scores": {class: probability}, "segments"}
+  label       {"model_id", "event_id", "ts", "label"}
+Their JSON Schemas, and those of the alert and retrain events driftline
+publishes, ship inside the installed package: streams/ingest/schemas/.
+
+Configuration comes from a YAML file (--config FILE, before or after the
+command, or DRIFTLINE_CONFIG) and environment variables, which win over the
+file (DRIFTLINE_BOOTSTRAP_SERVERS, DRIFTLINE_REDIS_URL, DRIFTLINE_TOPIC_PREFIX,
+DRIFTLINE_PARTITIONS, DRIFTLINE_WINDOW_SIZE, ...). Every key with its default is
+described in the source repository's README and deploy/driftline.yaml there.
 """
 
 
@@ -96,9 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser(
         "worker", help="run one worker against the configured Kafka and Redis",
-        description="Consume the predictions topic in batches, monitor every model, publish "
-        "alerts and dead letters, checkpoint state with offsets to Redis. Start more workers "
-        "with the same group_id to scale out over partitions. SIGTERM stops it cleanly.")
+        description="Consume the predictions, labels and control topics in batches, monitor "
+        "every model, join labels to their predictions, publish alerts, retrain requests and "
+        "dead letters, checkpoint state with offsets to Redis and serve Prometheus metrics "
+        "(worker.metrics_port, default 9464). Start more workers with the same group_id to "
+        "scale out over partitions. SIGTERM stops it cleanly. Needs a running Kafka and "
+        "Redis: `driftline up` starts both, with a worker of its own.")
     worker.set_defaults(run=cmd_worker)
 
     up = commands.add_parser(
@@ -140,9 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     replay = commands.add_parser(
         "replay", help="run the monitor over JSON-lines files, without Kafka",
-        description="Offline mode: each line of the predictions file is treated like one "
-        "Kafka message (an event or an array of events); alerts are written as contract-v1 "
-        "JSON lines. Labels are validated and counted (joining them is not implemented yet).")
+        description="Offline mode, the worker's monitor without Kafka or Redis: each line of "
+        "the predictions file is treated like one Kafka message (an event or an array of "
+        "events); with --labels, labels are joined to their predictions in event-time order "
+        "as the worker joins them. Alerts are written as JSON lines, the same events the "
+        "worker publishes on the alerts topic.")
     replay.add_argument("--predictions", type=Path, required=True, help="predictions JSONL")
     replay.add_argument("--labels", type=Path, help="labels JSONL (optional): joined with the "
                         "predictions in event-time order for performance, concept-drift and "
