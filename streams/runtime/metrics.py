@@ -1,18 +1,83 @@
 """Prometheus metrics of one worker, on their own registry (nothing global).
 
-Names follow Prometheus conventions (``driftline_`` prefix, ``_total`` counters,
-base units). Per-model series are bounded: past ``max_series`` label sets, new
-ones are dropped and counted instead of growing without limit.
+Names follow Prometheus conventions (``driftline_`` prefix, base units): whatever
+only grows — inputs, dead letters, alerts, windows, label join events — is a
+counter named ``…_total``, so ``rate()`` and ``increase()`` apply; gauges hold
+values that go up and down. Per-model series are bounded: past ``max_series``
+label sets, new ones are dropped and counted instead of growing without limit.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    start_http_server,
+)
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from detectors.monitor import WindowReport
+from streams.version import driftline_version
+
+# The label join's cumulative counts (LabelEngine.summary); "waiting" is a level, not a count.
+LABEL_EVENT_STATUSES = ("predictions", "labels", "joined", "duplicates", "unmatched")
+
+
+class LabelEventCounts(Collector):
+    """``driftline_label_events_total``: the label join's counts, exported as counters.
+
+    The counts live in each partition's checkpointed label state, not in this
+    process, so a ``Counter`` that this process increments would restart at zero
+    on every restart and rebalance while the state's totals carry on. This
+    collector exports the state's own totals with the counter type (Prometheus
+    treats a drop, after a restore from an older checkpoint, as a counter reset).
+
+    Examples
+    --------
+    >>> counts = LabelEventCounts()
+    >>> counts.set("fraud", "joined", 7)
+    >>> [(s.name, s.labels, s.value) for family in counts.collect() for s in family.samples]
+    [('driftline_label_events_total', {'model_id': 'fraud', 'status': 'joined'}, 7.0)]
+    """
+
+    def __init__(self) -> None:
+        self._totals: dict[tuple[str, str], float] = {}
+        # Written by the worker's loop, read by the exporter's HTTP thread.
+        self._lock = threading.Lock()
+
+    def set(self, model_id: str, status: str, total: float) -> None:
+        """Record the current total of one model's ``status`` count."""
+        with self._lock:
+            self._totals[(model_id, status)] = float(total)
+
+    def describe(self) -> Iterator[CounterMetricFamily]:
+        """The family without samples (for the registry's duplicate-name check)."""
+        yield self._family()
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        """The family with one sample per (model, status) seen."""
+        family = self._family()
+        with self._lock:
+            totals = sorted(self._totals.items())
+        for (model_id, status), total in totals:
+            family.add_metric([model_id, status], total)
+        yield family
+
+    @staticmethod
+    def _family() -> CounterMetricFamily:
+        return CounterMetricFamily(
+            "driftline_label_events", "Label join events per model since its monitoring "
+            "began (status: predictions, labels, joined, duplicates, unmatched).",
+            labels=["model_id", "status"])
 
 
 class WorkerMetrics:
@@ -58,10 +123,11 @@ class WorkerMetrics:
         self.effect_size = Gauge(
             "driftline_drift_effect_size", "Last window's effect size (PSI, rate increase, …).",
             ["model_id", "model_version", "kind", "feature", "check"], registry=r)
-        self.label_events = Gauge(
-            "driftline_label_events", "Label join counters per model (status: predictions, "
-            "labels, joined, duplicates, unmatched, waiting).", ["model_id", "status"],
-            registry=r)
+        self.label_events = LabelEventCounts()
+        r.register(self.label_events)
+        self.labels_waiting = Gauge("driftline_labels_waiting", "Labels that arrived before "
+                                    "their prediction and wait for it, per model.",
+                                    ["model_id"], registry=r)
         self.label_coverage = Gauge("driftline_label_coverage_ratio", "Joined labels / "
                                     "predictions per model.", ["model_id"], registry=r)
         self.label_delay = Gauge("driftline_label_delay_seconds", "Label delay quantile (upper "
@@ -80,6 +146,8 @@ class WorkerMetrics:
             ["model_id", "model_version"], registry=r)
         self.series_dropped = Counter("driftline_metric_series_dropped", "Per-model series not "
                                       "created because max_series was reached.", registry=r)
+        Info("driftline_build", "The driftline version this worker runs (value always 1).",
+             registry=r).info({"version": driftline_version()})
 
     def observe_report(self, model_id: str, model_version: str, report: WindowReport) -> None:
         """Record the statistics of one window report (closed, or a prompt partial one)."""
@@ -107,9 +175,9 @@ class WorkerMetrics:
                     self.series_dropped.inc()
                     continue
                 self._series.add((model_id,))
-            for status in ("predictions", "labels", "joined", "duplicates", "unmatched",
-                           "waiting"):
-                self.label_events.labels(model_id, status).set(entry[status])
+            for status in LABEL_EVENT_STATUSES:
+                self.label_events.set(model_id, status, entry[status])
+            self.labels_waiting.labels(model_id).set(entry["waiting"])
             if entry["coverage"] is not None:
                 self.label_coverage.labels(model_id).set(entry["coverage"])
             for quantile in ("p50", "p90"):

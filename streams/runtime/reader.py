@@ -13,6 +13,7 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
 
 from streams.errors import StackError
+from streams.runtime.connections import client_config, cluster_metadata
 
 
 class TopicReader:
@@ -20,13 +21,8 @@ class TopicReader:
 
     def __init__(self, bootstrap_servers: str, topics: list[str],
                  from_beginning: bool = True) -> None:
-        self._consumer = Consumer({
-            "bootstrap.servers": bootstrap_servers,
-            "group.id": f"driftline-reader-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": False,
-        })
-        metadata = self._consumer.list_topics(timeout=10)
+        # Asked first, so an absent broker is one clear error, not a consumer's log flood.
+        metadata = cluster_metadata(bootstrap_servers)
         start = OFFSET_BEGINNING if from_beginning else OFFSET_END
         assignment = []
         for topic in topics:
@@ -34,6 +30,9 @@ class TopicReader:
                 raise StackError(f"topic {topic} does not exist (is a worker running?)")
             partitions = metadata.topics[topic].partitions
             assignment += [TopicPartition(topic, p, start) for p in partitions]
+        self._consumer = Consumer(client_config(
+            bootstrap_servers, **{"group.id": f"driftline-reader-{uuid.uuid4().hex[:8]}",
+                                  "enable.auto.commit": False, "enable.partition.eof": False}))
         self._consumer.assign(assignment)
 
     def poll(self, timeout_s: float = 0.5, max_records: int = 1000) -> list[tuple[str, Any]]:

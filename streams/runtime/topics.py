@@ -11,18 +11,19 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from streams.errors import StackError
+from streams.runtime.connections import client_config, cluster_metadata
 from streams.settings import TOPIC_ROLES, Settings
 
 log = logging.getLogger(__name__)
 
 
 def ensure_topics(settings: Settings, timeout_s: float = 15.0) -> list[str]:
-    """Create every configured topic that does not exist yet; return the names created."""
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
-    try:
-        existing = admin.list_topics(timeout=timeout_s).topics
-    except KafkaException as exc:
-        raise StackError(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}") from exc
+    """Create every configured topic that does not exist yet; return the names created.
+
+    Raises :class:`~streams.runtime.connections.UnreachableError` (a ``StackError``)
+    naming the address when no broker answers.
+    """
+    existing = cluster_metadata(settings.bootstrap_servers, timeout_s).topics
     # The joined topic is optional output: created only when it is switched on.
     wanted = [settings.topics.name(role) for role in TOPIC_ROLES
               if role != "joined" or settings.labels.joined_topic]
@@ -33,6 +34,7 @@ def ensure_topics(settings: Settings, timeout_s: float = 15.0) -> list[str]:
     _check_copartitioned(partitions, settings)
     if not missing:
         return []
+    admin = AdminClient(client_config(settings.bootstrap_servers))
     futures = admin.create_topics([
         NewTopic(name, settings.topics.partitions, settings.topics.replication_factor)
         for name in missing])

@@ -4,30 +4,52 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import signal
 import sys
-import threading
-import time
 from pathlib import Path
-from types import FrameType
+from typing import Any, cast
 
 from detectors.errors import ConfigurationError
-from detectors.synthetic import SCENARIOS, ScenarioSpec
+from detectors.synthetic import SCENARIOS
 from streams.errors import DriftlineError
 from streams.offline.reference import add_reference_commands
-from streams.settings import Settings, load_settings
+from streams.ui.commands import (
+    cmd_bench_join,
+    cmd_bench_quality,
+    cmd_bench_replay,
+    cmd_bench_throughput,
+    cmd_dashboard,
+    cmd_demo,
+    cmd_rebaseline,
+    cmd_replay,
+    cmd_simulate,
+    cmd_status,
+    cmd_tail,
+    cmd_up,
+    cmd_worker,
+)
+from streams.version import driftline_version
 
 DESCRIPTION = """\
 driftline watches ML models in production through Kafka: services publish
 prediction events (and later label events); driftline compares every window of
 recent events with a reference and publishes alert events when features,
-predictions or data quality drift.
+predictions, data quality or (with labels) performance drift.
 
-Configuration comes from a YAML file (--config or DRIFTLINE_CONFIG) and
-environment variables (DRIFTLINE_BOOTSTRAP_SERVERS, DRIFTLINE_REDIS_URL,
-DRIFTLINE_TOPIC_PREFIX, DRIFTLINE_PARTITIONS, DRIFTLINE_WINDOW_SIZE, ...).
-See deploy/driftline.yaml for every key and docs/events.md for the events.
+Events are JSON objects on the driftline.predictions and driftline.labels topics
+(the prefix is topics.prefix), one per Kafka message or an array of them per
+message, keyed by model_id; alerts appear on driftline.alerts:
+  prediction  {"model_id", "model_version", "event_id", "ts" (Unix seconds),
+               "features": {name: number | string | bool | null}, "prediction",
+               optional "score", "scores": {class: probability}, "segments"}
+  label       {"model_id", "event_id", "ts", "label"}
+Their JSON Schemas, and those of the alert and retrain events driftline
+publishes, ship inside the installed package: streams/ingest/schemas/.
+
+Configuration comes from a YAML file (--config FILE, before or after the
+command, or DRIFTLINE_CONFIG) and environment variables, which win over the
+file (DRIFTLINE_BOOTSTRAP_SERVERS, DRIFTLINE_REDIS_URL, DRIFTLINE_TOPIC_PREFIX,
+DRIFTLINE_PARTITIONS, DRIFTLINE_WINDOW_SIZE, ...). Every key with its default is
+described in the source repository's README and deploy/driftline.yaml there.
 """
 
 
@@ -42,227 +64,55 @@ def _count(text: str) -> int:
     return value
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(args.config)
+def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """Add the options every command takes, before or after its name.
+
+    On a subcommand's parser they default to ``SUPPRESS``: an option the user did
+    not repeat after the command then leaves the value given before it (or the
+    top-level default) in place instead of resetting it.
+    """
+    options = parser.add_argument_group("global options (before or after the command)")
+    options.add_argument("--config", type=Path,
+                         default=None if top else argparse.SUPPRESS,
+                         help="YAML settings file (default: $DRIFTLINE_CONFIG, else built-in "
+                         "defaults and environment variables)")
+    options.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                         default="INFO" if top else argparse.SUPPRESS, help="default: INFO")
 
 
-class _Stop:
-    """Turns SIGTERM/SIGINT into a stop event (first signal) or an exit (second)."""
+class _CommandParser(argparse.ArgumentParser):
+    """The parser of a subcommand (at any depth): it accepts the global options too.
 
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self._handle)
+    ``add_subparsers`` builds nested parsers with the class of their parent, so
+    ``driftline bench throughput --config FILE`` works as well as ``worker --config``.
+    """
 
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.event.is_set():
-            raise SystemExit(128 + signum)
-        self.event.set()
-
-
-def cmd_worker(args: argparse.Namespace) -> int:
-    """Run one worker until SIGTERM/SIGINT."""
-    from streams.runtime.worker import Worker
-
-    settings = _settings(args)
-    stop = _Stop()
-    stats = Worker(settings).run(stop.event)
-    logging.getLogger("driftline").info("worker stopped: %s", stats)
-    return 0
-
-
-def cmd_up(args: argparse.Namespace) -> int:
-    """Run the embedded stack, a worker and the dashboard until SIGTERM/SIGINT."""
-    from streams.runtime.topics import ensure_topics
-    from streams.stack.embedded import EmbeddedStack, spawn, stop_process
-    from streams.ui.dashboard import start_dashboard
-    from streams.ui.demo import embedded_settings, worker_env
-
-    settings = _settings(args)
-    stop = _Stop()
-    with EmbeddedStack() as stack:
-        assert stack.workdir is not None
-        settings = embedded_settings(settings, stack)
-        ensure_topics(settings)
-        dashboard = start_dashboard(settings)
-        worker = spawn([sys.executable, "-m", "streams.ui.cli", "worker"],
-                       stack.workdir / "worker.log", env=worker_env(settings, args.config))
-        print(f"driftline is up.\n  Kafka (Tansu): {stack.bootstrap_servers}\n"
-              f"  Redis:         {stack.redis_url}\n"
-              f"  dashboard:     {dashboard.url if dashboard else '(off: dashboard.port -1)'}\n"
-              f"  metrics:       http://127.0.0.1:{settings.worker.metrics_port}/metrics\n"
-              f"  worker pid:    {worker.pid} "
-              f"(log {stack.workdir / 'worker.log'})\n"
-              f"  publish to {settings.topics.name('predictions')}, read "
-              f"{settings.topics.name('alerts')}\nCtrl-C stops everything.", flush=True)
-        try:
-            while not stop.event.is_set():
-                if worker.poll() is not None:
-                    print(f"worker exited with code {worker.returncode}", file=sys.stderr)
-                    return 1
-                time.sleep(0.5)
-        finally:
-            if dashboard is not None:
-                dashboard.close()
-            stop_process(worker)
-    return 0
-
-
-def cmd_dashboard(args: argparse.Namespace) -> int:
-    """Serve the live dashboard against a running stack until SIGTERM/SIGINT."""
-    from streams.ui.dashboard import serve
-
-    settings = _settings(args)
-    if args.port is not None:
-        from dataclasses import replace
-
-        settings = settings.with_overrides(dashboard=replace(settings.dashboard, port=args.port))
-    serve(settings, _Stop().event)
-    return 0
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Run the demo; exit code 0 when the planted drift was caught cleanly."""
-    from streams.ui.demo import run_demo
-
-    settings = _settings(args)
-    stop = _Stop()
-    result = run_demo(settings, events=args.events, rate=args.rate, scenario=args.scenario,
-                      config=args.config, stay=stop.event if args.stay else None)
-    return 0 if result.ok else 1
-
-
-def cmd_replay(args: argparse.Namespace) -> int:
-    """Replay files through the monitor."""
-    from streams.offline.replay import replay
-
-    settings = _settings(args)
-    for path in (args.predictions, args.labels):
-        if path is not None and not path.is_file():
-            raise DriftlineError(f"no such file: {path}")
-    stats = replay(settings, args.predictions, args.out, labels=args.labels,
-                   deadletter_out=args.deadletter, retrain_out=args.retrain_out,
-                   progress=None if args.quiet else sys.stderr)
-    print(f"replayed {stats.events:,} events ({stats.lines:,} lines, {stats.labels:,} labels, "
-          f"{stats.joined:,} joined) in {stats.seconds:.2f} s = "
-          f"{stats.events_per_second:,.0f} events/s; {stats.windows:,} windows, "
-          f"{stats.alerts} alerts → {args.out}, {stats.retrain} retrain requests"
-          f"{' → ' + str(args.retrain_out) if args.retrain_out else ''}, "
-          f"{stats.dead_letters} dead letters", file=sys.stderr)
-    return 0
-
-
-def cmd_simulate(args: argparse.Namespace) -> int:
-    """Write a synthetic scenario to files."""
-    from streams.offline.simulate import write_scenario
-
-    spec = ScenarioSpec(args.scenario, args.events, seed=args.seed,
-                        label_fraction=args.label_fraction,
-                        label_delay_events=args.label_delay)
-    files = write_scenario(spec, args.out)
-    print(f"wrote {files.events:,} predictions to {files.predictions}, {files.label_count:,} "
-          f"labels to {files.labels}, drift points to {files.truth}")
-    return 0
-
-
-def cmd_rebaseline(args: argparse.Namespace) -> int:
-    """Publish a rebaseline command for a model on the control topic."""
-    import orjson
-    from confluent_kafka import KafkaException, Producer
-
-    settings = _settings(args)
-    command = {"command": "rebaseline", "model_id": args.model, "ts": time.time(),
-               "reason": args.reason}
-    if args.version:
-        command["model_version"] = args.version
-    failures: list[str] = []
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
-    try:
-        producer.produce(settings.topics.name("control"), orjson.dumps(command), key=args.model,
-                         on_delivery=lambda err, _msg: failures.append(str(err)) if err else None)
-    except KafkaException as exc:
-        raise DriftlineError(f"cannot publish to {settings.topics.name('control')}: {exc}") \
-            from exc
-    if producer.flush(15) or failures:
-        raise DriftlineError(f"rebaseline not delivered to {settings.bootstrap_servers}: "
-                             f"{failures or 'timed out'}")
-    print(f"rebaseline of {args.model} {args.version or '(all versions)'} published to "
-          f"{settings.topics.name('control')}")
-    return 0
-
-
-def cmd_tail(args: argparse.Namespace) -> int:
-    """Print alerts as they arrive on the alerts topic."""
-    from streams.ui.console import tail
-
-    stop = _Stop()
-    tail(_settings(args), args.from_beginning, stop.event, limit=args.limit)
-    return 0
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    """Print a per-model summary from the live view in Redis."""
-    from streams.ui.console import status
-
-    status(_settings(args))
-    return 0
-
-
-def cmd_bench_throughput(args: argparse.Namespace) -> int:
-    """Measure the worker next to the raw consumer on the embedded broker."""
-    from streams.bench.throughput import MONITOR_VARIABLES, run_throughput
-
-    environ = {name: os.environ[name] for name in MONITOR_VARIABLES if name in os.environ}
-    run_throughput(args.events, args.rounds, args.events_per_message, args.models,
-                   args.warmup, environ)
-    return 0
-
-
-def cmd_bench_join(args: argparse.Namespace) -> int:
-    """Measure the label join next to raw consumption, and pending-prediction memory."""
-    from streams.bench.join import run_join_bench
-
-    run_join_bench(args.events, args.rounds)
-    return 0
-
-
-def cmd_bench_replay(args: argparse.Namespace) -> int:
-    """Measure offline replay, in-process and as a process, next to a bare read + decode."""
-    from streams.bench.replay import run_replay
-
-    run_replay(args.events, args.rounds)
-    return 0
-
-
-def cmd_bench_quality(args: argparse.Namespace) -> int:
-    """Detection quality: feature drift through the monitor, concept drift vs river."""
-    if args.part in ("all", "features"):
-        from streams.bench.features import run_feature_bench
-
-        run_feature_bench(stationary_events=args.stationary_events, seeds=args.seeds)
-    if args.part in ("all", "concept"):
-        from streams.bench.concept import run_concept_bench
-
-        run_concept_bench(seeds=args.seeds, events=args.concept_events,
-                          detectors=args.concept_detectors)
-    return 0
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _add_global_options(self, top=False)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="driftline", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", type=Path, help="YAML settings file (default: "
-                        "$DRIFTLINE_CONFIG, else built-in defaults)")
-    parser.add_argument("--log-level", default="INFO",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default: INFO")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_global_options(parser, top=True)
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {driftline_version()}")
+    # Typed as plain ArgumentParsers: the subclass only adds options, and
+    # add_reference_commands (like any helper) takes the general type.
+    commands = cast("argparse._SubParsersAction[argparse.ArgumentParser]",
+                    parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                          parser_class=_CommandParser))
 
     worker = commands.add_parser(
         "worker", help="run one worker against the configured Kafka and Redis",
-        description="Consume the predictions topic in batches, monitor every model, publish "
-        "alerts and dead letters, checkpoint state with offsets to Redis. Start more workers "
-        "with the same group_id to scale out over partitions. SIGTERM stops it cleanly.")
+        description="Consume the predictions, labels and control topics in batches, monitor "
+        "every model, join labels to their predictions, publish alerts, retrain requests and "
+        "dead letters, checkpoint state with offsets to Redis and serve Prometheus metrics "
+        "(worker.metrics_port, default 9464). Start more workers with the same group_id to "
+        "scale out over partitions. SIGTERM stops it cleanly. Needs a running Kafka and "
+        "Redis: `driftline up` starts both, with a worker of its own.")
     worker.set_defaults(run=cmd_worker)
 
     up = commands.add_parser(
@@ -304,9 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     replay = commands.add_parser(
         "replay", help="run the monitor over JSON-lines files, without Kafka",
-        description="Offline mode: each line of the predictions file is treated like one "
-        "Kafka message (an event or an array of events); alerts are written as contract-v1 "
-        "JSON lines. Labels are validated and counted (joining them is not implemented yet).")
+        description="Offline mode, the worker's monitor without Kafka or Redis: each line of "
+        "the predictions file is treated like one Kafka message (an event or an array of "
+        "events); with --labels, labels are joined to their predictions in event-time order "
+        "as the worker joins them. Alerts are written as JSON lines, the same events the "
+        "worker publishes on the alerts topic.")
     replay.add_argument("--predictions", type=Path, required=True, help="predictions JSONL")
     replay.add_argument("--labels", type=Path, help="labels JSONL (optional): joined with the "
                         "predictions in event-time order for performance, concept-drift and "

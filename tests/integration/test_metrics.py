@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import urllib.request
+from importlib.metadata import version
 from typing import Any
 
 import pytest
@@ -64,3 +65,43 @@ def test_metrics_endpoint_reports_events_dead_letters_and_drift_scores(
     assert sample(families, "driftline_drift_score", model_id="m1", model_version="v1",
                   kind="data_drift", feature="c", check="distribution") < 1.0, text
     assert families["driftline_batch_duration_seconds"].type == "histogram"
+    assert families["driftline_build_info"].type == "gauge"
+    assert sample(families, "driftline_build_info", version=version("driftline")) == 1
+
+
+def test_label_join_counts_are_counters_that_keep_counting(settings: Settings,
+                                                           start_worker: Any) -> None:
+    # driftline_label_events was a gauge: cumulative counts that rate() could not read.
+    ensure_topics(settings)
+    running = start_worker(settings)
+    produce(settings, as_arrays(events(600)))
+
+    def label(i: int, model: str = "m1") -> dict[str, Any]:
+        return {"model_id": model, "event_id": f"{model}-{i}", "ts": 1_700_000_000.0 + i + 5,
+                "label": i % 2}
+
+    # 300 labels, one of them twice, and one for a prediction that never came.
+    first = [label(i) for i in range(300)] + [label(7), label(10_000)]
+    produce(settings, as_arrays(first), topic_role="labels")
+    assert wait_for(lambda: running.worker.metrics_port is not None)
+
+    def counted(status: str, expected: float) -> bool:
+        try:
+            return sample(scrape(running.worker.metrics_port), "driftline_label_events_total",
+                          model_id="m1", status=status) == expected
+        except AssertionError:
+            return False
+
+    assert wait_for(lambda: counted("joined", 300)), scrape(running.worker.metrics_port)[
+        "__text__"]
+    families = scrape(running.worker.metrics_port)
+    assert families["driftline_label_events"].type == "counter"
+    assert "driftline_label_events{" not in families["__text__"]
+    assert sample(families, "driftline_label_events_total", model_id="m1",
+                  status="labels") == 302
+    assert sample(families, "driftline_label_events_total", model_id="m1",
+                  status="duplicates") == 1
+    assert families["driftline_labels_waiting"].type == "gauge"
+    produce(settings, as_arrays([label(i) for i in range(300, 600)]), topic_role="labels")
+    assert wait_for(lambda: counted("joined", 600)), scrape(running.worker.metrics_port)[
+        "__text__"]

@@ -1,0 +1,238 @@
+"""What each ``driftline`` subcommand does, once :mod:`streams.ui.cli` has parsed it.
+
+Heavy modules (the worker, the embedded stack, Kafka clients) are imported inside
+the handler that needs them, so ``driftline --help`` and ``driftline replay`` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from types import FrameType
+
+from detectors.synthetic import ScenarioSpec
+from streams.errors import DriftlineError
+from streams.settings import Settings, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config)
+
+
+class _Stop:
+    """Turns SIGTERM/SIGINT into a stop event (first signal) or an exit (second)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.event.is_set():
+            raise SystemExit(128 + signum)
+        self.event.set()
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run one worker until SIGTERM/SIGINT."""
+    from streams.runtime.connections import cluster_metadata, require_redis
+    from streams.runtime.worker import Worker
+
+    settings = _settings(args)
+    # Checked before the worker's clients exist: their librdkafka logs would flood stderr.
+    require_redis(settings.redis_url)
+    cluster_metadata(settings.bootstrap_servers)
+    stop = _Stop()
+    stats = Worker(settings).run(stop.event)
+    logging.getLogger("driftline").info("worker stopped: %s", stats)
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Run the embedded stack, a worker and the dashboard until SIGTERM/SIGINT."""
+    from streams.runtime.topics import ensure_topics
+    from streams.stack.embedded import EmbeddedStack, spawn, stop_process
+    from streams.ui.dashboard import start_dashboard
+    from streams.ui.demo import embedded_settings, worker_env
+
+    settings = _settings(args)
+    stop = _Stop()
+    with EmbeddedStack() as stack:
+        assert stack.workdir is not None
+        settings = embedded_settings(settings, stack)
+        ensure_topics(settings)
+        dashboard = start_dashboard(settings)
+        worker = spawn([sys.executable, "-m", "streams.ui.cli", "worker"],
+                       stack.workdir / "worker.log", env=worker_env(settings, args.config))
+        print(f"driftline is up.\n  Kafka (Tansu): {stack.bootstrap_servers}\n"
+              f"  Redis:         {stack.redis_url}\n"
+              f"  dashboard:     {dashboard.url if dashboard else '(off: dashboard.port -1)'}\n"
+              f"  metrics:       http://127.0.0.1:{settings.worker.metrics_port}/metrics\n"
+              f"  worker pid:    {worker.pid} "
+              f"(log {stack.workdir / 'worker.log'})\n"
+              f"  publish to {settings.topics.name('predictions')}, read "
+              f"{settings.topics.name('alerts')}\nCtrl-C stops everything.", flush=True)
+        try:
+            while not stop.event.is_set():
+                if worker.poll() is not None:
+                    print(f"worker exited with code {worker.returncode}", file=sys.stderr)
+                    return 1
+                time.sleep(0.5)
+        finally:
+            if dashboard is not None:
+                dashboard.close()
+            stop_process(worker)
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Serve the live dashboard against a running stack until SIGTERM/SIGINT."""
+    from streams.runtime.connections import require_redis
+    from streams.ui.dashboard import serve
+
+    settings = _settings(args)
+    require_redis(settings.redis_url)
+    if args.port is not None:
+        from dataclasses import replace
+
+        settings = settings.with_overrides(dashboard=replace(settings.dashboard, port=args.port))
+    serve(settings, _Stop().event)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the demo; exit code 0 when the planted drift was caught cleanly."""
+    from streams.ui.demo import run_demo
+
+    settings = _settings(args)
+    stop = _Stop()
+    result = run_demo(settings, events=args.events, rate=args.rate, scenario=args.scenario,
+                      config=args.config, stay=stop.event if args.stay else None)
+    return 0 if result.ok else 1
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Replay files through the monitor."""
+    from streams.offline.replay import replay
+
+    settings = _settings(args)
+    for path in (args.predictions, args.labels):
+        if path is not None and not path.is_file():
+            raise DriftlineError(f"no such file: {path}")
+    stats = replay(settings, args.predictions, args.out, labels=args.labels,
+                   deadletter_out=args.deadletter, retrain_out=args.retrain_out,
+                   progress=None if args.quiet else sys.stderr)
+    print(f"replayed {stats.events:,} events ({stats.lines:,} lines, {stats.labels:,} labels, "
+          f"{stats.joined:,} joined) in {stats.seconds:.2f} s = "
+          f"{stats.events_per_second:,.0f} events/s; {stats.windows:,} windows, "
+          f"{stats.alerts} alerts → {args.out}, {stats.retrain} retrain requests"
+          f"{' → ' + str(args.retrain_out) if args.retrain_out else ''}, "
+          f"{stats.dead_letters} dead letters", file=sys.stderr)
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Write a synthetic scenario to files."""
+    from streams.offline.simulate import write_scenario
+
+    spec = ScenarioSpec(args.scenario, args.events, seed=args.seed,
+                        label_fraction=args.label_fraction,
+                        label_delay_events=args.label_delay)
+    files = write_scenario(spec, args.out)
+    print(f"wrote {files.events:,} predictions to {files.predictions}, {files.label_count:,} "
+          f"labels to {files.labels}, drift points to {files.truth}")
+    return 0
+
+
+def cmd_rebaseline(args: argparse.Namespace) -> int:
+    """Publish a rebaseline command for a model on the control topic."""
+    import orjson
+    from confluent_kafka import KafkaException, Producer
+
+    from streams.runtime.connections import client_config, cluster_metadata
+
+    settings = _settings(args)
+    cluster_metadata(settings.bootstrap_servers)
+    command = {"command": "rebaseline", "model_id": args.model, "ts": time.time(),
+               "reason": args.reason}
+    if args.version:
+        command["model_version"] = args.version
+    failures: list[str] = []
+    producer = Producer(client_config(settings.bootstrap_servers))
+    try:
+        producer.produce(settings.topics.name("control"), orjson.dumps(command), key=args.model,
+                         on_delivery=lambda err, _msg: failures.append(str(err)) if err else None)
+    except KafkaException as exc:
+        raise DriftlineError(f"cannot publish to {settings.topics.name('control')}: {exc}") \
+            from exc
+    if producer.flush(15) or failures:
+        raise DriftlineError(f"rebaseline not delivered to {settings.bootstrap_servers}: "
+                             f"{failures or 'timed out'}")
+    print(f"rebaseline of {args.model} {args.version or '(all versions)'} published to "
+          f"{settings.topics.name('control')}")
+    return 0
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    """Print alerts as they arrive on the alerts topic."""
+    from streams.ui.console import tail
+
+    stop = _Stop()
+    tail(_settings(args), args.from_beginning, stop.event, limit=args.limit)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print a per-model summary from the live view in Redis."""
+    from streams.runtime.connections import require_redis
+    from streams.ui.console import status
+
+    settings = _settings(args)
+    require_redis(settings.redis_url)
+    status(settings)
+    return 0
+
+
+def cmd_bench_throughput(args: argparse.Namespace) -> int:
+    """Measure the worker next to the raw consumer on the embedded broker."""
+    from streams.bench.throughput import MONITOR_VARIABLES, run_throughput
+
+    environ = {name: os.environ[name] for name in MONITOR_VARIABLES if name in os.environ}
+    run_throughput(args.events, args.rounds, args.events_per_message, args.models,
+                   args.warmup, environ)
+    return 0
+
+
+def cmd_bench_join(args: argparse.Namespace) -> int:
+    """Measure the label join next to raw consumption, and pending-prediction memory."""
+    from streams.bench.join import run_join_bench
+
+    run_join_bench(args.events, args.rounds)
+    return 0
+
+
+def cmd_bench_replay(args: argparse.Namespace) -> int:
+    """Measure offline replay, in-process and as a process, next to a bare read + decode."""
+    from streams.bench.replay import run_replay
+
+    run_replay(args.events, args.rounds)
+    return 0
+
+
+def cmd_bench_quality(args: argparse.Namespace) -> int:
+    """Detection quality: feature drift through the monitor, concept drift vs river."""
+    if args.part in ("all", "features"):
+        from streams.bench.features import run_feature_bench
+
+        run_feature_bench(stationary_events=args.stationary_events, seeds=args.seeds)
+    if args.part in ("all", "concept"):
+        from streams.bench.concept import run_concept_bench
+
+        run_concept_bench(seeds=args.seeds, events=args.concept_events,
+                          detectors=args.concept_detectors)
+    return 0
