@@ -5,6 +5,13 @@ order (every label with ``ts`` up to the chunk's last prediction ``ts`` is
 joined after the chunk), so a replay sees labels arrive late the way a live
 stream does. Pending predictions live in memory here
 (:class:`~streams.state.pending.MemoryPendingStore`); line numbers stand in for offsets.
+
+**Deterministic output.** Everything written carries event time, never the
+wall clock, so two replays of the same files write the same bytes. An
+alert's ``ts`` is the end of its window (the event at which it fired or
+resolved) unless that lies past the newest prediction read (a rate-limit notice's
+window is its whole hour); a retrain request or a dead letter gets the ``ts``
+of the newest prediction read when it was produced (0 before any).
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import orjson
 
@@ -143,6 +150,28 @@ def _latest_ts(raw: bytes) -> float:
         return -math.inf
 
 
+class _EventClock:
+    """The newest prediction ``ts`` a replay has read: what it writes is stamped with it."""
+
+    def __init__(self) -> None:
+        self.now = -math.inf
+
+    def advance(self, state: PartitionState) -> None:
+        """Move to the newest accepted prediction of any model."""
+        # Accepted predictions only: a refused line's ``ts`` may be anything at all.
+        self.now = max(self.now, max((c.last_prediction_ts
+                                      for c in state.labels.counts_by_model()),
+                                     default=-math.inf))
+
+    def stamp(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A copy of ``record`` with ``ts`` in event time (see the module docstring)."""
+        now = self.now if math.isfinite(self.now) else 0.0
+        window = record.get("window")
+        if isinstance(window, dict) and isinstance(window.get("end_ts"), int | float):
+            now = min(float(window["end_ts"]), now)
+        return {**record, "ts": now}
+
+
 def replay(settings: Settings, predictions: Path, out: Path, labels: Path | None = None,
            deadletter_out: Path | None = None, retrain_out: Path | None = None,
            progress: IO[str] | None = sys.stderr) -> ReplayStats:
@@ -163,23 +192,27 @@ def replay(settings: Settings, predictions: Path, out: Path, labels: Path | None
     dead_sink = deadletter_out.open("wb") if deadletter_out else None
     retrain_sink = retrain_out.open("wb") if retrain_out else None
     name = str(predictions)
+    clock = _EventClock()
     # As in the worker: no automatic collections in the middle of a step (see worker.run).
     collecting = gc.isenabled()
     gc.disable()
     try:
         with predictions.open("rb") as source, out.open("wb") as sink:
             def emit(output: StepOutput) -> None:
+                clock.advance(state)
+                stamp = clock.stamp
                 stats.events += output.events
                 stats.labels += output.labels
                 stats.windows += output.windows
                 stats.alerts += len(output.alerts)
-                sink.write(b"".join(orjson.dumps(a) + b"\n" for a in output.alerts))
+                sink.write(b"".join(orjson.dumps(stamp(a)) + b"\n" for a in output.alerts))
                 stats.retrain += len(output.retrain)
                 if retrain_sink is not None:
-                    retrain_sink.write(b"".join(orjson.dumps(r) + b"\n" for r in output.retrain))
+                    retrain_sink.write(b"".join(orjson.dumps(stamp(r)) + b"\n"
+                                                for r in output.retrain))
                 stats.dead_letters += len(output.dead_letters)
                 if dead_sink is not None:
-                    dead_sink.write(b"".join(orjson.dumps(record) + b"\n"
+                    dead_sink.write(b"".join(orjson.dumps(stamp(record)) + b"\n"
                                              for _, record in output.dead_letters))
 
             done_bytes = 0
