@@ -134,10 +134,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Replay files through the monitor."""
-    from streams.offline.replay import replay
+    from streams.offline.replay import STDIN, replay
 
     settings = _settings(args)
-    for path in (args.predictions, args.labels):
+    stdin = str(args.predictions) == STDIN
+    for path in (args.labels,) if stdin else (args.predictions, args.labels):
         if path is not None and not path.is_file():
             raise DriftlineError(f"no such file: {path}")
     stats = replay(settings, args.predictions, args.out, labels=args.labels,
@@ -307,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Offline mode: each line of the predictions file is treated like one "
         "Kafka message (an event or an array of events); alerts are written as contract-v1 "
         "JSON lines. Labels are validated and counted (joining them is not implemented yet).")
-    replay.add_argument("--predictions", type=Path, required=True, help="predictions JSONL")
+    replay.add_argument("--predictions", type=Path, required=True, help="predictions JSONL "
+                        "('-': standard input; the progress line then has no ETA)")
     replay.add_argument("--labels", type=Path, help="labels JSONL (optional): joined with the "
                         "predictions in event-time order for performance, concept-drift and "
                         "retrain checks")
