@@ -31,6 +31,7 @@ from typing import IO, Any
 import orjson
 
 from streams.core.step import PartitionState, PartitionStep, StepOutput
+from streams.offline.run_summary import RunSummary
 from streams.settings import Settings
 from streams.state.pending import MemoryPendingStore
 
@@ -57,6 +58,10 @@ class ReplayStats:
     def events_per_second(self) -> float:
         """Prediction events replayed per wall-clock second."""
         return self.events / self.seconds if self.seconds else 0.0
+
+    def counts(self) -> dict[str, int]:
+        """Every total but the wall-clock time (what a reproducible summary records)."""
+        return {name: value for name, value in vars(self).items() if name != "seconds"}
 
 
 def format_progress(done_bytes: int, total_bytes: int | None, events: int, elapsed_s: float,
@@ -228,10 +233,12 @@ def _size(predictions: Path) -> int | None:
 
 def replay(settings: Settings, predictions: Path, out: Path, labels: Path | None = None,
            deadletter_out: Path | None = None, retrain_out: Path | None = None,
-           progress: IO[str] | None = sys.stderr) -> ReplayStats:
+           progress: IO[str] | None = sys.stderr,
+           summary: RunSummary | None = None) -> ReplayStats:
     """Run the monitors over ``predictions`` (one message per line); write alerts to ``out``.
 
-    ``predictions`` may be ``-``: standard input.
+    ``predictions`` may be ``-``: standard input. A ``summary`` is shown every
+    step's outputs and finished with the final state (what a run report draws).
 
     Each line is decoded exactly like a Kafka message (a single event or an
     array) by the same partition step the worker runs; refused lines and
@@ -260,6 +267,8 @@ def replay(settings: Settings, predictions: Path, out: Path, labels: Path | None
             def emit(output: StepOutput) -> None:
                 clock.advance(state)
                 stamp = clock.stamp
+                if summary is not None:
+                    summary.observe(output)
                 stats.events += output.events
                 stats.labels += output.labels
                 stats.windows += output.windows
@@ -303,6 +312,8 @@ def replay(settings: Settings, predictions: Path, out: Path, labels: Path | None
         if retrain_sink:
             retrain_sink.close()
     stats.seconds = time.perf_counter() - started
+    if summary is not None:
+        summary.finish(state)
     if bar:
         bar.update(done_bytes, stats.events, final=True)
     return stats

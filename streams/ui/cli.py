@@ -141,15 +141,46 @@ def cmd_replay(args: argparse.Namespace) -> int:
     for path in (args.labels,) if stdin else (args.predictions, args.labels):
         if path is not None and not path.is_file():
             raise DriftlineError(f"no such file: {path}")
+    summary = None
+    if args.report or args.summary:
+        from streams.offline.run_summary import RunSummary
+
+        summary = RunSummary({"predictions": str(args.predictions),
+                              "labels": str(args.labels) if args.labels else None}, settings)
     stats = replay(settings, args.predictions, args.out, labels=args.labels,
                    deadletter_out=args.deadletter, retrain_out=args.retrain_out,
-                   progress=None if args.quiet else sys.stderr)
+                   progress=None if args.quiet else sys.stderr, summary=summary)
     print(f"replayed {stats.events:,} events ({stats.lines:,} lines, {stats.labels:,} labels, "
           f"{stats.joined:,} joined) in {stats.seconds:.2f} s = "
           f"{stats.events_per_second:,.0f} events/s; {stats.windows:,} windows, "
           f"{stats.alerts} alerts → {args.out}, {stats.retrain} retrain requests"
           f"{' → ' + str(args.retrain_out) if args.retrain_out else ''}, "
           f"{stats.dead_letters} dead letters", file=sys.stderr)
+    if summary is not None:
+        from streams.offline.report import read_alerts, write_report
+        from streams.offline.run_summary import write_summary
+
+        written = summary.to_dict(stats.counts())
+        if args.summary:
+            write_summary(written, args.summary)
+            print(f"run summary → {args.summary}", file=sys.stderr)
+        if args.report:
+            write_report(read_alerts(args.out), written, args.report)
+            print(f"report → {args.report}", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the HTML report of a replay from its alerts and summary."""
+    from streams.offline.report import read_alerts, write_report
+    from streams.offline.run_summary import read_summary
+
+    for path in (args.alerts, args.summary):
+        if path is not None and not path.is_file():
+            raise DriftlineError(f"no such file: {path}")
+    alerts = read_alerts(args.alerts)
+    write_report(alerts, read_summary(args.summary) if args.summary else None, args.out)
+    print(f"report of {len(alerts)} alerts → {args.out}", file=sys.stderr)
     return 0
 
 
@@ -319,7 +350,27 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--deadletter", type=Path,
                         help="where to write dead letters (JSONL; default: not written)")
     replay.add_argument("--quiet", action="store_true", help="no progress bar")
+    replay.add_argument("--report", type=Path, help="also write the run's HTML report here "
+                        "(one self-contained page: models, windows, alerts with their "
+                        "explanations and histograms, performance over time)")
+    replay.add_argument("--summary", type=Path, help="also write the run summary (JSON) here: "
+                        "with the alerts, what `driftline report` draws the page from")
     replay.set_defaults(run=cmd_replay)
+
+    report = commands.add_parser(
+        "report", help="write the HTML report of a replay from its alerts and summary",
+        description="Write one self-contained HTML page (no network needed to open it) from "
+        "the alerts a replay wrote (--out of `driftline replay`, or any file of alert events, "
+        "one per line) and the run summary it wrote with --summary: models, windows, each "
+        "alert with its explanation, reference vs window histograms of the features at each "
+        "alert, drift statistics and performance over time. Without --summary the page shows "
+        "the models and alerts only. `driftline replay --report` writes the same page "
+        "directly.")
+    report.add_argument("--alerts", type=Path, required=True, help="alert events (JSONL)")
+    report.add_argument("--summary", type=Path,
+                        help="the run summary (JSON) of `driftline replay --summary`")
+    report.add_argument("--out", type=Path, required=True, help="where to write the page")
+    report.set_defaults(run=cmd_report)
 
     simulate = commands.add_parser(
         "simulate", help="write a synthetic scenario: predictions, labels, truth",
