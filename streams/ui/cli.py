@@ -145,7 +145,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.report or args.summary:
         from streams.offline.run_summary import RunSummary
 
-        summary = RunSummary({"predictions": str(args.predictions),
+        summary = RunSummary({"predictions": "standard input" if stdin else str(args.predictions),
                               "labels": str(args.labels) if args.labels else None}, settings)
     stats = replay(settings, args.predictions, args.out, labels=args.labels,
                    deadletter_out=args.deadletter, retrain_out=args.retrain_out,
