@@ -23,7 +23,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check detectors streams tests
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) browser
 	$(BIN)/python -m pytest -q -m 'not integration'
 
 integration: $(STAMP) browser

@@ -62,8 +62,10 @@ class _Lazy(Generic[T]):
 class TestResult:
     """The verdict of one test on one closed window.
 
-    ``p_value`` and ``explanation`` may be given as functions returning the
-    value; each is called the first time its value is read.
+    ``p_value``, ``explanation`` and ``distribution`` may be given as functions
+    returning the value; each is called the first time its value is read.
+    ``distribution`` is what a chart of the verdict needs: the column's reference
+    and window histograms as a plain dict (``None`` when the test has none).
     """
 
     __test__ = False  # not a pytest class
@@ -78,11 +80,14 @@ class TestResult:
     window_events: int
     explanation: _Lazy[str] = _Lazy()
     reference: dict[str, float] = field(default_factory=dict)
+    distribution: _Lazy[dict[str, Any] | None] = _Lazy()
 
     def __init__(self, *, detector: str, drift: bool, statistic: float, threshold: float,
                  p_value: float | None | Callable[[], float | None], effect_size: float,
                  severity: str, window_events: int, explanation: str | Callable[[], str],
-                 reference: dict[str, float] | None = None) -> None:
+                 reference: dict[str, float] | None = None,
+                 distribution: dict[str, Any] | None
+                 | Callable[[], dict[str, Any] | None] = None) -> None:
         # A window yields ~70 verdicts: filling the instance's dict at once is several
         # times faster than the generated frozen __init__ (a setattr call per field).
         # The lazy fields go straight to their descriptors' slots.
@@ -90,7 +95,7 @@ class TestResult:
             detector=detector, drift=drift, statistic=statistic, threshold=threshold,
             _p_value=p_value, effect_size=effect_size, severity=severity,
             window_events=window_events, _explanation=explanation,
-            reference={} if reference is None else reference)
+            reference={} if reference is None else reference, _distribution=distribution)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form, ready for orjson."""

@@ -13,6 +13,8 @@ distribution (and missing-value) test, fed the column itself.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -162,8 +164,11 @@ class ColumnTests:
             for feature, (name, windowed) in enumerate(zip(self.numeric, self.drift.end_windows(),
                                                            strict=True)):
                 sequential = alarmed.get(feature)
-                distribution[name] = (sequential if sequential is not None and not windowed.drift
-                                      else windowed)
+                if sequential is not None and not windowed.drift:
+                    # The alarm speaks for the window; the histograms still show what moved.
+                    windowed = replace(sequential, distribution=partial(
+                        getattr, windowed, "distribution"))
+                distribution[name] = windowed
         verdicts = {"distribution": distribution}
         if self.quality:
             missing = {name: test.end_window() for name, test in self.category_missing.items()}

@@ -215,7 +215,8 @@ class CategoricalDrift(WindowedTest[CategoricalColumn]):
                 severity=CRITICAL if new_rate >= 0.1 else WARNING, window_events=n_win,
                 explanation=f"{new_rate:.1%} of the window has categories never seen in the "
                 f"reference (expected ≤ {self._unseen_rate:.2%}): {examples}",
-                reference=summary)
+                reference=summary,
+                distribution=self._distribution())
         # New categories and more distinct ones say more than "the (other) bin grew".
         growth = self._cardinality(alpha_each, summary)
         if growth is not None:
@@ -232,7 +233,7 @@ class CategoricalDrift(WindowedTest[CategoricalColumn]):
             # the next window or reference: the text can wait until someone reads it.
             explanation=partial(_explain_shares, self._vocabulary, self._reference_counts,
                                 self._counts, effect, chi2 > threshold),
-            reference=summary)
+            reference=summary, distribution=self._distribution())
 
     def _cardinality(self, alpha: float, summary: dict[str, float]) -> TestResult | None:
         """A drift result if the window has far more distinct categories than expected."""
@@ -251,7 +252,13 @@ class CategoricalDrift(WindowedTest[CategoricalColumn]):
             explanation=f"{observed} distinct categories in {n_win} values, {ratio:.1f}× the "
             f"≈{expected:.0f} a sample of that size from the reference would show "
             f"(reference: {len(self._reference_tally)} categories in {n_ref} values)",
-            reference=summary)
+            reference=summary, distribution=self._distribution())
+
+    def _distribution(self) -> partial[dict[str, Any]]:
+        """The shares of the reference's frequent categories (and the rest), on demand."""
+        # Like the explanation: the arrays are replaced, never changed in place.
+        return partial(_distribution, self._vocabulary, self._reference_counts, self._counts,
+                       self._unseen_examples)
 
     def _rarefaction(self, n_win: int, alpha: float) -> tuple[float, float, float]:
         """Expected distinct categories in ``n_win`` draws, their variance, and the z threshold.
@@ -275,6 +282,17 @@ class CategoricalDrift(WindowedTest[CategoricalColumn]):
         if key in ("reference_counts", "counts"):
             return np.asarray(value, dtype=np.float64)
         return value
+
+
+def _distribution(vocabulary: dict[str, int], reference_counts: NDArray[np.float64],
+                  counts: NDArray[np.float64], unseen: dict[str, int]) -> dict[str, Any]:
+    """Counts per category: the reference's frequent ones, then ``(other)``.
+
+    ``(other)`` holds the window's never-seen categories too; ``new`` names some of them.
+    """
+    return {"type": "categorical", "categories": [*vocabulary, "(other)"],
+            "reference": reference_counts.tolist(), "window": counts.tolist(),
+            "new": dict(unseen)}
 
 
 def _explain_shares(vocabulary: dict[str, int], reference_counts: NDArray[np.float64],

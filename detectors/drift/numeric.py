@@ -290,6 +290,9 @@ class NumericDrift(FeatureTest[NumericColumn | NumericBlock]):
             window_events=window.n_win,
             explanation=partial(_explain, summary, self._ends[feature], window, distances),
             reference=summary,
+            # The arrays are replaced, never changed in place, by the next window.
+            distribution=partial(_distribution, self._edges[feature], *self._histograms(feature),
+                                 summary),
         )
 
     def _distances(self, feature: int) -> str:
@@ -340,6 +343,16 @@ def _summary(reference: Floats) -> dict[str, float]:
         "p99": float(p99),
         "max": float(reference.max()),
     }
+
+
+def _distribution(edges: Floats, reference: Floats, window: Floats,
+                  summary: dict[str, float]) -> dict[str, Any]:
+    """Both histograms: bin ``j`` holds the values with ``j`` of the ``edges`` at or below them.
+
+    The outer bins are open; ``min`` and ``max`` are the reference's extremes.
+    """
+    return {"type": "numeric", "edges": edges.tolist(), "reference": reference.tolist(),
+            "window": window.tolist(), "min": summary["min"], "max": summary["max"]}
 
 
 def _explain(ref: dict[str, float], ends: tuple[float, float], window: _Window,

@@ -5,26 +5,39 @@ order (every label with ``ts`` up to the chunk's last prediction ``ts`` is
 joined after the chunk), so a replay sees labels arrive late the way a live
 stream does. Pending predictions live in memory here
 (:class:`~streams.state.pending.MemoryPendingStore`); line numbers stand in for offsets.
+
+**Deterministic output.** Everything written carries event time, never the
+wall clock, so two replays of the same files write the same bytes. An
+alert's ``ts`` is the end of its window (the event at which it fired or
+resolved) unless that lies past the newest prediction read (a rate-limit notice's
+window is its whole hour); a retrain request or a dead letter gets the ``ts``
+of the newest prediction read when it was produced (0 before any).
 """
 
 from __future__ import annotations
 
 import gc
 import math
+import os
+import stat
 import sys
 import time
 from collections import deque
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import orjson
 
 from streams.core.step import PartitionState, PartitionStep, StepOutput
+from streams.offline.run_summary import RunSummary
 from streams.settings import Settings
 from streams.state.pending import MemoryPendingStore
 
 CHUNK_LINES = 5000
+STDIN = "-"
+"""The predictions path that means standard input."""
 
 
 @dataclass
@@ -46,12 +59,57 @@ class ReplayStats:
         """Prediction events replayed per wall-clock second."""
         return self.events / self.seconds if self.seconds else 0.0
 
+    def counts(self) -> dict[str, int]:
+        """Every total but the wall-clock time (what a reproducible summary records)."""
+        return {name: value for name, value in vars(self).items() if name != "seconds"}
+
+
+def format_progress(done_bytes: int, total_bytes: int | None, events: int, elapsed_s: float,
+                    final: bool = False) -> str:
+    """The progress line of a replay: share read, events, rate, elapsed time and ETA.
+
+    The ETA assumes the rest of the input goes at the rate so far in bytes; it
+    needs the input's size, so a stream (``total_bytes`` None) shows the bytes
+    read instead of a bar and has no ETA. The ``final`` line has no ETA either.
+
+    Examples
+    --------
+    >>> format_progress(25_000_000, 100_000_000, 60_000, 12.0)
+    'replay ███████▌······················  25.0%  60,000 events  5,000 events/s  \
+elapsed 0:12  ETA 0:36'
+    >>> format_progress(25_000_000, None, 60_000, 4000.0)
+    'replay 25.0 MB read  60,000 events  15 events/s  elapsed 1:06:40'
+
+    """
+    rate = events / elapsed_s if elapsed_s > 0 else 0.0
+    counts = f"{events:,} events  {rate:,.0f} events/s  elapsed {_duration(elapsed_s)}"
+    if total_bytes is None:
+        return f"replay {done_bytes / 1e6:,.1f} MB read  {counts}"
+    share = min(done_bytes / max(total_bytes, 1), 1.0)
+    # Eighths of a cell, so a long replay's bar visibly moves.
+    eighths = int(share * 30 * 8)
+    bar = ("█" * (eighths // 8) + (_PARTIAL[eighths % 8] if eighths < 240 else "")).ljust(30, "·")
+    text = f"replay {bar} {share:6.1%}  {counts}"
+    if not final and done_bytes > 0 and elapsed_s > 0:
+        text += f"  ETA {_duration(elapsed_s * (total_bytes - done_bytes) / done_bytes)}"
+    return text
+
+
+_PARTIAL = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"]
+
+
+def _duration(seconds: float) -> str:
+    """``m:ss`` or ``h:mm:ss``."""
+    minutes, secs = divmod(max(int(round(seconds)), 0), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
 
 class _Progress:
     """A progress bar on stderr (a line every 5 s when stderr is not a terminal)."""
 
-    def __init__(self, total_bytes: int, stream: IO[str]) -> None:
-        self.total = max(total_bytes, 1)
+    def __init__(self, total_bytes: int | None, stream: IO[str]) -> None:
+        self.total = total_bytes
         self.stream = stream
         self.tty = stream.isatty()
         self.started = self.last = time.monotonic()
@@ -61,12 +119,10 @@ class _Progress:
         if not final and now - self.last < (0.2 if self.tty else 5.0):
             return
         self.last = now
-        share = min(done_bytes / self.total, 1.0)
-        rate = events / max(now - self.started, 1e-9)
-        bar = "█" * int(share * 30) + "·" * (30 - int(share * 30))
-        text = f"replay {bar} {share:6.1%}  {events:,} events  {rate:,.0f} events/s"
+        text = format_progress(done_bytes, self.total, events, now - self.started, final)
         if self.tty:
-            self.stream.write("\r" + text + ("\n" if final else ""))
+            # Clear to the line's end: the ETA can get shorter.
+            self.stream.write("\r" + text + "\x1b[K" + ("\n" if final else ""))
         else:
             self.stream.write(text + "\n")
         self.stream.flush()
@@ -143,10 +199,46 @@ def _latest_ts(raw: bytes) -> float:
         return -math.inf
 
 
+class _EventClock:
+    """The newest prediction ``ts`` a replay has read: what it writes is stamped with it."""
+
+    def __init__(self) -> None:
+        self.now = -math.inf
+
+    def advance(self, state: PartitionState) -> None:
+        """Move to the newest accepted prediction of any model."""
+        # Accepted predictions only: a refused line's ``ts`` may be anything at all.
+        self.now = max(self.now, max((c.last_prediction_ts
+                                      for c in state.labels.counts_by_model()),
+                                     default=-math.inf))
+
+    def stamp(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A copy of ``record`` with ``ts`` in event time (see the module docstring)."""
+        now = self.now if math.isfinite(self.now) else 0.0
+        window = record.get("window")
+        if isinstance(window, dict) and isinstance(window.get("end_ts"), int | float):
+            now = min(float(window["end_ts"]), now)
+        return {**record, "ts": now}
+
+
+def _size(predictions: Path) -> int | None:
+    """The input's size in bytes if it is a regular file (standard input may be one)."""
+    try:
+        info = (os.fstat(sys.stdin.fileno()) if str(predictions) == STDIN
+                else predictions.stat())
+    except (OSError, ValueError):     # no file descriptor behind sys.stdin (a test harness)
+        return None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+
 def replay(settings: Settings, predictions: Path, out: Path, labels: Path | None = None,
            deadletter_out: Path | None = None, retrain_out: Path | None = None,
-           progress: IO[str] | None = sys.stderr) -> ReplayStats:
+           progress: IO[str] | None = sys.stderr,
+           summary: RunSummary | None = None) -> ReplayStats:
     """Run the monitors over ``predictions`` (one message per line); write alerts to ``out``.
+
+    ``predictions`` may be ``-``: standard input. A ``summary`` is shown every
+    step's outputs and finished with the final state (what a run report draws).
 
     Each line is decoded exactly like a Kafka message (a single event or an
     array) by the same partition step the worker runs; refused lines and
@@ -157,32 +249,40 @@ def replay(settings: Settings, predictions: Path, out: Path, labels: Path | None
     started = time.perf_counter()
     state = PartitionState.fresh(settings, 0)
     feed = _LabelFeed(labels) if labels is not None else None
+    stdin = str(predictions) == STDIN
+    name = "<stdin>" if stdin else str(predictions)
     step = PartitionStep(settings, MemoryPendingStore(),
-                         (str(predictions), feed.name if feed else "(no labels)", "(no control)"))
-    bar = _Progress(predictions.stat().st_size, progress) if progress is not None else None
+                         (name, feed.name if feed else "(no labels)", "(no control)"))
+    bar = _Progress(_size(predictions), progress) if progress is not None else None
     dead_sink = deadletter_out.open("wb") if deadletter_out else None
     retrain_sink = retrain_out.open("wb") if retrain_out else None
-    name = str(predictions)
+    clock = _EventClock()
+    done_bytes = 0
     # As in the worker: no automatic collections in the middle of a step (see worker.run).
     collecting = gc.isenabled()
     gc.disable()
     try:
-        with predictions.open("rb") as source, out.open("wb") as sink:
+        with (nullcontext(sys.stdin.buffer) if stdin else predictions.open("rb")) as source, \
+                out.open("wb") as sink:
             def emit(output: StepOutput) -> None:
+                clock.advance(state)
+                stamp = clock.stamp
+                if summary is not None:
+                    summary.observe(output)
                 stats.events += output.events
                 stats.labels += output.labels
                 stats.windows += output.windows
                 stats.alerts += len(output.alerts)
-                sink.write(b"".join(orjson.dumps(a) + b"\n" for a in output.alerts))
+                sink.write(b"".join(orjson.dumps(stamp(a)) + b"\n" for a in output.alerts))
                 stats.retrain += len(output.retrain)
                 if retrain_sink is not None:
-                    retrain_sink.write(b"".join(orjson.dumps(r) + b"\n" for r in output.retrain))
+                    retrain_sink.write(b"".join(orjson.dumps(stamp(r)) + b"\n"
+                                                for r in output.retrain))
                 stats.dead_letters += len(output.dead_letters)
                 if dead_sink is not None:
-                    dead_sink.write(b"".join(orjson.dumps(record) + b"\n"
+                    dead_sink.write(b"".join(orjson.dumps(stamp(record)) + b"\n"
                                              for _, record in output.dead_letters))
 
-            done_bytes = 0
             while True:
                 raw = [line for _, line in zip(range(CHUNK_LINES), source, strict=False)]
                 if not raw:
@@ -212,6 +312,8 @@ def replay(settings: Settings, predictions: Path, out: Path, labels: Path | None
         if retrain_sink:
             retrain_sink.close()
     stats.seconds = time.perf_counter() - started
+    if summary is not None:
+        summary.finish(state)
     if bar:
-        bar.update(bar.total, stats.events, final=True)
+        bar.update(done_bytes, stats.events, final=True)
     return stats

@@ -21,6 +21,7 @@ from streams.ui.commands import (
     cmd_demo,
     cmd_rebaseline,
     cmd_replay,
+    cmd_report,
     cmd_simulate,
     cmd_status,
     cmd_tail,
@@ -159,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
         "events); with --labels, labels are joined to their predictions in event-time order "
         "as the worker joins them. Alerts are written as JSON lines, the same events the "
         "worker publishes on the alerts topic.")
-    replay.add_argument("--predictions", type=Path, required=True, help="predictions JSONL")
+    replay.add_argument("--predictions", type=Path, required=True, help="predictions JSONL "
+                        "('-': standard input; the progress line then has no ETA)")
     replay.add_argument("--labels", type=Path, help="labels JSONL (optional): joined with the "
                         "predictions in event-time order for performance, concept-drift and "
                         "retrain checks")
@@ -169,7 +171,27 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--deadletter", type=Path,
                         help="where to write dead letters (JSONL; default: not written)")
     replay.add_argument("--quiet", action="store_true", help="no progress bar")
+    replay.add_argument("--report", type=Path, help="also write the run's HTML report here "
+                        "(one self-contained page: models, windows, alerts with their "
+                        "explanations and histograms, performance over time)")
+    replay.add_argument("--summary", type=Path, help="also write the run summary (JSON) here: "
+                        "with the alerts, what `driftline report` draws the page from")
     replay.set_defaults(run=cmd_replay)
+
+    report = commands.add_parser(
+        "report", help="write the HTML report of a replay from its alerts and summary",
+        description="Write one self-contained HTML page (no network needed to open it) from "
+        "the alerts a replay wrote (--out of `driftline replay`, or any file of alert events, "
+        "one per line) and the run summary it wrote with --summary: models, windows, each "
+        "alert with its explanation, reference vs window histograms of the features at each "
+        "alert, drift statistics and performance over time. Without --summary the page shows "
+        "the models and alerts only. `driftline replay --report` writes the same page "
+        "directly.")
+    report.add_argument("--alerts", type=Path, required=True, help="alert events (JSONL)")
+    report.add_argument("--summary", type=Path,
+                        help="the run summary (JSON) of `driftline replay --summary`")
+    report.add_argument("--out", type=Path, required=True, help="where to write the page")
+    report.set_defaults(run=cmd_report)
 
     simulate = commands.add_parser(
         "simulate", help="write a synthetic scenario: predictions, labels, truth",

@@ -118,21 +118,53 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Replay files through the monitor."""
-    from streams.offline.replay import replay
+    from streams.offline.replay import STDIN, replay
 
     settings = _settings(args)
-    for path in (args.predictions, args.labels):
+    stdin = str(args.predictions) == STDIN
+    for path in (args.labels,) if stdin else (args.predictions, args.labels):
         if path is not None and not path.is_file():
             raise DriftlineError(f"no such file: {path}")
+    summary = None
+    if args.report or args.summary:
+        from streams.offline.run_summary import RunSummary
+
+        summary = RunSummary({"predictions": "standard input" if stdin else str(args.predictions),
+                              "labels": str(args.labels) if args.labels else None}, settings)
     stats = replay(settings, args.predictions, args.out, labels=args.labels,
                    deadletter_out=args.deadletter, retrain_out=args.retrain_out,
-                   progress=None if args.quiet else sys.stderr)
+                   progress=None if args.quiet else sys.stderr, summary=summary)
     print(f"replayed {stats.events:,} events ({stats.lines:,} lines, {stats.labels:,} labels, "
           f"{stats.joined:,} joined) in {stats.seconds:.2f} s = "
           f"{stats.events_per_second:,.0f} events/s; {stats.windows:,} windows, "
           f"{stats.alerts} alerts → {args.out}, {stats.retrain} retrain requests"
           f"{' → ' + str(args.retrain_out) if args.retrain_out else ''}, "
           f"{stats.dead_letters} dead letters", file=sys.stderr)
+    if summary is not None:
+        from streams.offline.report import read_alerts, write_report
+        from streams.offline.run_summary import write_summary
+
+        written = summary.to_dict(stats.counts())
+        if args.summary:
+            write_summary(written, args.summary)
+            print(f"run summary → {args.summary}", file=sys.stderr)
+        if args.report:
+            write_report(read_alerts(args.out), written, args.report)
+            print(f"report → {args.report}", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the HTML report of a replay from its alerts and summary."""
+    from streams.offline.report import read_alerts, write_report
+    from streams.offline.run_summary import read_summary
+
+    for path in (args.alerts, args.summary):
+        if path is not None and not path.is_file():
+            raise DriftlineError(f"no such file: {path}")
+    alerts = read_alerts(args.alerts)
+    write_report(alerts, read_summary(args.summary) if args.summary else None, args.out)
+    print(f"report of {len(alerts)} alerts → {args.out}", file=sys.stderr)
     return 0
 
 
