@@ -210,6 +210,6 @@ def _threshold(increments: NDArray[np.float64], drift: NDArray[np.float64], bloc
 
 def _summary(reference: NDArray[np.float64]) -> dict[str, float]:
     p01, p50, p99 = np.quantile(reference, [0.01, 0.5, 0.99])
-    return {"events": float(reference.size), "mean": float(reference.mean()),
+    return {"events": int(reference.size), "mean": float(reference.mean()),
             "sd": float(reference.std()), "p01": float(p01), "p50": float(p50),
             "p99": float(p99)}

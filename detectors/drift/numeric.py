@@ -329,7 +329,7 @@ class NumericDrift(FeatureTest[NumericColumn | NumericBlock]):
 def _summary(reference: Floats) -> dict[str, float]:
     p01, p25, p50, p75, p99 = np.quantile(reference, [0.01, 0.25, 0.5, 0.75, 0.99])
     return {
-        "events": float(reference.size),
+        "events": int(reference.size),
         "mean": float(reference.mean()),
         "sd": float(reference.std()),
         "min": float(reference.min()),
