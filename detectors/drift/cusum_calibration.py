@@ -210,6 +210,8 @@ def _threshold(increments: NDArray[np.float64], drift: NDArray[np.float64], bloc
 
 def _summary(reference: NDArray[np.float64]) -> dict[str, float]:
     p01, p50, p99 = np.quantile(reference, [0.01, 0.5, 0.99])
+    # min and max (the reference is sorted) tell a two-valued column, such as a 0/1
+    # output, from one whose p01 or p99 hides a rare value.
     return {"events": int(reference.size), "mean": float(reference.mean()),
-            "sd": float(reference.std()), "p01": float(p01), "p50": float(p50),
-            "p99": float(p99)}
+            "sd": float(reference.std()), "min": float(reference[0]), "p01": float(p01),
+            "p50": float(p50), "p99": float(p99), "max": float(reference[-1])}
