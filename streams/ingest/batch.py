@@ -43,7 +43,7 @@ class PredictionEnvelope(TypedDict):
     model_id: ModelId
     model_version: ModelVersion
     event_id: EventId
-    ts: float
+    ts: Annotated[float, msgspec.Meta(ge=0.0, lt=1e11)]  # decode.TS_MIN, TS_MAX
     features: dict[str, FeatureValue]
     prediction: Scalar
     score: NotRequired[float]
@@ -56,7 +56,7 @@ class LabelEnvelope(TypedDict):
 
     model_id: ModelId
     event_id: EventId
-    ts: float
+    ts: Annotated[float, msgspec.Meta(ge=0.0, lt=1e11)]  # decode.TS_MIN, TS_MAX
     label: Scalar
     model_version: NotRequired[ModelVersion]
 
