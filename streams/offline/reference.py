@@ -18,9 +18,14 @@ Rows become prediction events like this:
   ``score`` are the envelope, every other key is a feature;
 * records of another ``model_id`` (or of another ``model_version``, when one is
   asked for) are skipped; missing ids and times are filled in (``ts`` 0.0);
-* in CSV, cells that parse as numbers are numbers, unless the model's settings
-  declare the feature categorical; empty and ``NaN`` cells (and NaN in Parquet)
-  are missing values;
+* a CSV cell is read as the JSON value it spells
+  (:func:`streams.ingest.values.cell_value`): ``True``/``false`` in any case
+  are booleans, numbers are numbers (``1.0`` and ``1`` are the same category),
+  except those written with a leading zero (``02134``), which stay text; empty
+  and ``NaN`` cells (and NaN in Parquet) are missing values. So a pandas-written
+  CSV gives the categories live JSON events give (``true``, ``1``);
+* a CSV column without a name (or named ``Unnamed: 0``) is the row index pandas
+  writes: it is skipped, and the summary says so;
 * a file without a ``prediction`` column gives a reference of the features
   only: the monitor restored from it does not watch the model's outputs.
 """
@@ -32,6 +37,7 @@ import csv
 import hashlib
 import math
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -46,6 +52,7 @@ from detectors.monitor import ModelMonitor
 from streams.errors import DriftlineError
 from streams.ingest.columnar import build_batch, infer_schema, output_schema
 from streams.ingest.decode import PREDICTION, validate_event
+from streams.ingest.values import cell_value
 from streams.settings import Settings, load_settings
 
 REFERENCE_VERSION = 1
@@ -54,7 +61,7 @@ FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "pa
            ".pq": "parquet"}
 _CHUNK = 5000
 _EXAMPLES = 3
-_MISSING_CELLS = frozenset({"", "nan", "NaN", "NAN"})
+_UNNAMED = re.compile(r"Unnamed: [0-9]+")
 
 
 class ReferenceFileError(DriftlineError):
@@ -69,6 +76,7 @@ class _Tally:
         self.other_models = 0
         self.rejected: Counter[str] = Counter()
         self.examples: list[str] = []
+        self.skipped_columns: list[str] = []
 
     def reject(self, error: str, reason: str) -> None:
         self.rejected[error] += 1
@@ -120,7 +128,7 @@ def build_reference(path: Path, model_id: str, model_version: str | None,
     tally = _Tally()
     monitor: ModelMonitor | None = None
     pending: list[dict[str, Any]] = []
-    events = _events(_records(path, file_format, features), model_id, model_version, settings,
+    events = _events(_records(path, file_format, tally), model_id, model_version, settings,
                      tally)
     for event in events:
         pending.append(event)
@@ -147,7 +155,7 @@ def build_reference(path: Path, model_id: str, model_version: str | None,
         "source": {
             "path": str(path.resolve()), "format": file_format, "sha256": _sha256(path),
             "rows": size, "rows_read": tally.read, "rejected": sum(tally.rejected.values()),
-            "other_models": tally.other_models,
+            "other_models": tally.other_models, "skipped_columns": tally.skipped_columns,
             "features": dict(monitor.schema), "outputs": dict(monitor.outputs),
         },
         "monitor": monitor.to_state(),
@@ -230,9 +238,12 @@ def add_reference_commands(
         "through the same validation as live events and write the monitor's reference, with "
         "the file's path, row counts and SHA-256, to --out. Flat rows: model_id, "
         "model_version, event_id, ts, prediction and score are the envelope, every other "
-        "column is a feature; empty and NaN cells are missing values. JSON lines may also hold "
-        "prediction events (or arrays of them). Uses monitor.reference_size rows and the "
-        "monitor settings of --config, which the workers must share.")
+        "column is a feature (an unnamed row-index column, as pandas writes, is skipped). A "
+        "CSV cell reads as the JSON value it spells (True/false: booleans; 1.0: the number 1), "
+        "so categories match live JSON events; empty and NaN cells are missing values. JSON "
+        "lines may also hold prediction events (or arrays of them). Uses "
+        "monitor.reference_size rows and the monitor settings of --config, which the workers "
+        "must share.")
     build.add_argument("train", type=Path, metavar="TRAIN", help="the training data file")
     build.add_argument("--model", required=True,
                        help="model_id; rows of other models in the file are skipped")
@@ -259,6 +270,9 @@ def cmd_reference_build(args: argparse.Namespace) -> int:
           f"{source['rejected']:,} rejected); {len(source['features'])} features "
           f"({kinds[NUMERIC]} numeric, {kinds[CATEGORICAL]} categorical); outputs: {outputs} "
           f"→ {args.out}")
+    if source["skipped_columns"]:
+        names = ", ".join(repr(name) for name in source["skipped_columns"])
+        print(f"skipped column {names}: a row index (pandas to_csv), not a feature")
     return 0
 
 
@@ -270,11 +284,11 @@ def _format(path: Path) -> str:
     return file_format
 
 
-def _records(path: Path, file_format: str, features: dict[str, str]) -> Iterator[Any]:
+def _records(path: Path, file_format: str, tally: _Tally) -> Iterator[Any]:
     """Raw records of the file, in order: dicts, or whatever a JSON line held."""
     try:
         if file_format == "csv":
-            yield from _csv_records(path, features)
+            yield from _csv_records(path, tally)
         elif file_format == "jsonl":
             yield from _jsonl_records(path)
         else:
@@ -283,25 +297,31 @@ def _records(path: Path, file_format: str, features: dict[str, str]) -> Iterator
         raise ReferenceFileError(f"{path}: cannot read it ({exc})") from exc
 
 
-def _csv_records(path: Path, features: dict[str, str]) -> Iterator[dict[str, Any]]:
+def _csv_records(path: Path, tally: _Tally) -> Iterator[dict[str, Any]]:
     with path.open(newline="", encoding="utf-8-sig") as file:
         reader = csv.DictReader(file)
         if not reader.fieldnames:
             raise ReferenceFileError(f"{path}: expected a header row naming the columns")
+        tally.skipped_columns = [name for name in reader.fieldnames if _is_row_index(name)]
         for row in reader:
             record: dict[str, Any] = {}
             for name, cell in row.items():
-                if name is None:  # more cells than header names
+                if name is None or name in tally.skipped_columns:  # None: cells beyond the header
                     continue
                 if name in ("model_id", "model_version", "event_id"):
                     record[name] = cell
-                elif cell is None or cell.strip() in _MISSING_CELLS:
-                    record[name] = None
-                elif features.get(name) == CATEGORICAL:
-                    record[name] = cell
                 else:
-                    record[name] = _number_or_text(cell)
+                    # The same value a JSON event would carry: True is true, 1.0 is 1.
+                    record[name] = None if cell is None else cell_value(cell)
             yield record
+
+
+def _is_row_index(name: str) -> bool:
+    """Whether a column is the row index that pandas' ``to_csv`` writes, not a feature.
+
+    It has no name, or ``Unnamed: 0`` once read by pandas and written again.
+    """
+    return name.strip() == "" or _UNNAMED.fullmatch(name) is not None
 
 
 def _jsonl_records(path: Path) -> Iterator[Any]:
@@ -415,13 +435,6 @@ def _feed(monitor: ModelMonitor, events: list[dict[str, Any]], tally: _Tally) ->
     # data-quality alert in the first live window.
     reports = monitor.update_many(ColumnBatch(part.ts, part.columns, part.outputs))
     assert not reports, "a reference build never closes a window"
-
-
-def _number_or_text(cell: str) -> float | str:
-    try:
-        return float(cell)
-    except ValueError:
-        return cell
 
 
 def _missing_if_nan(value: Any) -> Any:
