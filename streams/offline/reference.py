@@ -33,11 +33,9 @@ Rows become prediction events like this:
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import math
 import os
-import re
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -49,23 +47,19 @@ import orjson
 from detectors.batch import CATEGORICAL, NUMERIC, ColumnBatch
 from detectors.errors import DetectorError
 from detectors.monitor import ModelMonitor
-from streams.errors import DriftlineError
 from streams.ingest.columnar import build_batch, infer_schema, output_schema
 from streams.ingest.decode import PREDICTION, validate_event
-from streams.ingest.values import cell_value
+from streams.offline.training_files import (
+    ReferenceFileError,
+    Unreadable,
+    file_format_of,
+    read_records,
+)
 from streams.settings import Settings, load_settings
 
 REFERENCE_VERSION = 1
 ENVELOPE = ("model_id", "model_version", "event_id", "ts", "prediction", "score")
-FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
-           ".pq": "parquet"}
-_CHUNK = 5000
 _EXAMPLES = 3
-_UNNAMED = re.compile(r"Unnamed: [0-9]+")
-
-
-class ReferenceFileError(DriftlineError):
-    """A reference could not be built from a training file, or a reference file is invalid."""
 
 
 class _Tally:
@@ -121,15 +115,15 @@ def build_reference(path: Path, model_id: str, model_version: str | None,
 
     """
     path = Path(path)
-    file_format = _format(path)
+    file_format = file_format_of(path)
     declared = settings.models.get(model_id)
     features = dict(declared.features) if declared and declared.features else {}
     size = settings.monitor.reference_size
     tally = _Tally()
     monitor: ModelMonitor | None = None
     pending: list[dict[str, Any]] = []
-    events = _events(_records(path, file_format, tally), model_id, model_version, settings,
-                     tally)
+    records = read_records(path, file_format, tally.skipped_columns)
+    events = _events(records, model_id, model_version, settings, tally)
     for event in events:
         pending.append(event)
         if len(pending) < (size if monitor is None else size - monitor.events):
@@ -276,101 +270,13 @@ def cmd_reference_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _format(path: Path) -> str:
-    file_format = FORMATS.get(path.suffix.lower())
-    if file_format is None:
-        raise ReferenceFileError(f"{path}: expected a .csv, .jsonl, .ndjson or .parquet file, "
-                                 f"got {path.suffix or 'no extension'!r}")
-    return file_format
-
-
-def _records(path: Path, file_format: str, tally: _Tally) -> Iterator[Any]:
-    """Raw records of the file, in order: dicts, or whatever a JSON line held."""
-    try:
-        if file_format == "csv":
-            yield from _csv_records(path, tally)
-        elif file_format == "jsonl":
-            yield from _jsonl_records(path)
-        else:
-            yield from _parquet_records(path)
-    except OSError as exc:
-        raise ReferenceFileError(f"{path}: cannot read it ({exc})") from exc
-
-
-def _csv_records(path: Path, tally: _Tally) -> Iterator[dict[str, Any]]:
-    with path.open(newline="", encoding="utf-8-sig") as file:
-        reader = csv.DictReader(file)
-        if not reader.fieldnames:
-            raise ReferenceFileError(f"{path}: expected a header row naming the columns")
-        tally.skipped_columns = [name for name in reader.fieldnames if _is_row_index(name)]
-        for row in reader:
-            record: dict[str, Any] = {}
-            for name, cell in row.items():
-                if name is None or name in tally.skipped_columns:  # None: cells beyond the header
-                    continue
-                if name in ("model_id", "model_version", "event_id"):
-                    record[name] = cell
-                else:
-                    # The same value a JSON event would carry: True is true, 1.0 is 1.
-                    record[name] = None if cell is None else cell_value(cell)
-            yield record
-
-
-def _is_row_index(name: str) -> bool:
-    """Whether a column is the row index that pandas' ``to_csv`` writes, not a feature.
-
-    It has no name, or ``Unnamed: 0`` once read by pandas and written again.
-    """
-    return name.strip() == "" or _UNNAMED.fullmatch(name) is not None
-
-
-def _jsonl_records(path: Path) -> Iterator[Any]:
-    with path.open("rb") as file:
-        for number, line in enumerate(file, start=1):
-            if not line.strip():
-                continue
-            try:
-                document = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                yield _Unreadable(f"line {number}: not valid JSON ({exc})")
-                continue
-            if isinstance(document, list):
-                yield from document
-            else:
-                yield document
-
-
-def _parquet_records(path: Path) -> Iterator[dict[str, Any]]:
-    try:
-        # pyarrow is optional (not found without the extra) and ships no type information.
-        import pyarrow.parquet as parquet  # type: ignore[import-untyped,import-not-found,unused-ignore]
-    except ImportError as exc:
-        raise ReferenceFileError(
-            f"{path}: reading Parquet needs the pyarrow package, which is not installed "
-            "(pip install 'driftline[parquet]'), or convert the file to CSV or JSON lines"
-        ) from exc
-    try:
-        table = parquet.ParquetFile(path)
-        for batch in table.iter_batches(batch_size=_CHUNK):
-            yield from batch.to_pylist()
-    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
-        raise ReferenceFileError(f"{path}: cannot read it as Parquet ({exc})") from exc
-
-
-class _Unreadable:
-    """A line that was not JSON: counted as rejected, never fed."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-
 def _events(records: Iterator[Any], model_id: str, model_version: str | None,
             settings: Settings, tally: _Tally) -> Iterator[dict[str, Any]]:
     """Valid prediction events of the model, from raw records."""
     with_outputs: bool | None = None
     for row, record in enumerate(records):
         tally.read += 1
-        if isinstance(record, _Unreadable):
+        if isinstance(record, Unreadable):
             tally.reject("invalid_json", record.reason)
             continue
         if not isinstance(record, dict):
