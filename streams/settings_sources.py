@@ -152,14 +152,22 @@ def env_keys(declaration: type) -> list[EnvKey]:
     return keys
 
 
+def environment_variable(key: str) -> str:
+    """The variable that sets a dotted key, as :func:`env_keys` derives it.
+
+    >>> environment_variable("monitor.reference_size")
+    'DRIFTLINE_MONITOR_REFERENCE_SIZE'
+    """
+    return PREFIX + key.replace(".", "_").upper()
+
+
 def _key(key: str, default: Any, owner: type) -> EnvKey:
     kind = next((kind for kind in _PARSERS if isinstance(default, kind)),
                 dict if isinstance(default, Mapping) else None)
     if kind is None:
         raise TypeError(f"{key}: no environment form for a default of type "
                         f"{type(default).__name__}")
-    var = PREFIX + key.replace(".", "_").upper()
-    return EnvKey(var, key, default, _PARSERS[kind], owner)
+    return EnvKey(environment_variable(key), key, default, _PARSERS[kind], owner)
 
 
 def read_yaml(path: Path) -> dict[str, Any]:

@@ -38,6 +38,7 @@ import math
 import os
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ from typing import Any
 import orjson
 
 from detectors.batch import CATEGORICAL, NUMERIC, ColumnBatch
-from detectors.errors import DetectorError
+from detectors.errors import ConfigurationError, DetectorError
 from detectors.monitor import ModelMonitor
 from streams.ingest.columnar import build_batch, infer_schema, output_schema
 from streams.ingest.decode import PREDICTION, validate_event
@@ -56,6 +57,7 @@ from streams.offline.training_files import (
     read_records,
 )
 from streams.settings import Settings, load_settings
+from streams.settings_sources import environment_variable
 
 REFERENCE_VERSION = 1
 ENVELOPE = ("model_id", "model_version", "event_id", "ts", "prediction", "score")
@@ -141,7 +143,8 @@ def build_reference(path: Path, model_id: str, model_version: str | None,
         version = f" version {model_version!r}" if model_version else ""
         raise ReferenceFileError(
             f"{path}: {usable:,} usable rows for model {model_id!r}{version}, but the reference "
-            f"needs {size:,} (monitor.reference_size); {tally.describe()}")
+            f"needs {size:,} (monitor.reference_size); {tally.describe()}; "
+            f"{_smaller_reference(usable, settings)}")
     return {
         "version": REFERENCE_VERSION,
         "model_id": model_id,
@@ -321,6 +324,18 @@ def _event(record: dict[str, Any], row: int, model_id: str,
         ts = event["ts"]
         event["ts"] = (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).timestamp()
     return event
+
+
+def _smaller_reference(usable: int, settings: Settings) -> str:
+    """How to build the reference from fewer rows, naming the setting and its variable."""
+    variable = environment_variable("monitor.reference_size")
+    try:
+        replace(settings.monitor, reference_size=usable)
+    except ConfigurationError as exc:
+        return f"the file needs more usable rows: monitor.{exc}"
+    return (f"to use these rows, lower monitor.reference_size to at most {usable:,} "
+            f"({variable}={usable} or the --config file), and give the workers the same "
+            f"value: a reference only loads with the monitor settings it was built with")
 
 
 def _new_monitor(events: list[dict[str, Any]], features: dict[str, str],

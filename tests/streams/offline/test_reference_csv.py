@@ -100,3 +100,34 @@ def test_cells_that_are_not_json_values_stay_text_or_go_missing() -> None:
     assert [cell_value(c) for c in ("", " ", "nan", "NaN", "1,5", "0x10", "1_000", "Yes")] == [
         None, None, None, None, "1,5", "0x10", "1_000", "Yes"]
     assert cell_value("-inf") == float("-inf")      # refused later as non_finite, as live
+
+
+def test_a_small_reference_size_from_the_environment_builds_without_warnings(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import warnings
+
+    write_pandas_csv(tmp_path / "train.csv", applicants(np.random.default_rng(5), 1000))
+    monkeypatch.setenv("DRIFTLINE_REFERENCE_SIZE", "300")   # the name of the issue: an alias
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["reference", "build", str(tmp_path / "train.csv"), "--model", "credit-risk",
+                     "--out", str(tmp_path / "ref.json")]) == 0
+    assert "300 rows of" in capsys.readouterr().out
+
+
+def test_a_short_file_says_which_setting_and_variable_to_lower(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_pandas_csv(tmp_path / "train.csv", applicants(np.random.default_rng(6), 800))
+    assert main(["reference", "build", str(tmp_path / "train.csv"), "--model", "credit-risk",
+                 "--out", str(tmp_path / "ref.json")]) != 0
+    error = capsys.readouterr().err
+    assert "800 usable rows for model 'credit-risk', but the reference needs 5,000 " \
+           "(monitor.reference_size)" in error
+    assert "lower monitor.reference_size to at most 800 (DRIFTLINE_MONITOR_REFERENCE_SIZE=800 " \
+           "or the --config file), and give the workers the same value" in error
+    write_pandas_csv(tmp_path / "tiny.csv", applicants(np.random.default_rng(6), 60))
+    assert main(["reference", "build", str(tmp_path / "tiny.csv"), "--model", "credit-risk",
+                 "--out", str(tmp_path / "ref.json")]) != 0
+    assert "the file needs more usable rows: monitor.reference_size: expected an integer >= " \
+           "100, got 60" in capsys.readouterr().err
