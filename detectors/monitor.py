@@ -269,7 +269,7 @@ class ModelMonitor:
         return report
 
     def _reference_info(self) -> dict[str, float]:
-        return {"events": float(self.config.reference_size),
+        return {"events": self.config.reference_size,
                 "start_ts": self._reference_start_ts, "end_ts": self._reference_end_ts}
 
     def _rejected_findings(self) -> list[Finding]:

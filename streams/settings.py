@@ -3,18 +3,21 @@
 Precedence: built-in defaults < YAML file (``--config`` or ``DRIFTLINE_CONFIG``)
 < environment variables. Every key is validated; an error names the key, what
 was expected and what was given.
+
+The dataclasses below are the one declaration of every key: its type and
+default here, its description in the class docstring. Each key's environment
+variable is derived from them (:mod:`streams.settings_sources`), and so is the
+reference, ``docs/configuration.md`` (:mod:`streams.settings_doc`).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import yaml
 
 from detectors.batch import FEATURE_TYPES
 from detectors.errors import ConfigurationError, require
@@ -22,6 +25,14 @@ from detectors.monitor import MonitorConfig
 from detectors.performance import EstimationConfig, PerformanceConfig
 from streams.core.alerts import AlertSettings
 from streams.errors import SettingsError
+from streams.settings_sources import (
+    CONFIG_VAR,
+    apply_environment,
+    check_unknown,
+    env_keys,
+    read_yaml,
+    secret_variables,
+)
 
 if TYPE_CHECKING:
     # For annotations only: _sinks imports the sinks when a webhook is configured.
@@ -30,45 +41,23 @@ if TYPE_CHECKING:
 TOPIC_ROLES = ("predictions", "labels", "alerts", "retrain", "deadletter", "control", "joined")
 
 
-def boolean(text: str) -> bool:
-    """An on/off environment value: true/false, 1/0, yes/no or on/off (any case).
-
-    >>> boolean("True"), boolean("0")
-    (True, False)
-    """
-    value = text.strip().lower()
-    if value in ("true", "1", "yes", "on"):
-        return True
-    if value in ("false", "0", "no", "off"):
-        return False
-    raise ValueError(text)
-
-
-# Environment variable → dotted settings key, with the parser for its text.
-ENV_VARS: dict[str, tuple[str, Callable[[str], object]]] = {
-    "DRIFTLINE_BOOTSTRAP_SERVERS": ("bootstrap_servers", str),
-    "DRIFTLINE_REDIS_URL": ("redis_url", str),
-    "DRIFTLINE_GROUP_ID": ("group_id", str),
-    "DRIFTLINE_TOPIC_PREFIX": ("topics.prefix", str),
-    "DRIFTLINE_PARTITIONS": ("topics.partitions", int),
-    "DRIFTLINE_REFERENCE_SIZE": ("monitor.reference_size", int),
-    "DRIFTLINE_WINDOW_SIZE": ("monitor.window_size", int),
-    "DRIFTLINE_ALPHA": ("monitor.alpha", float),
-    "DRIFTLINE_SESSION_TIMEOUT_MS": ("worker.session_timeout_ms", int),
-    "DRIFTLINE_METRICS_PORT": ("worker.metrics_port", int),
-    "DRIFTLINE_METRICS_HOST": ("worker.metrics_host", str),
-    "DRIFTLINE_RESOLVE_AFTER_WINDOWS": ("alerts.resolve_after_windows", int),
-    "DRIFTLINE_ALERT_COOLDOWN_WINDOWS": ("alerts.cooldown_windows", int),
-    "DRIFTLINE_MAX_ALERTS_PER_HOUR": ("alerts.max_alerts_per_hour", int),
-    "DRIFTLINE_DASHBOARD_PORT": ("dashboard.port", int),
-    "DRIFTLINE_DASHBOARD_HOST": ("dashboard.host", str),
-    "DRIFTLINE_JOINED_TOPIC": ("labels.joined_topic", boolean),
-}
-
-
 @dataclass(frozen=True)
 class TopicSettings:
-    """Topic names are ``prefix + role`` unless overridden in ``names``."""
+    """Topic names are ``prefix + role`` unless overridden in ``names``.
+
+    Parameters
+    ----------
+    prefix
+        Every topic is ``<prefix><role>``: ``driftline.predictions``, ``driftline.alerts``, …
+    partitions
+        Partitions per topic (created at start-up). predictions and labels must have the
+        same count; it is also the most workers that can share the load.
+    replication_factor
+        Replicas of each topic created at start-up.
+    names
+        Role → topic name, for topics that do not follow the prefix
+        (roles: predictions, labels, alerts, retrain, deadletter, control, joined).
+    """
 
     prefix: str = "driftline."
     partitions: int = 6
@@ -82,7 +71,17 @@ class TopicSettings:
 
 @dataclass(frozen=True)
 class LimitSettings:
-    """What one input message may hold before it is dead-lettered."""
+    """What one input message may hold before it is dead-lettered.
+
+    Parameters
+    ----------
+    max_message_bytes
+        Largest message value read; a larger one is dead-lettered (``oversized``).
+    max_events_per_message
+        Most events in an array message (``too_many_events``).
+    max_features
+        Most features in one event (``invalid_value``).
+    """
 
     max_message_bytes: int = 1_048_576
     max_events_per_message: int = 100_000
@@ -91,7 +90,25 @@ class LimitSettings:
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    """How the batch consumer polls, checkpoints and joins its group."""
+    """How the batch consumer polls, checkpoints and joins its group.
+
+    Parameters
+    ----------
+    batch_size
+        Most messages consumed per poll (one partition step).
+    poll_timeout_s
+        How long a poll waits for messages.
+    checkpoint_interval_s
+        Seconds between checkpoints of monitor state and offsets to Redis.
+    session_timeout_ms
+        Kafka consumer-group session timeout.
+    metrics_port
+        Port of the Prometheus ``/metrics`` endpoint (0 = any free port, -1 = off).
+    metrics_host
+        Address the metrics endpoint listens on.
+    metrics_max_series
+        Most labelled series per metric; beyond it new label values are not exported.
+    """
 
     batch_size: int = 5000
     poll_timeout_s: float = 0.5
@@ -104,7 +121,28 @@ class WorkerSettings:
 
 @dataclass(frozen=True)
 class LabelSettings:
-    """How labels join predictions and when a retrain request is sent."""
+    """How labels join predictions and when a retrain request is sent.
+
+    Parameters
+    ----------
+    pending_ttl_s
+        How long a prediction waits for its label (in Redis, which expires it).
+    pending_bucket_s
+        Width of one Redis hash of pending predictions (by arrival time).
+    early_wait_s
+        How long (event time) a label that arrives before its prediction waits for it.
+    max_early_labels
+        Early labels kept per partition; beyond it the oldest is counted unmatched.
+    store_features
+        Keep features with pending predictions (the challengers learn from them).
+    retrain_min_labels
+        Labelled events after a confirmed drift before a retrain request.
+    max_segments
+        Segment values (``name=value``) with their own performance monitor, per model
+        version (0 = no segments).
+    joined_topic
+        Publish each joined prediction and label on the ``joined`` topic.
+    """
 
     pending_ttl_s: float = 7 * 86400.0
     pending_bucket_s: float = 3600.0
@@ -134,8 +172,12 @@ class LabelSettings:
 class DashboardSettings:
     """Where the live web dashboard listens (``driftline dashboard``, ``up`` and ``demo``).
 
-    ``port`` 0 takes any free port, -1 starts no dashboard in ``up``/``demo``.
-    The page has no login: the default host keeps it on this machine.
+    Parameters
+    ----------
+    port
+        Port of the page (0 = any free port, -1 = no dashboard in ``up``/``demo``).
+    host
+        Address it listens on. The page has no login: the default keeps it on this machine.
     """
 
     port: int = 8765
@@ -149,7 +191,14 @@ class DashboardSettings:
 
 @dataclass(frozen=True)
 class SinkSettings:
-    """Where alerts go besides the alerts topic."""
+    """Where alerts go besides the alerts topic.
+
+    Parameters
+    ----------
+    webhooks
+        Webhooks that receive every alert event, each a mapping of the keys below
+        (``url`` is required; ``secret_env`` names the variable holding the HMAC key).
+    """
 
     webhooks: tuple[WebhookSettings, ...] = ()
 
@@ -165,7 +214,23 @@ class ModelSettings:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything driftline needs, validated. Build with :func:`load_settings`."""
+    """Everything driftline needs, validated. Build with :func:`load_settings`.
+
+    Parameters
+    ----------
+    bootstrap_servers
+        Kafka brokers, ``host:port[,host:port…]``.
+    redis_url
+        Redis holding the checkpoints (monitor state and offsets), pending
+        predictions and the live view.
+    group_id
+        The Kafka consumer group all workers share.
+    models
+        model_id → ``{features: {name: numeric|categorical}, reference: PATH, task:
+        classification|regression}``: declared feature types (inferred from the first
+        events otherwise), a reference file built with ``driftline reference build``,
+        the task (inferred from the first joined label otherwise).
+    """
 
     bootstrap_servers: str = "localhost:9092"
     redis_url: str = "redis://localhost:6379/0"
@@ -210,37 +275,12 @@ def load_settings(path: str | Path | None = None,
     streams.errors.SettingsError: DRIFTLINE_WINDOW_SIZE: expected int, got 'many'
     """
     env = os.environ if environ is None else environ
-    path = path or env.get("DRIFTLINE_CONFIG")
-    raw: dict[str, Any] = {}
-    if path:
-        raw = _read_yaml(Path(path))
-    for var, (key, parse) in ENV_VARS.items():
-        if var in env:
-            try:
-                value = parse(env[var])
-            except ValueError as exc:
-                raise SettingsError(f"{var}: expected {parse.__name__}, got {env[var]!r}") from exc
-            section, _, name = key.rpartition(".")
-            target = raw.setdefault(section, {}) if section else raw
-            if not isinstance(target, dict):
-                raise SettingsError(f"{section}: expected a mapping, got {target!r}")
-            target[name] = value
+    path = path or env.get(CONFIG_VAR)
+    raw: dict[str, Any] = read_yaml(Path(path)) if path else {}
+    keys = env_keys(Settings)
+    apply_environment(raw, env, keys)
+    check_unknown(env, keys, secret_variables(raw))
     return _build(raw, env)
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SettingsError(f"config file {str(path)!r}: cannot read it ({exc})") from exc
-    except yaml.YAMLError as exc:
-        raise SettingsError(f"config file {str(path)!r}: not valid YAML ({exc})") from exc
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, dict):
-        raise SettingsError(f"config file {str(path)!r}: expected a mapping at the top, "
-                            f"got {type(loaded).__name__}")
-    return loaded
 
 
 def _build(raw: dict[str, Any], env: Mapping[str, str]) -> Settings:
@@ -356,6 +396,8 @@ def _sinks(raw: object, env: Mapping[str, str]) -> SinkSettings:
 def _typed(key: str, value: object, expected: type) -> Any:
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if expected is tuple and isinstance(value, list):  # YAML has lists, not tuples
+        return tuple(value)
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         raise SettingsError(f"{key}: expected {expected.__name__}, got {value!r}")
     return value

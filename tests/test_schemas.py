@@ -130,7 +130,7 @@ def test_ts_accepts_epoch_seconds_and_rfc3339() -> None:
     for ts in (1763898245, 1763898245.137, "2025-11-23T11:04:05Z", "2025-11-23T12:04:05.2+01:00"):
         event["ts"] = ts
         assert prediction.is_valid(event), ts
-    for ts in ("2025-11-23", "2025-11-23T11:04:05", "yesterday", True, None):
+    for ts in ("2025-11-23", "2025-11-23T11:04:05", "yesterday", True, None, 1763898245000, -1):
         event["ts"] = ts
         assert not prediction.is_valid(event), ts
 

@@ -188,7 +188,7 @@ class CategoricalDrift(WindowedTest[CategoricalColumn]):
     def _evaluate(self) -> TestResult:
         n_ref = self._reference_events
         n_win = self._events
-        summary = {"events": float(n_ref), "categories": float(len(self._reference_tally)),
+        summary = {"events": int(n_ref), "categories": len(self._reference_tally),
                    "unseen_rate": self._unseen_rate}
         if n_ref < _MIN_EVENTS or n_win < _MIN_EVENTS:
             return TestResult(

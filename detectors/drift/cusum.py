@@ -55,10 +55,10 @@ from detectors.batch import NumericBlock, NumericColumn
 from detectors.buffers import buffer_rows, collect, empty_buffer, restore_buffer
 from detectors.drift.cusum_blocks import Cusums, advance, block_sums, walk
 from detectors.drift.cusum_calibration import MIN_EVENTS, SCALE, calibrate
+from detectors.drift.cusum_explain import explain_location, explain_quiet, explain_spread
 from detectors.drift.score_lookup import ScoreLookup
 from detectors.errors import ConfigurationError, require
 
-SIDES = ("location_up", "location_down", "spread_up", "spread_down")
 Ints = NDArray[np.int64]
 
 
@@ -343,7 +343,7 @@ class NumericCusum(FeatureTest[NumericColumn | NumericBlock]):
             detector=_detector(side), drift=False, statistic=statistic / SCALE,
             threshold=threshold / SCALE, p_value=None, effect_size=0.0,
             severity=WARNING, window_events=events,
-            explanation=partial(_explain_quiet, side, statistic, threshold), reference=reference)
+            explanation=partial(explain_quiet, side, statistic, threshold), reference=reference)
 
     def _alarmed_result(self, feature: int, events: int) -> TestResult:
         """The window verdict of a feature that alarmed: its first alarm, with the count."""
@@ -356,29 +356,19 @@ class NumericCusum(FeatureTest[NumericColumn | NumericBlock]):
     def _alarm_result(self, feature: int, side: int, statistic: int, run: int,
                       window_events: int) -> TestResult:
         ref = self._reference_summary[feature]
-        knots, table = self._knots[feature], self._table[feature]
         per_event = statistic / (run * SCALE)
         block_centre = int(self._centres[feature, side]) / (self.block_size * SCALE)
         if side < 2:
             shift = block_centre + per_event if side == 0 else block_centre - per_event
             effect = abs(shift)
-            median = float(np.interp(ref["p50"], knots, table))
-            typical = float(np.interp(median + shift * SCALE, table, knots))
-            direction = "higher" if side == 0 else "lower"
-            explanation = (
-                f"values {direction} than in the reference: over the last {run:,} events the "
-                f"typical value is ≈{typical:.4g} (reference median {ref['p50']:.4g}), a shift "
-                f"of {shift:+.2f} reference sd")
+            explanation = explain_location(ref, self._knots[feature], self._table[feature],
+                                           shift, run, up=side == 0)
             severity = CRITICAL if effect >= 1.0 else WARNING
         else:
             ratio = block_centre + per_event if side == 2 else block_centre - per_event
             ratio = max(ratio, 1e-6)
             effect = abs(math.log(ratio))
-            direction = "more" if side == 2 else "less"
-            explanation = (
-                f"values {direction} spread out than in the reference: over the last {run:,} "
-                f"events the variance is ≈{ratio:.2f}× the reference's (reference sd "
-                f"{ref['sd']:.4g}, p01–p99 {ref['p01']:.4g} to {ref['p99']:.4g})")
+            explanation = explain_spread(ref, ratio, run, up=side == 2)
             severity = CRITICAL if effect >= math.log(2.0) else WARNING
         threshold = int(self._thresholds[feature, side]) / SCALE
         return TestResult(
@@ -407,11 +397,6 @@ class NumericCusum(FeatureTest[NumericColumn | NumericBlock]):
         state = super().to_state()
         state["state"]["buffer"] = buffer_rows(self._buffer, self._buffer_used)
         return state
-
-
-def _explain_quiet(side: int, statistic: int, threshold: int) -> str:
-    return (f"no alarm; the closest CUSUM ({SIDES[side].replace('_', ' ')}) is at "
-            f"{statistic / threshold:.0%} of its threshold")
 
 
 def _detector(side: int) -> str:

@@ -186,13 +186,20 @@ def _threshold(increments: NDArray[np.float64], drift: NDArray[np.float64], bloc
     deltas = base + math.sqrt(block) * (centre + spread * _NODES) / sd
 
     def false_alarm_rate(h: float) -> float:
+        # Siegmund: a run lasts (e^y - 1 - y) / (2 delta^2) blocks, y = -2 delta barrier;
+        # near y = 0 that is barrier^2 (1 + y/3). The rate per event is the inverse over
+        # the block size, computed as 2 delta^2 / block / excess: when the increments drift
+        # far below zero (seen with references of a few hundred values) the run length
+        # itself exceeds the largest float, while its inverse only underflows, harmlessly.
         barrier = h / block_sd + _OVERSHOOT
         y = -2.0 * deltas * barrier
-        with np.errstate(over="ignore"):
-            excess = np.where(np.abs(y) < 1e-4, 0.5 * y * y * (1.0 + y / 3.0),
-                              np.expm1(np.minimum(y, 700.0)) - y)
-        run_blocks = excess / (2.0 * deltas * deltas)
-        return float(np.dot(_WEIGHTS, 1.0 / (block * run_blocks)))
+        near_zero = np.abs(y) < 1e-4
+        # Each branch sees only its own y (the other gets a harmless stand-in).
+        y_near, y_far = np.where(near_zero, y, 0.0), np.where(near_zero, 1.0, y)
+        excess = np.expm1(np.minimum(y_far, 700.0)) - y_far
+        rates = np.where(near_zero, 1.0 / (block * barrier * barrier * (1.0 + y_near / 3.0)),
+                         2.0 * deltas * deltas / block / excess)
+        return float(np.dot(_WEIGHTS, rates))
 
     low, high = 0.0, block_sd
     while false_alarm_rate(high) > rate:
@@ -210,6 +217,8 @@ def _threshold(increments: NDArray[np.float64], drift: NDArray[np.float64], bloc
 
 def _summary(reference: NDArray[np.float64]) -> dict[str, float]:
     p01, p50, p99 = np.quantile(reference, [0.01, 0.5, 0.99])
-    return {"events": float(reference.size), "mean": float(reference.mean()),
-            "sd": float(reference.std()), "p01": float(p01), "p50": float(p50),
-            "p99": float(p99)}
+    # min and max (the reference is sorted) tell a two-valued column, such as a 0/1
+    # output, from one whose p01 or p99 hides a rare value.
+    return {"events": int(reference.size), "mean": float(reference.mean()),
+            "sd": float(reference.std()), "min": float(reference[0]), "p01": float(p01),
+            "p50": float(p50), "p99": float(p99), "max": float(reference[-1])}

@@ -29,6 +29,7 @@ from detectors.base import CRITICAL, WARNING, FeatureTest, TestResult
 from detectors.batch import NumericBlock, NumericColumn
 from detectors.buffers import buffer_rows, collect, empty_buffer, restore_buffer
 from detectors.drift import histogram_rows
+from detectors.drift.two_valued import describe_shares, share_of_high, two_values
 from detectors.errors import ConfigurationError, require
 
 # Finer bins in the tails, where drift in spread shows first.
@@ -332,7 +333,7 @@ class NumericDrift(FeatureTest[NumericColumn | NumericBlock]):
 def _summary(reference: Floats) -> dict[str, float]:
     p01, p25, p50, p75, p99 = np.quantile(reference, [0.01, 0.25, 0.5, 0.75, 0.99])
     return {
-        "events": float(reference.size),
+        "events": int(reference.size),
         "mean": float(reference.mean()),
         "sd": float(reference.std()),
         "min": float(reference.min()),
@@ -357,6 +358,13 @@ def _distribution(edges: Floats, reference: Floats, window: Floats,
 
 def _explain(ref: dict[str, float], ends: tuple[float, float], window: _Window,
              distances: str) -> str:
+    if two_values(ref["mean"], ref["sd"], ref["min"], ref["max"]) and two_values(
+            window.mean, window.sd, ref["min"], ref["max"]):
+        # A 0/1 output (or any two-valued column): the share of one value is the story.
+        low, high = ref["min"], ref["max"]
+        shares = describe_shares(low, high, share_of_high(ref["mean"], low, high),
+                                 share_of_high(window.mean, low, high))
+        return f"{shares}; PSI {window.psi:.3f}" + distances
     low, high = ends
     # "Above p99" only means something when the reference had values above its p99
     # (not so for a 0/1 prediction, whose p99 is its maximum).

@@ -406,8 +406,8 @@ class PCADrift(WindowedTest[Any]):
         return "rank correlation of " + ", of ".join(parts)
 
     def _reference_summary(self) -> dict[str, float]:
-        return {"events": float(self._reference_events), "features": float(len(self.columns)),
-                "components": float(self._components), "explained_variance": self._explained,
+        return {"events": self._reference_events, "features": len(self.columns),
+                "components": int(self._components), "explained_variance": self._explained,
                 "reconstruction_error": self._spe_mean, "hotelling_t2": self._t2_mean}
 
     def _restore(self, key: str, value: Any) -> Any:

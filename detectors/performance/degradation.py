@@ -60,7 +60,7 @@ over 2,000 events; tolerated drop 0.02)'
         explanation=f"accuracy {p_ref:.3f} → {p_win:.3f} over the last {window_events:,} "
         f"labelled events (reference {p_ref:.3f} ± {1.96 * se_ref:.3f} over "
         f"{reference_events:,} events; tolerated drop {tolerance:g})",
-        reference={"events": float(reference_events), "accuracy": p_ref})
+        reference={"events": int(reference_events), "accuracy": p_ref})
 
 
 def mean_loss_rise(metric: str, reference: Moments, window: Moments, *,
@@ -94,7 +94,7 @@ over 2,000 events; tolerated rise 10%)'
             p_value=None, effect_size=0.0, severity=WARNING, window_events=window.n,
             explanation=f"{metric} not tested: {reference.n:,} reference and {window.n:,} "
             f"window events with a usable value (at least {min_events:,} needed)",
-            reference={"events": float(reference.n)})
+            reference={"events": int(reference.n)})
     bound = (1.0 + relative_tolerance) * reference.mean
     se_ref = math.sqrt(reference.variance / reference.n)
     se = math.sqrt(window.variance / window.n + ((1.0 + relative_tolerance) * se_ref) ** 2)
@@ -111,4 +111,4 @@ over 2,000 events; tolerated rise 10%)'
         explanation=f"{metric} {reference.mean:.3g} → {window.mean:.3g} ({rise:+.0%}) over the "
         f"last {window.n:,} {unit} (reference {reference.mean:.3g} ± {1.96 * se_ref:.2g} over "
         f"{reference.n:,} events; tolerated rise {relative_tolerance:.0%})",
-        reference={"events": float(reference.n), metric: reference.mean})
+        reference={"events": int(reference.n), metric: reference.mean})

@@ -126,7 +126,7 @@ confidence; reference estimate 0.900 ± 0.002; tolerated drop 0.02)
                 threshold=threshold, p_value=None, effect_size=0.0, severity=WARNING,
                 window_events=events, explanation=f"not estimated: {reference.n:,} reference "
                 f"and {window.n:,} window predictions with a confidence",
-                reference={"events": float(reference.n)})
+                reference={"events": int(reference.n)})
         se_ref = math.sqrt(reference.variance / reference.n)
         se = math.hypot(se_ref, math.sqrt(window.variance / window.n))
         gap = reference.mean - tolerance - window.mean
@@ -140,7 +140,7 @@ confidence; reference estimate 0.900 ± 0.002; tolerated drop 0.02)
             explanation=f"estimated accuracy {reference.mean:.3f} → {window.mean:.3f} over the "
             f"last {events:,} predictions ({window.n:,} with a confidence; reference estimate "
             f"{reference.mean:.3f} ± {1.96 * se_ref:.3f}; tolerated drop {tolerance:g})",
-            reference={"events": float(reference.n), "estimated_accuracy": reference.mean})
+            reference={"events": int(reference.n), "estimated_accuracy": reference.mean})
 
     def estimate(self) -> dict[str, Any]:
         """The last closed window's estimated accuracy, the current window's and the reference's."""

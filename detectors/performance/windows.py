@@ -96,7 +96,7 @@ class WindowClock:
 
     def reference_info(self) -> dict[str, float]:
         """The reference's size and time range, as :class:`WindowReport` carries it."""
-        return {"events": float(self.reference_size), "start_ts": self.reference_start_ts,
+        return {"events": self.reference_size, "start_ts": self.reference_start_ts,
                 "end_ts": self.reference_end_ts}
 
     def to_state(self) -> dict[str, Any]:

@@ -115,7 +115,7 @@ class MissingRate(FeatureTest[NumericColumn | CategoricalColumn | NumericBlock])
             severity=CRITICAL if increase >= 0.2 else WARNING, window_events=n_win,
             explanation=f"missing values {k_ref / max(n_ref, 1):.1%} → {win_rate:.1%} "
             f"({k_win} of {n_win} events)",
-            reference={"events": float(n_ref), "missing_rate": k_ref / max(n_ref, 1)})
+            reference={"events": int(n_ref), "missing_rate": k_ref / max(n_ref, 1)})
 
     def _restore(self, key: str, value: Any) -> Any:
         if key in ("reference_events", "reference_missing", "events", "missing"):

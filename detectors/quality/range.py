@@ -204,7 +204,7 @@ class OutOfRangeRate(FeatureTest[NumericColumn | NumericBlock]):
         self._bounds = np.column_stack([self._low, np.nextafter(self._high, np.inf)])
         # Each tested feature's reference, as its verdicts quote it: the same every window.
         self._references = [
-            {"events": float(n_ref), "low": low, "high": high,
+            {"events": int(n_ref), "low": low, "high": high,
              "out_of_range_rate": k_ref / n_ref} if low == low and n_ref else {}
             for n_ref, k_ref, low, high in zip(
                 self._reference_events.tolist(), self._reference_outside.tolist(),
@@ -233,7 +233,7 @@ class OutOfRangeRate(FeatureTest[NumericColumn | NumericBlock]):
             return TestResult(
                 detector="out_of_range_rate", drift=False, statistic=0.0, threshold=math.inf,
                 p_value=None, effect_size=0.0, severity=WARNING, window_events=n,
-                explanation=f"not tested: {reason}", reference={"events": float(n_ref)})
+                explanation=f"not tested: {reason}", reference={"events": int(n_ref)})
         survival, threshold = self._null(feature, n, n_ref, k_ref)
         reference = self._references[feature]
         rate, reference_rate = k / n, reference["out_of_range_rate"]

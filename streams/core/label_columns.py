@@ -24,6 +24,7 @@ from detectors.performance import (
     confidence_of,
     normalise_class,
 )
+from streams.ingest.values import category_text
 from streams.state.pending import PendingRows
 
 if TYPE_CHECKING:
@@ -40,13 +41,7 @@ def segment_label(name: str, value: Any) -> str:
     >>> segment_label("tier", 2.0), segment_label("ratio", 0.5)
     ('tier=2', 'ratio=0.5')
     """
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, float) and value.is_integer():
-        text = str(int(value))
-    else:
-        text = str(value)
-    return f"{name}={text}"
+    return f"{name}={category_text(value)}"
 
 
 def infer_task(label: Any, prediction: Any) -> str:

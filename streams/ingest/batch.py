@@ -26,7 +26,15 @@ from typing import TYPE_CHECKING, Annotated, Any, NotRequired, TypedDict
 
 import msgspec
 
-from streams.ingest.decode import CONTROL, LABEL, PREDICTION, Rejected, decode_message
+from streams.ingest.decode import (
+    CONTROL,
+    LABEL,
+    PREDICTION,
+    TS_MAX,
+    TS_MIN,
+    Rejected,
+    decode_message,
+)
 from streams.settings import LimitSettings
 
 if TYPE_CHECKING:
@@ -42,7 +50,9 @@ EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 # checks to refuse.
 Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 Scalar = Int64 | float | str | bool
-Timestamp = float
+# Epoch seconds from 1970 to the year 5138: a time in ms, µs or ns takes the slow path, which
+# names its unit in the dead letter.
+Timestamp = Annotated[float, msgspec.Meta(ge=TS_MIN, lt=TS_MAX)]
 FeatureValue = Scalar | None
 
 

@@ -5,6 +5,10 @@ values are all of the expected types takes a single numpy conversion; only a
 column with a stray value falls back to a per-value pass. A row with a wrong
 type or a non-finite number is dropped from the batch and reported, so it can
 go to the dead-letter topic, and counted for the data-quality checks.
+
+A categorical column reads booleans and numbers as text by one rule,
+:func:`streams.ingest.values.category_text` (``true``, ``1`` for 1 and 1.0),
+which CSV training files follow too.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from detectors.batch import (
     NumericColumn,
 )
 from streams.ingest.decode import NON_FINITE, WRONG_TYPE
+from streams.ingest.values import category_text
 
 _NUMERIC_TYPES = {int, float, type(None)}
 _TS = operator.itemgetter("ts")
@@ -173,6 +178,7 @@ def _column(values: Sequence[Any], kind: str, path: str, problems: list[RowProbl
     if types <= _CATEGORY_TYPES:
         return CategoricalColumn(list(values))
     if types <= _FLAG_TYPES:
+        # category_text's words for booleans, without a call per value.
         return CategoricalColumn([None if v is None else ("true" if v else "false")
                                   for v in values])
     return CategoricalColumn(_categorical_slow(values, path, problems))
@@ -210,10 +216,8 @@ def _categorical_slow(values: Sequence[Any], path: str,
     for row, value in enumerate(values):
         if value is None or isinstance(value, str):
             out.append(value)
-        elif isinstance(value, bool):
-            out.append("true" if value else "false")
-        elif _is_number(value):
-            out.append(repr(value))
+        elif isinstance(value, (bool, int, float)):
+            out.append(category_text(value))
         else:
             problems.append(RowProblem(row, WRONG_TYPE, path, f"{path}: expected a string, "
                                        f"number, boolean or null, got {type(value).__name__}"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import orjson
@@ -30,6 +30,16 @@ NON_FINITE = "non_finite"
 OVERSIZED = "oversized"
 INVALID_VALUE = "invalid_value"
 TOO_MANY_EVENTS = "too_many_events"
+
+# Event times are epoch seconds in [TS_MIN, TS_MAX). The upper bound lies far beyond any real
+# time in seconds (the year 5138) yet far below the same times in milliseconds (1e12 from 2001
+# on), so a time in ms, µs or ns is refused with a reason that says so instead of being read
+# as a date thousands of years ahead. A bound relative to the clock would make decoding depend
+# on when it runs: a replay of old data, or a simulated stream starting at 0, must decode alike.
+TS_MIN = 0.0
+TS_MAX = 1e11
+_SMALLER_UNITS = (("milliseconds", 1_000), ("microseconds", 1_000_000),
+                  ("nanoseconds", 1_000_000_000))
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +219,7 @@ def _timestamp(ts: Any) -> float | tuple[str, str, str]:
     if _is_number(ts):
         if not math.isfinite(ts):
             return NON_FINITE, "ts", f"ts: expected a finite number, got {ts!r}"
-        return float(ts)
+        return _plausible(float(ts), ts)
     if isinstance(ts, str):
         try:
             parsed = datetime.fromisoformat(ts.replace("Z", "+00:00"))
@@ -217,8 +227,25 @@ def _timestamp(ts: Any) -> float | tuple[str, str, str]:
             return INVALID_VALUE, "ts", f"ts: expected epoch seconds or RFC 3339, got {ts!r}"
         if parsed.tzinfo is None:
             return INVALID_VALUE, "ts", f"ts: RFC 3339 time needs a UTC offset, got {ts!r}"
-        return parsed.timestamp()
+        return _plausible(parsed.timestamp(), ts)
     return WRONG_TYPE, "ts", f"ts: expected a number or an RFC 3339 string, got {_describe(ts)}"
+
+
+def _plausible(seconds: float, given: Any) -> float | tuple[str, str, str]:
+    """``seconds`` if within [TS_MIN, TS_MAX), else why not (naming a likely unit mistake)."""
+    if TS_MIN <= seconds < TS_MAX:
+        return seconds
+    expected = "ts: expected a time from 1970 to the year 5138 (epoch seconds 0 to 1e11)"
+    if seconds < TS_MIN:
+        return INVALID_VALUE, "ts", f"{expected}, got {given!r}: before 1970"
+    for unit, per_second in _SMALLER_UNITS:
+        if isinstance(given, str) or seconds / per_second >= TS_MAX:
+            continue
+        as_seconds = datetime.fromtimestamp(seconds / per_second, UTC)
+        return INVALID_VALUE, "ts", (
+            f"{expected}, got {given!r}, which looks like {unit}: send seconds (divided by "
+            f"{per_second:,}: {as_seconds:%Y-%m-%dT%H:%M:%SZ})")
+    return INVALID_VALUE, "ts", f"{expected}, got {given!r}"
 
 
 def _check_scalar(value: Any, path: str, allow_null: bool) -> tuple[str, str, str] | None:

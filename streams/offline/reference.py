@@ -18,9 +18,14 @@ Rows become prediction events like this:
   ``score`` are the envelope, every other key is a feature;
 * records of another ``model_id`` (or of another ``model_version``, when one is
   asked for) are skipped; missing ids and times are filled in (``ts`` 0.0);
-* in CSV, cells that parse as numbers are numbers, unless the model's settings
-  declare the feature categorical; empty and ``NaN`` cells (and NaN in Parquet)
-  are missing values;
+* a CSV cell is read as the JSON value it spells
+  (:func:`streams.ingest.values.cell_value`): ``True``/``false`` in any case
+  are booleans, numbers are numbers (``1.0`` and ``1`` are the same category),
+  except those written with a leading zero (``02134``), which stay text; empty
+  and ``NaN`` cells (and NaN in Parquet) are missing values. So a pandas-written
+  CSV gives the categories live JSON events give (``true``, ``1``);
+* a CSV column without a name (or named ``Unnamed: 0``) is the row index pandas
+  writes: it is skipped, and the summary says so;
 * a file without a ``prediction`` column gives a reference of the features
   only: the monitor restored from it does not watch the model's outputs.
 """
@@ -28,12 +33,12 @@ Rows become prediction events like this:
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import math
 import os
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,24 +46,22 @@ from typing import Any
 import orjson
 
 from detectors.batch import CATEGORICAL, NUMERIC, ColumnBatch
-from detectors.errors import DetectorError
+from detectors.errors import ConfigurationError, DetectorError
 from detectors.monitor import ModelMonitor
-from streams.errors import DriftlineError
 from streams.ingest.columnar import build_batch, infer_schema, output_schema
 from streams.ingest.decode import PREDICTION, validate_event
+from streams.offline.training_files import (
+    ReferenceFileError,
+    Unreadable,
+    file_format_of,
+    read_records,
+)
 from streams.settings import Settings, load_settings
+from streams.settings_sources import environment_variable
 
 REFERENCE_VERSION = 1
 ENVELOPE = ("model_id", "model_version", "event_id", "ts", "prediction", "score")
-FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
-           ".pq": "parquet"}
-_CHUNK = 5000
 _EXAMPLES = 3
-_MISSING_CELLS = frozenset({"", "nan", "NaN", "NAN"})
-
-
-class ReferenceFileError(DriftlineError):
-    """A reference could not be built from a training file, or a reference file is invalid."""
 
 
 class _Tally:
@@ -69,6 +72,7 @@ class _Tally:
         self.other_models = 0
         self.rejected: Counter[str] = Counter()
         self.examples: list[str] = []
+        self.skipped_columns: list[str] = []
 
     def reject(self, error: str, reason: str) -> None:
         self.rejected[error] += 1
@@ -113,15 +117,15 @@ def build_reference(path: Path, model_id: str, model_version: str | None,
 
     """
     path = Path(path)
-    file_format = _format(path)
+    file_format = file_format_of(path)
     declared = settings.models.get(model_id)
     features = dict(declared.features) if declared and declared.features else {}
     size = settings.monitor.reference_size
     tally = _Tally()
     monitor: ModelMonitor | None = None
     pending: list[dict[str, Any]] = []
-    events = _events(_records(path, file_format, features), model_id, model_version, settings,
-                     tally)
+    records = read_records(path, file_format, tally.skipped_columns)
+    events = _events(records, model_id, model_version, settings, tally)
     for event in events:
         pending.append(event)
         if len(pending) < (size if monitor is None else size - monitor.events):
@@ -139,7 +143,8 @@ def build_reference(path: Path, model_id: str, model_version: str | None,
         version = f" version {model_version!r}" if model_version else ""
         raise ReferenceFileError(
             f"{path}: {usable:,} usable rows for model {model_id!r}{version}, but the reference "
-            f"needs {size:,} (monitor.reference_size); {tally.describe()}")
+            f"needs {size:,} (monitor.reference_size); {tally.describe()}; "
+            f"{_smaller_reference(usable, settings)}")
     return {
         "version": REFERENCE_VERSION,
         "model_id": model_id,
@@ -147,7 +152,7 @@ def build_reference(path: Path, model_id: str, model_version: str | None,
         "source": {
             "path": str(path.resolve()), "format": file_format, "sha256": _sha256(path),
             "rows": size, "rows_read": tally.read, "rejected": sum(tally.rejected.values()),
-            "other_models": tally.other_models,
+            "other_models": tally.other_models, "skipped_columns": tally.skipped_columns,
             "features": dict(monitor.schema), "outputs": dict(monitor.outputs),
         },
         "monitor": monitor.to_state(),
@@ -230,9 +235,12 @@ def add_reference_commands(
         "through the same validation as live events and write the monitor's reference, with "
         "the file's path, row counts and SHA-256, to --out. Flat rows: model_id, "
         "model_version, event_id, ts, prediction and score are the envelope, every other "
-        "column is a feature; empty and NaN cells are missing values. JSON lines may also hold "
-        "prediction events (or arrays of them). Uses monitor.reference_size rows and the "
-        "monitor settings of --config, which the workers must share.")
+        "column is a feature (an unnamed row-index column, as pandas writes, is skipped). A "
+        "CSV cell reads as the JSON value it spells (True/false: booleans; 1.0: the number 1), "
+        "so categories match live JSON events; empty and NaN cells are missing values. JSON "
+        "lines may also hold prediction events (or arrays of them). Uses "
+        "monitor.reference_size rows and the monitor settings of --config, which the workers "
+        "must share.")
     build.add_argument("train", type=Path, metavar="TRAIN", help="the training data file")
     build.add_argument("--model", required=True,
                        help="model_id; rows of other models in the file are skipped")
@@ -259,89 +267,10 @@ def cmd_reference_build(args: argparse.Namespace) -> int:
           f"{source['rejected']:,} rejected); {len(source['features'])} features "
           f"({kinds[NUMERIC]} numeric, {kinds[CATEGORICAL]} categorical); outputs: {outputs} "
           f"→ {args.out}")
+    if source["skipped_columns"]:
+        names = ", ".join(repr(name) for name in source["skipped_columns"])
+        print(f"skipped column {names}: a row index (pandas to_csv), not a feature")
     return 0
-
-
-def _format(path: Path) -> str:
-    file_format = FORMATS.get(path.suffix.lower())
-    if file_format is None:
-        raise ReferenceFileError(f"{path}: expected a .csv, .jsonl, .ndjson or .parquet file, "
-                                 f"got {path.suffix or 'no extension'!r}")
-    return file_format
-
-
-def _records(path: Path, file_format: str, features: dict[str, str]) -> Iterator[Any]:
-    """Raw records of the file, in order: dicts, or whatever a JSON line held."""
-    try:
-        if file_format == "csv":
-            yield from _csv_records(path, features)
-        elif file_format == "jsonl":
-            yield from _jsonl_records(path)
-        else:
-            yield from _parquet_records(path)
-    except OSError as exc:
-        raise ReferenceFileError(f"{path}: cannot read it ({exc})") from exc
-
-
-def _csv_records(path: Path, features: dict[str, str]) -> Iterator[dict[str, Any]]:
-    with path.open(newline="", encoding="utf-8-sig") as file:
-        reader = csv.DictReader(file)
-        if not reader.fieldnames:
-            raise ReferenceFileError(f"{path}: expected a header row naming the columns")
-        for row in reader:
-            record: dict[str, Any] = {}
-            for name, cell in row.items():
-                if name is None:  # more cells than header names
-                    continue
-                if name in ("model_id", "model_version", "event_id"):
-                    record[name] = cell
-                elif cell is None or cell.strip() in _MISSING_CELLS:
-                    record[name] = None
-                elif features.get(name) == CATEGORICAL:
-                    record[name] = cell
-                else:
-                    record[name] = _number_or_text(cell)
-            yield record
-
-
-def _jsonl_records(path: Path) -> Iterator[Any]:
-    with path.open("rb") as file:
-        for number, line in enumerate(file, start=1):
-            if not line.strip():
-                continue
-            try:
-                document = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                yield _Unreadable(f"line {number}: not valid JSON ({exc})")
-                continue
-            if isinstance(document, list):
-                yield from document
-            else:
-                yield document
-
-
-def _parquet_records(path: Path) -> Iterator[dict[str, Any]]:
-    try:
-        # pyarrow is optional (not found without the extra) and ships no type information.
-        import pyarrow.parquet as parquet  # type: ignore[import-untyped,import-not-found,unused-ignore]
-    except ImportError as exc:
-        raise ReferenceFileError(
-            f"{path}: reading Parquet needs the pyarrow package, which is not installed "
-            "(pip install 'driftline[parquet]'), or convert the file to CSV or JSON lines"
-        ) from exc
-    try:
-        table = parquet.ParquetFile(path)
-        for batch in table.iter_batches(batch_size=_CHUNK):
-            yield from batch.to_pylist()
-    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
-        raise ReferenceFileError(f"{path}: cannot read it as Parquet ({exc})") from exc
-
-
-class _Unreadable:
-    """A line that was not JSON: counted as rejected, never fed."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
 
 
 def _events(records: Iterator[Any], model_id: str, model_version: str | None,
@@ -350,7 +279,7 @@ def _events(records: Iterator[Any], model_id: str, model_version: str | None,
     with_outputs: bool | None = None
     for row, record in enumerate(records):
         tally.read += 1
-        if isinstance(record, _Unreadable):
+        if isinstance(record, Unreadable):
             tally.reject("invalid_json", record.reason)
             continue
         if not isinstance(record, dict):
@@ -397,6 +326,18 @@ def _event(record: dict[str, Any], row: int, model_id: str,
     return event
 
 
+def _smaller_reference(usable: int, settings: Settings) -> str:
+    """How to build the reference from fewer rows, naming the setting and its variable."""
+    variable = environment_variable("monitor.reference_size")
+    try:
+        replace(settings.monitor, reference_size=usable)
+    except ConfigurationError as exc:
+        return f"the file needs more usable rows: monitor.{exc}"
+    return (f"to use these rows, lower monitor.reference_size to at most {usable:,} "
+            f"({variable}={usable} or the --config file), and give the workers the same "
+            f"value: a reference only loads with the monitor settings it was built with")
+
+
 def _new_monitor(events: list[dict[str, Any]], features: dict[str, str],
                  settings: Settings) -> ModelMonitor:
     schema = features or infer_schema(events, settings.limits.max_features)
@@ -415,13 +356,6 @@ def _feed(monitor: ModelMonitor, events: list[dict[str, Any]], tally: _Tally) ->
     # data-quality alert in the first live window.
     reports = monitor.update_many(ColumnBatch(part.ts, part.columns, part.outputs))
     assert not reports, "a reference build never closes a window"
-
-
-def _number_or_text(cell: str) -> float | str:
-    try:
-        return float(cell)
-    except ValueError:
-        return cell
 
 
 def _missing_if_nan(value: Any) -> Any:

@@ -268,3 +268,21 @@ def test_end_alarmed_windows_is_the_drifted_part_of_end_windows() -> None:
         assert orjson.dumps(alarmed_only.to_state()) == orjson.dumps(full.to_state())
     assert sorted(alarmed) == [1, 2]
     assert "alarms in this window" in alarmed[1].explanation
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_small_references_calibrate_without_floating_point_warnings(shape: str) -> None:
+    # A few hundred values (reference_size 300) made run lengths overflow float64 in the
+    # threshold search: "RuntimeWarning: overflow encountered in multiply" on the console.
+    import warnings
+
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        for size, block_size in ((100, 200), (150, 2), (300, 200), (300, 10_000)):
+            detector = NumericCusum(ALPHA, reference_size=size, block_size=block_size)
+            detector.update_many(numeric(SHAPES[shape](rng, size)))
+            with warnings.catch_warnings(), np.errstate(over="raise", divide="raise",
+                                                        invalid="raise"):
+                warnings.simplefilter("error")
+                detector.end_reference()
+            assert detector.active

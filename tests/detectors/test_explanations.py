@@ -140,3 +140,50 @@ def test_an_explanation_or_p_value_read_later_describes_its_own_window(name: str
         assert result.drift, result.explanation
     assert text[True] == text[False]
     assert p_value[True] == p_value[False] and p_value[True] is not None
+
+
+def _binary_prediction_findings(kind: str) -> list[Finding]:
+    """Drifted findings of a model whose prediction's share of 1 (or 'approve') goes 32% → 55%."""
+    from detectors.batch import CategoricalColumn, ColumnBatch
+    from detectors.monitor import ModelMonitor, MonitorConfig
+
+    rng = np.random.default_rng(18)
+    n = 12_000
+    ones = rng.random(n) < np.where(np.arange(n) < 7000, 0.32, 0.55)
+    prediction = (NumericColumn(ones.astype(np.float64), np.zeros(n, bool)) if kind == "numeric"
+                  else CategoricalColumn(np.where(ones, "approve", "decline").tolist()))
+    monitor = ModelMonitor({"x": "numeric"}, {"prediction": kind},
+                           MonitorConfig(reference_size=5000, window_size=2000))
+    batch = ColumnBatch(np.arange(n, dtype=np.float64),
+                        {"x": NumericColumn(rng.normal(size=n), np.zeros(n, bool))},
+                        {"prediction": prediction})
+    return [f for report in monitor.update_many(batch) for f in report.drifted
+            if f.feature == "prediction"]
+
+
+@pytest.mark.parametrize("kind", ["numeric", "categorical"])
+def test_a_binary_prediction_drift_is_explained_as_a_share(kind: str) -> None:
+    findings = _binary_prediction_findings(kind)
+    # Both the sequential alarm (numeric only) and the windowed test speak of shares.
+    detectors = {f.result.detector for f in findings}
+    assert detectors >= ({"cusum_location", "chi2"} if kind == "numeric" else {"chi2"})
+    subject = "share of 1 " if kind == "numeric" else "share of 'approve' "
+    for finding in findings:
+        text = finding.result.explanation
+        assert text.startswith(subject), text
+        assert "reference sd" not in text and "typical value" not in text, text
+        before, after = (float(s.split("%")[0]) for s in text[len(subject):].split(" → ")[:2])
+        assert 30.0 < before < 35.0 and 45.0 < after < 62.0, text
+
+
+def test_a_continuous_shift_is_still_explained_in_values() -> None:
+    from detectors.drift.cusum import NumericCusum
+
+    rng = np.random.default_rng(19)
+    test = NumericCusum(alpha=1e-8, reference_size=5000)
+    test.update_many(NumericColumn(rng.normal(size=5000), np.zeros(5000, bool)))
+    test.end_reference()
+    test.update_many(NumericColumn(rng.normal(0.5, 1.0, 1000), np.zeros(1000, bool)))
+    (alarm,) = test.last_alarms
+    assert "typical value is ≈" in alarm.result.explanation
+    assert "reference sd" in alarm.result.explanation

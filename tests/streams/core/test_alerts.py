@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from detectors.base import TestResult
-from detectors.batch import ColumnBatch
+from detectors.batch import CategoricalColumn, ColumnBatch
 from detectors.errors import ConfigurationError
 from detectors.monitor import Finding, ModelMonitor, MonitorConfig, WindowReport
 from streams.core.alerts import AlertPolicy, AlertRateLimit, AlertSettings
@@ -65,6 +65,29 @@ def test_a_persistent_drift_fires_once_and_resolves_once_after_it_ends() -> None
     assert 1000 + 5000 <= firing["window"]["end_ts"] <= 1000 + 5000 + 499
     for alert in alerts:
         validate(alert, "alert")
+
+
+def test_counts_in_alerts_are_integers() -> None:
+    # JSON consumers (and the contract's "integer") read 5000.0 as a float: counts are ints.
+    rng = np.random.default_rng(10)
+    monitor = ModelMonitor({"x": "numeric", "y": "numeric", "c": "categorical"}, {},
+                           MonitorConfig(reference_size=1000, window_size=500))
+    n = 3000
+    shifted = np.r_[np.zeros(1500), np.full(n - 1500, 3.0)]
+    x = rng.normal(size=n) + shifted
+    c = np.where(np.arange(n) < 1500, rng.choice(["a", "b"], n), rng.choice(["a", "z"], n))
+    batch = ColumnBatch.from_numeric(ts=np.arange(n, dtype=float), x=x, y=rng.normal(size=n))
+    batch.columns["c"] = CategoricalColumn(c.tolist())
+    policy = AlertPolicy("m", "v1", group=False)
+    alerts = [a for report in monitor.update_many(batch) for a in policy.apply(report)]
+    detectors = {a["detector"] for a in alerts}
+    assert {"new_category", "cusum_location"} <= detectors, detectors
+    for alert in alerts:
+        counts = {k: v for k, v in alert["reference"].items()
+                  if k in ("events", "categories", "features", "components")}
+        assert counts and all(type(v) is int for v in counts.values()), alert["reference"]
+        assert type(alert["window"]["events"]) is int
+        assert b'"events":1000,' in orjson.dumps(alert["reference"])
 
 
 def test_alert_ids_are_deterministic_across_runs() -> None:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import math
+from typing import Any, get_type_hints
 
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.ingest.batch import BatchDecoder
-from streams.ingest.decode import LABEL, PREDICTION, decode_message
+from streams.ingest.batch import BatchDecoder, LabelEnvelope, PredictionEnvelope
+from streams.ingest.decode import LABEL, PREDICTION, TS_MAX, TS_MIN, decode_message
 from streams.settings import LimitSettings
 
 LIMITS = LimitSettings(max_message_bytes=10_000, max_events_per_message=50, max_features=3)
@@ -109,3 +110,21 @@ def test_integers_beyond_int64_and_nested_values_read_alike_on_both_paths() -> N
         events, rejected = _outcome(label, LABEL)
         assert (events, rejected) == _slow(label, LABEL) and not rejected
         assert orjson.loads(events[0])["label"] == float(value)
+
+
+def test_both_paths_draw_the_ts_bounds_alike() -> None:
+    # The fast path states the bounds in its schema (anything outside takes the slow path,
+    # which names the reason); both must use the same numbers.
+    for envelope in (PredictionEnvelope, LabelEnvelope):
+        (bounds,) = get_type_hints(envelope, include_extras=True)["ts"].__metadata__
+        assert (bounds.ge, bounds.lt) == (TS_MIN, TS_MAX)
+    edges = (TS_MIN, -0.0, -1e-300, -1, TS_MAX, TS_MAX - 1e-3, math.nextafter(TS_MAX, 0.0),
+             1_700_000_000_000, 2**64, -(2**64), "1969-12-31T23:59:59Z", "9999-01-01T00:00:00Z")
+    for ts in edges:
+        for kind, event in ((PREDICTION, GOOD), (LABEL, LABEL_EVENT)):
+            raw = json.dumps(dict(event, ts=ts)).encode()
+            assert _outcome(raw, kind) == _slow(raw, kind), ts
+            both = json.dumps([event, dict(event, ts=ts)]).encode()
+            assert _outcome(both, kind) == _slow(both, kind), ts
+    events, rejected = _outcome(json.dumps(dict(GOOD, ts=1_700_000_000_000)).encode(), PREDICTION)
+    assert not events and rejected == [(7, "invalid_value", None, "ts")]

@@ -3,10 +3,11 @@ from __future__ import annotations
 import json
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.ingest.decode import LABEL, PREDICTION, decode_message
+from streams.ingest.decode import LABEL, PREDICTION, TS_MAX, decode_message
 from streams.settings import LimitSettings
 
 CODES = {"invalid_json", "not_an_object", "missing_field", "wrong_type", "non_finite",
@@ -53,6 +54,38 @@ def test_a_valid_event_passes_and_ts_is_normalised() -> None:
     decoded = decode_message(orjson.dumps([GOOD, iso]), PREDICTION, LIMITS)
     assert not decoded.rejected
     assert [e["ts"] for e in decoded.events] == [1.5, 1767225600.0]
+
+
+@pytest.mark.parametrize(("ts", "unit"), [
+    (1_700_000_000_000, "milliseconds"), (1_700_000_000_000.5, "milliseconds"),
+    (1_700_000_000_000_000, "microseconds"), (1_700_000_000_000_000_000, "nanoseconds"),
+    (10**30, None), (-1, None), (-1e-9, None), (TS_MAX, "milliseconds"),
+    ("9999-12-31T00:00:00Z", None), ("1969-12-31T23:59:59Z", None),
+])
+def test_an_implausible_ts_is_refused_and_a_unit_mistake_is_named(ts: object,
+                                                                   unit: str | None) -> None:
+    for kind, event in ((PREDICTION, GOOD), (LABEL, {"model_id": "m", "event_id": "e",
+                                                      "label": 1})):
+        # stdlib json: also integers beyond 64 bits
+        decoded = decode_message(json.dumps(dict(event, ts=ts)).encode(), kind, LIMITS)
+        assert not decoded.events
+        (rejected,) = decoded.rejected
+        assert (rejected.error, rejected.path) == ("invalid_value", "ts")
+        assert rejected.reason.startswith("ts: expected a time from 1970 to the year 5138")
+        if unit is None:
+            assert "looks like" not in rejected.reason
+        else:
+            assert f"which looks like {unit}: send seconds" in rejected.reason
+    if unit == "milliseconds" and ts == 1_700_000_000_000:
+        assert rejected.reason.endswith("(divided by 1,000: 2023-11-14T22:13:20Z)")
+
+
+def test_old_and_simulated_times_stay_valid() -> None:
+    # Replays of old data and simulated streams starting at 0 are not refused.
+    for ts in (0, -0.0, 1, 1.5, 946_684_800, 1_700_000_000, TS_MAX - 1.0, "1970-01-01T00:00:00Z",
+               "2999-01-01T00:00:00+02:00"):
+        decoded = decode_message(orjson.dumps(dict(GOOD, ts=ts)), PREDICTION, LIMITS)
+        assert not decoded.rejected, (ts, decoded.rejected)
 
 
 def test_each_problem_has_its_code_and_a_reason_naming_the_field() -> None:
