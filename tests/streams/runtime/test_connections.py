@@ -60,11 +60,13 @@ def test_a_client_against_a_closed_port_logs_one_line_not_a_flood(
     producer = Producer(client_config(f"127.0.0.1:{free_port()}", logger=sink))
     producer.produce("t", b"x")
     with caplog.at_level(logging.DEBUG, logger="streams.runtime.connections"):
-        deadline = time.monotonic() + 2.0
-        while time.monotonic() < deadline:
+        # librdkafka's reconnect backoff sets how many lines come: wait for a few repeats
+        # (a loaded machine gives fewer per second), never for a count of them.
+        deadline = time.monotonic() + 15.0
+        while time.monotonic() < deadline and sink.suppressed < 5:
             producer.poll(0.1)
     refused = [r for r in caplog.records if "Connection refused" in r.getMessage()]
-    assert sink.suppressed >= 10, (sink.forwarded, sink.suppressed)
+    assert sink.suppressed >= 5, (sink.forwarded, sink.suppressed)
     assert len(refused) == 1, [r.getMessage() for r in caplog.records]
     assert refused[0].levelno == logging.ERROR
     producer.purge()
