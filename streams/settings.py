@@ -95,7 +95,13 @@ class WorkerSettings:
     Parameters
     ----------
     batch_size
-        Most messages consumed per poll (one partition step).
+        Most messages consumed per poll (one partition step), and events decoded at once.
+    group_events
+        Events per model version a step aims to hand each monitor. A monitor's
+        update has a fixed cost per call, so with many models in a partition a
+        step grows past ``batch_size`` (up to 10 times) until each model's group
+        can reach this size: a larger step (memory, latency of one step), the
+        same cost per event as with one model.
     poll_timeout_s
         How long a poll waits for messages.
     checkpoint_interval_s
@@ -111,12 +117,28 @@ class WorkerSettings:
     """
 
     batch_size: int = 5000
+    group_events: int = 1000
     poll_timeout_s: float = 0.5
     checkpoint_interval_s: float = 2.0
     session_timeout_ms: int = 10_000
     metrics_port: int = 9464
     metrics_host: str = "0.0.0.0"  # noqa: S104 - an exporter listens for Prometheus
     metrics_max_series: int = 5000
+
+    def __post_init__(self) -> None:
+        require(self.batch_size >= 1, "batch_size", "an integer >= 1", self.batch_size)
+        require(self.group_events >= 1, "group_events", "an integer >= 1", self.group_events)
+
+    def step_events(self, models: int) -> int:
+        """Events (or messages) one step takes when its partition monitors ``models`` versions.
+
+        Examples
+        --------
+        >>> worker = WorkerSettings(batch_size=5000, group_events=1000)
+        >>> worker.step_events(1), worker.step_events(20), worker.step_events(5000)
+        (5000, 20000, 50000)
+        """
+        return max(self.batch_size, min(10 * self.batch_size, self.group_events * models))
 
 
 @dataclass(frozen=True)

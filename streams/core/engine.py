@@ -57,6 +57,10 @@ class MonitorEngine:
         counts = self._unattributed.setdefault(model_id, {})
         counts[field] = counts.get(field, 0) + 1
 
+    def __len__(self) -> int:
+        """Model versions being monitored."""
+        return len(self._monitors)
+
     @property
     def models(self) -> list[tuple[str, str]]:
         """(model_id, model_version) pairs being monitored."""

@@ -130,7 +130,6 @@ class PartitionStep:
         self.predictions_topic, self.labels_topic, self.control_topic = topics or (
             settings.topics.name("predictions"), settings.topics.name("labels"),
             settings.topics.name("control"))
-        self._limit = settings.worker.batch_size
 
     def __call__(self, state: PartitionState,
                  messages: Sequence[InputMessage]) -> StepOutput:
@@ -142,7 +141,8 @@ class PartitionStep:
         labels = BatchDecoder(LABEL, self.settings.limits)
         add_prediction, add_label = predictions.add, labels.add
         predictions_topic, labels_topic = self.predictions_topic, self.labels_topic
-        limit = self._limit
+        # Many small model groups cost more per event than one large one: grow the run.
+        limit = self.settings.worker.step_events(len(state.monitors))
         last: dict[str, InputMessage] = {}      # the last message read of each topic
         counts = dict.fromkeys((predictions_topic, labels_topic, self.control_topic), 0)
         for position, message in enumerate(messages):

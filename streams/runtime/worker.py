@@ -143,7 +143,8 @@ class Worker:
         last_checkpoint = last_log = time.monotonic()
         try:
             while not stop.is_set():
-                messages = self._consumer.consume(self.settings.worker.batch_size,
+                models = sum(len(state.monitors) for state in self._partitions.values())
+                messages = self._consumer.consume(self.settings.worker.step_events(models),
                                                   self.settings.worker.poll_timeout_s)
                 if messages:
                     started = time.perf_counter()
