@@ -198,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write OUT/predictions.jsonl, OUT/labels.jsonl and OUT/truth.json (the "
         "planted drift points) for a synthetic credit-risk model with 13 features.")
     simulate.add_argument("--scenario", required=True, choices=SCENARIOS)
-    simulate.add_argument("--events", type=int, required=True, help="number of predictions")
+    simulate.add_argument("--events", type=_count, default=100_000,
+                          help="number of predictions (default 100,000)")
     simulate.add_argument("--out", type=Path, required=True, help="output directory")
     simulate.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     simulate.add_argument("--label-fraction", type=float, default=1.0,

@@ -73,3 +73,13 @@ def test_version_is_the_installed_package_version() -> None:
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"driftline {version('driftline')}\n"
+
+
+def test_simulate_needs_only_a_scenario_and_an_output_directory(tmp_path: Path) -> None:
+    # `driftline simulate --scenario mean_shift` was refused for want of --events.
+    args = build_parser().parse_args(["simulate", "--scenario", "mean_shift",
+                                      "--out", str(tmp_path)])
+    assert args.events == 100_000
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["simulate", "--scenario", "mean_shift", "--events", "0",
+                                   "--out", str(tmp_path)])
