@@ -6,7 +6,6 @@ when missing). Without them this test fails: a browser test that skips proves no
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -16,9 +15,6 @@ from typing import Any
 import orjson
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, TIMESTAMP_CREATE_TIME, Consumer, TopicPartition
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -27,6 +23,7 @@ from streams.runtime.topics import ensure_topics
 from streams.settings import Settings
 from streams.state.hotview import HotView
 from streams.ui.dashboard import Dashboard
+from tests.browser import headless_chromium
 
 from .conftest import as_arrays, events, produce, wait_for
 
@@ -50,20 +47,8 @@ return count;
 
 @pytest.fixture()
 def browser() -> Iterator[WebDriver]:
-    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
-    if chromium is None or chromedriver is None:
-        pytest.fail("the dashboard test needs Debian's chromium and chromium-driver: "
-                    "apt-get install -y chromium chromium-driver (make test does it)")
-    options = Options()
-    options.binary_location = chromium
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-dev-shm-usage", "--hide-scrollbars", "--window-size=1400,1000"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
-    try:
+    with headless_chromium("dashboard", 1400) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def attribute_int(driver: WebDriver, selector: str, name: str) -> int:

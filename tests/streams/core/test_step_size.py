@@ -10,31 +10,9 @@ import pytest
 from detectors.synthetic import ScenarioSpec, iter_chunks
 from streams.core.engine import MonitorEngine
 from streams.core.step import PartitionState, PartitionStep
+from streams.offline.replay import Line
 from streams.settings import load_settings
 from streams.state.pending import MemoryPendingStore
-
-
-class _Message:
-    def __init__(self, topic: str, offset: int, value: bytes) -> None:
-        self._topic, self._offset, self._value = topic, offset, value
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> None:
-        return None
-
-    def value(self) -> bytes:
-        return self._value
-
-    def timestamp(self) -> tuple[int, int]:
-        return (0, 0)
 
 
 def _group_sizes(monkeypatch: pytest.MonkeyPatch, models: int, group_events: int) -> list[int]:
@@ -45,7 +23,7 @@ def _group_sizes(monkeypatch: pytest.MonkeyPatch, models: int, group_events: int
                                  chunk_size=800 * models))
     for i, event in enumerate(stream):
         event["model_id"] = f"model-{i % models}"
-    messages = [_Message(topic, n, orjson.dumps(stream[s:s + 50]))
+    messages = [Line(topic, n, orjson.dumps(stream[s:s + 50]))
                 for n, s in enumerate(range(0, len(stream), 50))]
     state = PartitionState.fresh(settings, 0)
     step = PartitionStep(settings, MemoryPendingStore())

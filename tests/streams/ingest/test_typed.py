@@ -21,6 +21,7 @@ from streams.ingest.batch import BatchDecoder
 from streams.ingest.columnar import build_batch
 from streams.ingest.decode import PREDICTION
 from streams.ingest.typed import TypedModels, untyped
+from streams.offline.replay import Line
 from streams.settings import LimitSettings, load_settings
 from streams.state.pending import MemoryPendingStore
 
@@ -142,31 +143,8 @@ def _messages(settings: Any) -> list[Any]:
         if i >= 9_000 and i % 2:
             event["model_version"] = "v2"             # a new version mid-stream
     topic = settings.topics.name("predictions")
-    return [_Message(topic, n, orjson.dumps(stream[s:s + 40]))
+    return [Line(topic, n, orjson.dumps(stream[s:s + 40]))
             for n, s in enumerate(range(0, len(stream), 40))]
-
-
-class _Message:
-    def __init__(self, topic: str, offset: int, value: bytes) -> None:
-        self._topic, self._offset, self._value = topic, offset, value
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> None:
-        return None
-
-    def value(self) -> bytes:
-        return self._value
-
-    def timestamp(self) -> tuple[int, int]:
-        return (0, 0)
 
 
 def _run(monkeypatch: pytest.MonkeyPatch, typed: bool) -> Any:

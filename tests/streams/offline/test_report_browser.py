@@ -7,41 +7,26 @@ when missing). Without them this test fails: a browser test that skips proves no
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from detectors.synthetic import ScenarioSpec
 from streams.offline.simulate import write_scenario
 from streams.ui.cli import main
+from tests.browser import headless_chromium
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "artifacts"
 
 
 @pytest.fixture()
 def browser() -> Iterator[WebDriver]:
-    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
-    if chromium is None or chromedriver is None:
-        pytest.fail("the report test needs Debian's chromium and chromium-driver: "
-                    "apt-get install -y chromium chromium-driver (make test does it)")
-    options = Options()
-    options.binary_location = chromium
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-dev-shm-usage", "--hide-scrollbars", "--window-size=1300,1000"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
-    try:
+    with headless_chromium("report", 1300) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def test_mean_shift_report_shows_the_alert_and_its_histograms_offline(
