@@ -41,6 +41,7 @@ from streams.runtime.connections import redacted
 from streams.settings import Settings
 from streams.state.connect import async_redis_client, redis_client
 from streams.state.hotview import HotView
+from streams.ui.access import access_middleware
 
 log = logging.getLogger("driftline.dashboard")
 
@@ -262,7 +263,7 @@ async def _on_shutdown(app: web.Application) -> None:
 
 def make_app(settings: Settings, hot: HotView | None = None) -> web.Application:
     """Build the dashboard's aiohttp application for ``settings``' Redis and group."""
-    app = web.Application()
+    app = web.Application(middlewares=[access_middleware(settings.dashboard)])
     app[_SETTINGS] = settings
     app[_HOT_VIEW] = hot or HotView(settings.redis_url, settings.group_id,
                                            security=settings.redis)
@@ -356,6 +357,10 @@ class Dashboard:
         runner = web.AppRunner(make_app(self.settings), access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         host = self.settings.dashboard.host
+        if (host not in ("127.0.0.1", "::1", "localhost") and not self.settings.dashboard.token
+                and not self.settings.dashboard.username):
+            log.warning("the dashboard listens on %s without credentials: anyone who reaches "
+                        "it reads it (set dashboard.token or dashboard.username/password)", host)
         try:
             await web.TCPSite(runner, host, self.port).start()
         except OSError as exc:
