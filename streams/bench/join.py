@@ -32,6 +32,7 @@ from detectors.synthetic import ScenarioSpec, iter_chunks
 from streams.bench.summary import print_summary
 from streams.bench.throughput import bench_settings, raw_rate
 from streams.core.label_columns import pending_rows
+from streams.runtime.connections import client_config
 from streams.runtime.worker import Worker
 from streams.settings import Settings, load_settings
 from streams.stack.embedded import EmbeddedStack
@@ -43,7 +44,8 @@ PER_MESSAGE = 100
 def fill_topics(settings: Settings, events: int, label_fraction: float = 0.7,
                 delay: int = 500) -> tuple[int, int]:
     """Publish predictions and their labels in stream order; return (messages, labels)."""
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 20})
+    producer = Producer(client_config(settings.bootstrap_servers, settings.kafka,
+                                      **{"linger.ms": 20}))
     messages = labels = 0
     spec = ScenarioSpec("stationary", events, label_fraction=label_fraction,
                         label_delay_events=delay)

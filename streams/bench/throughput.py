@@ -47,6 +47,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, Topic
 from detectors.monitor import MonitorConfig
 from detectors.synthetic import ScenarioSpec, iter_chunks
 from streams.bench.summary import Row, print_summary
+from streams.runtime.connections import client_config
 from streams.runtime.topics import ensure_topics
 from streams.runtime.worker import Worker
 from streams.settings import Settings, load_settings
@@ -184,8 +185,8 @@ def fill_topic(settings: Settings, events: int, per_message: int, models: int = 
     model's events), keyed by ``model_id``; every model's warm-up messages come
     before any measured one.
     """
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 20,
-                         "batch.num.messages": 10000})
+    producer = Producer(client_config(settings.bootstrap_servers, settings.kafka,
+                                      **{"linger.ms": 20, "batch.num.messages": 10000}))
     topic = settings.topics.name("predictions")
     streams = model_streams(events, per_message, models, warmup)
     warmup_messages = _interleave(producer, topic, [(key, islice(values, warmup // per_message))
@@ -202,9 +203,9 @@ def raw_rate(settings: Settings, messages: int, events: int,
     ``skip``: messages at the start of each partition that are not read (its
     reading starts at the partition's low watermark plus ``skip``).
     """
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers,
-                         "group.id": f"bench-raw-{uuid.uuid4().hex[:6]}",
-                         "enable.auto.commit": False})
+    consumer = Consumer(client_config(settings.bootstrap_servers, settings.kafka,
+                                      **{"group.id": f"bench-raw-{uuid.uuid4().hex[:6]}",
+                                         "enable.auto.commit": False}))
     assignment = []
     for topic in (settings.topics.name(role) for role in roles):
         for partition in consumer.list_topics(topic, timeout=10).topics[topic].partitions:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from confluent_kafka import KafkaError, KafkaException
@@ -25,12 +26,26 @@ from confluent_kafka.admin._metadata import ClusterMetadata
 
 from streams.errors import SettingsError, StackError
 
+if TYPE_CHECKING:
+    from streams.settings_security import RedisSettings
+
 log = logging.getLogger(__name__)
 
 KAFKA_HINT = ("`driftline up` starts a local Kafka and Redis and prints their addresses; set "
               "bootstrap_servers (DRIFTLINE_BOOTSTRAP_SERVERS) to it or to your brokers")
 REDIS_HINT = ("`driftline up` starts a local Kafka and Redis and prints their addresses; set "
               "redis_url (DRIFTLINE_REDIS_URL) to it or to your Redis")
+
+REDIS_AUTH_HINT = ("set the ACL user and password in redis.username and redis.password_file "
+                   "(DRIFTLINE_REDIS_USERNAME, DRIFTLINE_REDIS_PASSWORD_FILE) or in the URL, "
+                   "redis://USER:PASSWORD@host:port/0")
+REDIS_TLS_HINT = ("a TLS Redis needs a rediss:// URL; set redis.ca_file "
+                  "(DRIFTLINE_REDIS_CA_FILE) to the CA that signed its certificate, and "
+                  "redis.cert_file/key_file if it asks for a client certificate")
+KAFKA_TLS_HINT = ("check the kafka: map's ssl.ca.location (the CA that signed the brokers' "
+                  "certificates) and, for mutual TLS, ssl.certificate.location and "
+                  "ssl.key.location (DRIFTLINE_KAFKA_SSL_CA_LOCATION, …): see the README, "
+                  "Connecting to your Kafka")
 
 # librdkafka's reasons start with the broker's name and end with how long the attempt
 # took: neither helps the reader, and the duration makes repeats look different.
@@ -99,28 +114,48 @@ class LibrdkafkaLog:
                         text)
 
 
-def client_config(bootstrap_servers: str, **overrides: Any) -> dict[str, Any]:
-    """A confluent-kafka client configuration whose logs go through :class:`LibrdkafkaLog`.
+def client_config(bootstrap_servers: str, kafka: Mapping[str, str] | None = None,
+                  **overrides: Any) -> dict[str, Any]:
+    """A confluent-kafka client configuration: the user's ``kafka:`` map on top.
+
+    Every Kafka client driftline creates is configured here, so the ``kafka:``
+    map (SASL, TLS, timeouts) reaches all of them unchanged. ``overrides`` are
+    the client's own defaults; the map may override those (a ``linger.ms`` of
+    the user's), except the keys settings refuse in it (``group.id``,
+    ``enable.auto.commit``, ``bootstrap.servers``). Logs go through
+    :class:`LibrdkafkaLog`.
 
     Examples
     --------
-    >>> config = client_config("127.0.0.1:9092", **{"enable.auto.commit": False})
-    >>> config["bootstrap.servers"], config["enable.auto.commit"], type(config["logger"])
-    ('127.0.0.1:9092', False, <class 'streams.runtime.connections.LibrdkafkaLog'>)
+    >>> config = client_config("127.0.0.1:9092", {"security.protocol": "SSL"},
+    ...                        **{"enable.auto.commit": False})
+    >>> config["bootstrap.servers"], config["enable.auto.commit"], config["security.protocol"]
+    ('127.0.0.1:9092', False, 'SSL')
+    >>> type(config["logger"])
+    <class 'streams.runtime.connections.LibrdkafkaLog'>
     """
-    return {"bootstrap.servers": bootstrap_servers, "logger": LibrdkafkaLog(), **overrides}
+    return {"bootstrap.servers": bootstrap_servers, "logger": LibrdkafkaLog(), **overrides,
+            **(kafka or {})}
 
 
-def cluster_metadata(bootstrap_servers: str, timeout_s: float = 10.0) -> ClusterMetadata:
+def cluster_metadata(bootstrap_servers: str, timeout_s: float = 10.0,
+                     kafka: Mapping[str, str] | None = None) -> ClusterMetadata:
     """The cluster's topics and brokers, or :class:`UnreachableError` naming the address.
 
     Gives up as soon as librdkafka reports every bootstrap broker down (a refused
-    connection, a name that does not resolve: well under a second), else after
-    ``timeout_s`` without an answer (a firewall that drops packets).
+    connection, a name that does not resolve, a TLS handshake that fails: well
+    under a second), else after ``timeout_s`` without an answer (a firewall that
+    drops packets). ``kafka`` is the user's client map; a property librdkafka does
+    not know is a :class:`SettingsError` naming it.
     """
     errors: list[KafkaError] = []
-    admin = AdminClient(client_config(bootstrap_servers, logger=LibrdkafkaLog(level=logging.DEBUG),
-                                      error_cb=errors.append))
+    try:
+        admin = AdminClient(client_config(bootstrap_servers, kafka,
+                                          logger=LibrdkafkaLog(level=logging.DEBUG),
+                                          error_cb=errors.append))
+    except KafkaException as exc:
+        raise SettingsError(f"kafka: {exc.args[0].str()} (the kafka: map holds librdkafka "
+                            "properties: see the README, Connecting to your Kafka)") from exc
     deadline = time.monotonic() + timeout_s
     while True:
         remaining = deadline - time.monotonic()
@@ -136,19 +171,34 @@ def cluster_metadata(bootstrap_servers: str, timeout_s: float = 10.0) -> Cluster
                 bootstrap_servers, _reason(errors) or f"no answer within {timeout_s:g} s"))
 
 
-def require_redis(url: str, timeout_s: float = 5.0) -> None:
-    """Return when Redis at ``url`` answers a PING, else raise :class:`UnreachableError`."""
+def require_redis(url: str, timeout_s: float = 5.0,
+                  security: RedisSettings | None = None) -> None:
+    """Return when Redis at ``url`` answers a PING, else raise :class:`UnreachableError`.
+
+    ``security`` is the ``redis:`` section (ACL user, password, TLS files). Refused
+    credentials and an unverified server certificate each get a message of their own
+    naming the settings to check.
+    """
     import redis
 
+    from streams.state.connect import redis_client
+
     try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s,
-                                      socket_timeout=timeout_s)
+        client = redis_client(url, security, socket_connect_timeout=timeout_s,
+                              socket_timeout=timeout_s)
     except ValueError as exc:
         raise SettingsError(f"redis_url: expected a redis:// URL, got {redacted(url)!r} "
                             f"({exc})") from exc
     try:
         client.ping()
+    except (redis.exceptions.AuthenticationError, redis.exceptions.ResponseError) as exc:
+        # NOAUTH / WRONGPASS / NOPERM: Redis answered, and refused these credentials.
+        raise UnreachableError(f"Redis at {redacted(url)} refused driftline's credentials "
+                               f"({exc})\n  {REDIS_AUTH_HINT}") from exc
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        if "certificate" in str(exc) or "SSL" in str(exc):
+            raise UnreachableError(f"cannot reach Redis at {redacted(url)}: TLS failed ({exc})"
+                                   f"\n  {REDIS_TLS_HINT}") from exc
         raise UnreachableError(f"cannot reach Redis at {redacted(url)} ({exc})\n"
                                f"  {REDIS_HINT}") from exc
     finally:
@@ -162,7 +212,8 @@ def kafka_unreachable(bootstrap_servers: str, reason: str) -> str:
     >>> first, hint == "  " + KAFKA_HINT
     ('cannot reach Kafka at localhost:9092 (Connection refused)', True)
     """
-    return f"cannot reach Kafka at {bootstrap_servers} ({reason})\n  {KAFKA_HINT}"
+    hint = KAFKA_TLS_HINT if "SSL" in reason or "certificate" in reason else KAFKA_HINT
+    return f"cannot reach Kafka at {bootstrap_servers} ({reason})\n  {hint}"
 
 
 def redacted(url: str) -> str:

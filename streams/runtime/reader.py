@@ -7,6 +7,7 @@ which suits the demo, ``driftline tail`` and tests.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -20,9 +21,9 @@ class TopicReader:
     """Assign every partition of ``topics`` and yield decoded JSON records."""
 
     def __init__(self, bootstrap_servers: str, topics: list[str],
-                 from_beginning: bool = True) -> None:
+                 from_beginning: bool = True, kafka: Mapping[str, str] | None = None) -> None:
         # Asked first, so an absent broker is one clear error, not a consumer's log flood.
-        metadata = cluster_metadata(bootstrap_servers)
+        metadata = cluster_metadata(bootstrap_servers, kafka=kafka)
         start = OFFSET_BEGINNING if from_beginning else OFFSET_END
         assignment = []
         for topic in topics:
@@ -31,7 +32,7 @@ class TopicReader:
             partitions = metadata.topics[topic].partitions
             assignment += [TopicPartition(topic, p, start) for p in partitions]
         self._consumer = Consumer(client_config(
-            bootstrap_servers, **{"group.id": f"driftline-reader-{uuid.uuid4().hex[:8]}",
+            bootstrap_servers, kafka, **{"group.id": f"driftline-reader-{uuid.uuid4().hex[:8]}",
                                   "enable.auto.commit": False, "enable.partition.eof": False}))
         self._consumer.assign(assignment)
 

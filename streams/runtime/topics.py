@@ -23,7 +23,7 @@ def ensure_topics(settings: Settings, timeout_s: float = 15.0) -> list[str]:
     Raises :class:`~streams.runtime.connections.UnreachableError` (a ``StackError``)
     naming the address when no broker answers.
     """
-    existing = cluster_metadata(settings.bootstrap_servers, timeout_s).topics
+    existing = cluster_metadata(settings.bootstrap_servers, timeout_s, settings.kafka).topics
     # The joined topic is optional output: created only when it is switched on.
     wanted = [settings.topics.name(role) for role in TOPIC_ROLES
               if role != "joined" or settings.labels.joined_topic]
@@ -34,7 +34,7 @@ def ensure_topics(settings: Settings, timeout_s: float = 15.0) -> list[str]:
     _check_copartitioned(partitions, settings)
     if not missing:
         return []
-    admin = AdminClient(client_config(settings.bootstrap_servers))
+    admin = AdminClient(client_config(settings.bootstrap_servers, settings.kafka))
     futures = admin.create_topics([
         NewTopic(name, settings.topics.partitions, settings.topics.replication_factor)
         for name in missing])

@@ -35,6 +35,7 @@ from streams.core.step import PartitionState, PartitionStep, StepOutput
 from streams.errors import CheckpointError
 from streams.ingest.deadletter import Source, dead_letter
 from streams.ingest.decode import Rejected
+from streams.runtime.connections import client_config
 from streams.runtime.metrics import WorkerMetrics
 from streams.runtime.sinks import WebhookSink
 from streams.runtime.topics import ensure_topics
@@ -82,20 +83,20 @@ class Worker:
         self._joined_topic = settings.topics.name("joined")
         self._alerts_topic = settings.topics.name("alerts")
         self._deadletter_topic = settings.topics.name("deadletter")
-        self._store = CheckpointStore(settings.redis_url, settings.group_id)
-        self._hot = HotView(settings.redis_url, settings.group_id)
+        self._store = CheckpointStore(settings.redis_url, settings.group_id, settings.redis)
+        self._hot = HotView(settings.redis_url, settings.group_id, security=settings.redis)
         self._last_totals = (0, 0, 0)
         self._webhooks = [WebhookSink(hook, self._park_webhook)
                           for hook in settings.sinks.webhooks]
         self._hot_pending: tuple[list[tuple[str, str, WindowReport, int]],
                                  list[dict[str, Any]]] = ([], [])
         self._pending = RedisPendingStore(settings.redis_url, settings.group_id,
-                                          settings.labels.pending_ttl_s)
+                                          settings.labels.pending_ttl_s, security=settings.redis)
         self._step = PartitionStep(settings, self._pending)
         self._partitions: dict[int, PartitionState] = {}
         self._dirty: set[int] = set()
-        self._consumer = Consumer({
-            "bootstrap.servers": settings.bootstrap_servers,
+        # The user's kafka: map (SASL, TLS) goes to both clients: client_config.
+        self._consumer = Consumer(client_config(settings.bootstrap_servers, settings.kafka, **{
             "group.id": settings.group_id,
             "client.id": client_id,
             "enable.auto.commit": False,
@@ -103,13 +104,12 @@ class Worker:
             "session.timeout.ms": settings.worker.session_timeout_ms,
             "heartbeat.interval.ms": max(settings.worker.session_timeout_ms // 5, 100),
             "partition.assignment.strategy": "range",
-        })
-        self._producer = Producer({
-            "bootstrap.servers": settings.bootstrap_servers,
+        }))
+        self._producer = Producer(client_config(settings.bootstrap_servers, settings.kafka, **{
             "client.id": client_id,
             "linger.ms": 20,
             "compression.type": "none",
-        })
+        }))
 
     def run(self, stop: threading.Event) -> WorkerStats:
         """Consume until ``stop`` is set; checkpoint and leave the group cleanly."""

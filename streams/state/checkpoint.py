@@ -19,6 +19,8 @@ import orjson
 import redis
 
 from streams.errors import CheckpointError
+from streams.settings_security import RedisSettings
+from streams.state.connect import redis_client
 
 VERSION = 2
 
@@ -37,9 +39,10 @@ class Checkpoint:
 class CheckpointStore:
     """Read and write partition checkpoints in Redis."""
 
-    def __init__(self, redis_url: str, group_id: str) -> None:
+    def __init__(self, redis_url: str, group_id: str,
+                 security: RedisSettings | None = None) -> None:
         self.group_id = group_id
-        self._redis = redis.Redis.from_url(redis_url, socket_timeout=10.0)
+        self._redis = redis_client(redis_url, security, socket_timeout=10.0)
 
     def key(self, scope: str, partition: int) -> str:
         """The Redis key of a partition's checkpoint."""

@@ -20,9 +20,10 @@ import time
 from typing import Any
 
 import orjson
-import redis
 
 from detectors.monitor import WindowReport
+from streams.settings_security import RedisSettings
+from streams.state.connect import redis_client
 
 
 def series_name(kind: str, feature: str, check: str) -> str:
@@ -34,11 +35,11 @@ class HotView:
     """Write and read the live view of one consumer group."""
 
     def __init__(self, redis_url: str, group_id: str, series_length: int = 360,
-                 alerts_length: int = 200) -> None:
+                 alerts_length: int = 200, security: RedisSettings | None = None) -> None:
         self.prefix = f"driftline:hot:{group_id}:"
         self.series_length = series_length
         self.alerts_length = alerts_length
-        self._redis = redis.Redis.from_url(redis_url, socket_timeout=5.0)
+        self._redis = redis_client(redis_url, security, socket_timeout=5.0)
 
     @property
     def channel(self) -> str:

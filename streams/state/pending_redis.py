@@ -13,6 +13,8 @@ from typing import Any
 import orjson
 import redis
 
+from streams.settings_security import RedisSettings
+from streams.state.connect import redis_client
 from streams.state.pending import Blob, ColumnarPendingStore, JoinStoreError, PendingRows
 
 # KEYS: claim hashes. ARGV: JSON [key index (1-based), row, claimant, ...]. Reply: JSON statuses.
@@ -51,10 +53,10 @@ class RedisPendingStore(ColumnarPendingStore):
     """
 
     def __init__(self, redis_url: str, group_id: str, ttl_s: float = 7 * 86400.0,
-                 cache_blobs: int = 64) -> None:
+                 cache_blobs: int = 64, security: RedisSettings | None = None) -> None:
         super().__init__(ttl_s, cache_blobs)
         self.redis_url, self.group_id = redis_url, group_id
-        self._redis = redis.Redis.from_url(redis_url, socket_timeout=10.0)
+        self._redis = redis_client(redis_url, security, socket_timeout=10.0)
         self._claim_script = self._redis.register_script(_CLAIM)
         self._unwritten: list[tuple[int, str, int, bytes]] = []
 

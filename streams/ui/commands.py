@@ -45,8 +45,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     # Checked before the worker's clients exist: their librdkafka logs would flood stderr.
-    require_redis(settings.redis_url)
-    cluster_metadata(settings.bootstrap_servers)
+    require_redis(settings.redis_url, security=settings.redis)
+    cluster_metadata(settings.bootstrap_servers, kafka=settings.kafka)
     stop = _Stop()
     stats = Worker(settings).run(stop.event)
     logging.getLogger("driftline").info("worker stopped: %s", stats)
@@ -96,7 +96,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from streams.ui.dashboard import serve
 
     settings = _settings(args)
-    require_redis(settings.redis_url)
+    require_redis(settings.redis_url, security=settings.redis)
     if args.port is not None:
         from dataclasses import replace
 
@@ -189,13 +189,13 @@ def cmd_rebaseline(args: argparse.Namespace) -> int:
     from streams.runtime.connections import client_config, cluster_metadata
 
     settings = _settings(args)
-    cluster_metadata(settings.bootstrap_servers)
+    cluster_metadata(settings.bootstrap_servers, kafka=settings.kafka)
     command = {"command": "rebaseline", "model_id": args.model, "ts": time.time(),
                "reason": args.reason}
     if args.version:
         command["model_version"] = args.version
     failures: list[str] = []
-    producer = Producer(client_config(settings.bootstrap_servers))
+    producer = Producer(client_config(settings.bootstrap_servers, settings.kafka))
     try:
         producer.produce(settings.topics.name("control"), orjson.dumps(command), key=args.model,
                          on_delivery=lambda err, _msg: failures.append(str(err)) if err else None)
@@ -225,7 +225,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from streams.ui.console import status
 
     settings = _settings(args)
-    require_redis(settings.redis_url)
+    require_redis(settings.redis_url, security=settings.redis)
     status(settings)
     return 0
 

@@ -43,7 +43,7 @@ def tail(settings: Settings, from_beginning: bool, stop: threading.Event,
     """Print alerts from the alerts topic until ``stop`` (or ``limit`` alerts); return count."""
     color = out.isatty()
     reader = TopicReader(settings.bootstrap_servers, [settings.topics.name("alerts")],
-                         from_beginning=from_beginning)
+                         from_beginning=from_beginning, kafka=settings.kafka)
     shown = 0
     try:
         while not stop.is_set() and (limit is None or shown < limit):
@@ -59,7 +59,7 @@ def tail(settings: Settings, from_beginning: bool, stop: threading.Event,
 
 def status(settings: Settings, out: IO[str] = sys.stdout) -> int:
     """Print a per-model summary from the live view; return the number of models."""
-    view = HotView(settings.redis_url, settings.group_id)
+    view = HotView(settings.redis_url, settings.group_id, security=settings.redis)
     models = view.models()
     if not models:
         print(f"no model has closed a window yet (group {settings.group_id!r}, Redis "

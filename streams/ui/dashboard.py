@@ -34,12 +34,14 @@ from typing import Any
 
 import orjson
 import redis
-import redis.asyncio
 from aiohttp import web
 
 from streams.errors import DriftlineError
+from streams.runtime.connections import redacted
 from streams.settings import Settings
+from streams.state.connect import async_redis_client, redis_client
 from streams.state.hotview import HotView
+from streams.ui.access import access_middleware
 
 log = logging.getLogger("driftline.dashboard")
 
@@ -214,7 +216,8 @@ async def _events(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     await response.write(b"retry: 2000\n\n")
     feed = LiveFeed(app[_HOT_VIEW])
-    client = redis.asyncio.Redis.from_url(app[_SETTINGS].redis_url, socket_timeout=5.0)
+    client = async_redis_client(app[_SETTINGS].redis_url, app[_SETTINGS].redis,
+                                socket_timeout=5.0)
     try:
         # Closed by aclosing(): redis-py leaves PubSub.aclose unannotated.
         async with contextlib.aclosing(client.pubsub()) as pubsub:
@@ -260,9 +263,10 @@ async def _on_shutdown(app: web.Application) -> None:
 
 def make_app(settings: Settings, hot: HotView | None = None) -> web.Application:
     """Build the dashboard's aiohttp application for ``settings``' Redis and group."""
-    app = web.Application()
+    app = web.Application(middlewares=[access_middleware(settings.dashboard)])
     app[_SETTINGS] = settings
-    app[_HOT_VIEW] = hot or HotView(settings.redis_url, settings.group_id)
+    app[_HOT_VIEW] = hot or HotView(settings.redis_url, settings.group_id,
+                                           security=settings.redis)
     app[_CLOSING] = asyncio.Event()
     app.on_shutdown.append(_on_shutdown)
     app.router.add_get("/", _page)
@@ -353,6 +357,10 @@ class Dashboard:
         runner = web.AppRunner(make_app(self.settings), access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         host = self.settings.dashboard.host
+        if (host not in ("127.0.0.1", "::1", "localhost") and not self.settings.dashboard.token
+                and not self.settings.dashboard.username):
+            log.warning("the dashboard listens on %s without credentials: anyone who reaches "
+                        "it reads it (set dashboard.token or dashboard.username/password)", host)
         try:
             await web.TCPSite(runner, host, self.port).start()
         except OSError as exc:
@@ -377,13 +385,13 @@ def start_dashboard(settings: Settings) -> Dashboard | None:
 def serve(settings: Settings, stop: threading.Event) -> None:
     """``driftline dashboard``: serve against a running stack until ``stop`` is set."""
     try:
-        redis.Redis.from_url(settings.redis_url, socket_timeout=5.0).ping()
+        redis_client(settings.redis_url, settings.redis, socket_timeout=5.0).ping()
     except redis.RedisError as exc:
-        raise DriftlineError(f"redis_url: cannot reach {settings.redis_url} ({exc}); point "
-                             "DRIFTLINE_REDIS_URL at the stack's Redis") from exc
+        raise DriftlineError(f"redis_url: cannot reach {redacted(settings.redis_url)} ({exc}); "
+                             "point DRIFTLINE_REDIS_URL at the stack's Redis") from exc
     if settings.dashboard.port < 0:
         raise DriftlineError("dashboard.port: expected a port (0 = any free port), got -1")
     with Dashboard(settings) as dashboard:
         print(f"driftline dashboard: {dashboard.url}  (hot view of group "
-              f"{settings.group_id!r} in {settings.redis_url}; Ctrl-C stops)", flush=True)
+              f"{settings.group_id!r} in {redacted(settings.redis_url)}; Ctrl-C stops)", flush=True)
         stop.wait()

@@ -22,6 +22,7 @@ import orjson
 from confluent_kafka import Producer
 
 from detectors.synthetic import ScenarioSpec, iter_chunks, truth
+from streams.runtime.connections import client_config
 from streams.runtime.reader import TopicReader
 from streams.runtime.topics import ensure_topics
 from streams.settings import Settings
@@ -112,7 +113,8 @@ def run_demo(settings: Settings, events: int, rate: float, scenario: str,
         print(f"worker pid {worker.pid} (log: {stack.workdir / 'worker.log'})", file=out)
         _announce(spec, facts, rate, settings.monitor.reference_size, out)
         reader = TopicReader(settings.bootstrap_servers,
-                             [settings.topics.name("alerts"), settings.topics.name("deadletter")])
+                             [settings.topics.name("alerts"), settings.topics.name("deadletter")],
+                             kafka=settings.kafka)
         done = threading.Event()
         printer = threading.Thread(target=_print_alerts, args=(reader, spec, result, done, out),
                                    daemon=True)
@@ -121,7 +123,8 @@ def run_demo(settings: Settings, events: int, rate: float, scenario: str,
             last_offsets = _publish(settings, spec, rate)
             _wait_for_worker(settings, last_offsets, worker, timeout_s=60.0)
             time.sleep(1.0)
-            result.labels = HotView(settings.redis_url, settings.group_id).labels()
+            result.labels = HotView(settings.redis_url, settings.group_id,
+                                    security=settings.redis).labels()
             if stay is not None:
                 where = f" at {dashboard.url}" if dashboard is not None else ""
                 print(f"\nall predictions published; the stack and dashboard{where} stay up "
@@ -154,7 +157,8 @@ def _announce(spec: ScenarioSpec, facts: dict[str, Any], rate: float, reference_
 
 
 def _publish(settings: Settings, spec: ScenarioSpec, rate: float) -> dict[int, int]:
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 10})
+    producer = Producer(client_config(settings.bootstrap_servers, settings.kafka,
+                                      **{"linger.ms": 10}))
     last_offsets: dict[int, int] = {}
 
     def delivered(error: Any, message: Any) -> None:
@@ -183,7 +187,7 @@ def _publish(settings: Settings, spec: ScenarioSpec, rate: float) -> dict[int, i
 
 def _wait_for_worker(settings: Settings, last_offsets: dict[int, int],
                      worker: subprocess.Popen[bytes], timeout_s: float) -> None:
-    store = CheckpointStore(settings.redis_url, settings.group_id)
+    store = CheckpointStore(settings.redis_url, settings.group_id, settings.redis)
     topic = settings.topics.name("predictions")
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and worker.poll() is None:

@@ -24,6 +24,22 @@ SPECIAL: dict[str, tuple[str, Any]] = {
     "sinks.webhooks": ("[{url: 'http://127.0.0.1:9/hook'}]", None),
     "performance.challengers": ("logistic_regression", ("logistic_regression",)),
     "monitor.joint_max_features": ("10", 10),
+    "kafka": ("{security.protocol: SSL}", {"security.protocol": "SSL"}),
+    "redis.password_file": (str(ROOT / "README.md"), str(ROOT / "README.md")),
+    "dashboard.password_file": (str(ROOT / "README.md"), str(ROOT / "README.md")),
+    "dashboard.token_file": (str(ROOT / "README.md"), str(ROOT / "README.md")),
+    "dashboard.allowed_hosts": ("monitor.example.com", ("monitor.example.com",)),
+}
+# Keys that are valid only together with another one.
+TOGETHER: dict[str, dict[str, str]] = {
+    "redis.ca_file": {"DRIFTLINE_REDIS_URL": "rediss://127.0.0.1:6380/0"},
+    "redis.cert_file": {"DRIFTLINE_REDIS_URL": "rediss://127.0.0.1:6380/0",
+                        "DRIFTLINE_REDIS_KEY_FILE": "/k.pem"},
+    "redis.key_file": {"DRIFTLINE_REDIS_URL": "rediss://127.0.0.1:6380/0",
+                       "DRIFTLINE_REDIS_CERT_FILE": "/c.pem"},
+    "dashboard.username": {"DRIFTLINE_DASHBOARD_PASSWORD": "pw"},
+    "dashboard.password": {"DRIFTLINE_DASHBOARD_USERNAME": "ops"},
+    "dashboard.password_file": {"DRIFTLINE_DASHBOARD_USERNAME": "ops"},
 }
 
 
@@ -51,7 +67,7 @@ def value_at(settings: Settings, dotted: str) -> Any:
 @pytest.mark.parametrize("key", KEYS, ids=[k.var for k in KEYS])
 def test_every_key_is_set_by_its_variable(key: EnvKey) -> None:
     text, expected = other_value(key)
-    settings = load_settings(environ={key.var: text})
+    settings = load_settings(environ={key.var: text, **TOGETHER.get(key.key, {})})
     value = value_at(settings, key.key)
     assert value != key.default
     if key.key == "models":

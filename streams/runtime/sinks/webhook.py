@@ -48,6 +48,7 @@ A receiver checks the signature before trusting the body::
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import heapq
 import hmac
@@ -66,7 +67,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import orjson
 
@@ -125,7 +126,7 @@ class WebhookSettings:
     streams.errors.SettingsError: url: expected an http:// or https:// URL, got 'ftp://example.com/hook'
     """
 
-    url: str
+    url: str = field(repr=False)  # may hold user:password@: never in a repr or a log
     secret: bytes | str = field(default=b"", repr=False)
     format: str = "driftline"
     timeout_s: float = 5.0
@@ -141,7 +142,11 @@ class WebhookSettings:
         """Refuse settings that could never deliver, naming the parameter."""
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise SettingsError(f"url: expected an http:// or https:// URL, got {self.url!r}")
+            raise SettingsError(f"url: expected an http:// or https:// URL, got "
+                                f"{without_credentials(self.url)!r}")
+        if parts.username is not None and any(h.lower() == "authorization" for h in self.headers):
+            raise SettingsError("headers: 'Authorization' and credentials in url "
+                                "(user:password@) both authenticate: keep one")
         if self.format not in FORMATS:
             raise SettingsError(f"format: expected one of {list(FORMATS)}, got {self.format!r}")
         positive = {"timeout_s": self.timeout_s, "max_attempts": self.max_attempts,
@@ -251,6 +256,20 @@ class _Delivery:
     first_attempt_at: float = 0.0
 
 
+def without_credentials(url: str, mask: str = "***@") -> str:
+    """``url`` without its ``user:password@`` (replaced by ``mask``), fit for a message.
+
+    >>> without_credentials("https://ops:pw@hooks.example.com/x")
+    'https://***@hooks.example.com/x'
+    >>> without_credentials("https://ops:pw@hooks.example.com/x", mask="")
+    'https://hooks.example.com/x'
+    """
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url
+    return urlunsplit(parts._replace(netloc=mask + parts.netloc.rpartition("@")[2]))
+
+
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     # urllib would turn a redirected POST into a bodiless GET and call it delivered.
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
@@ -296,6 +315,12 @@ class WebhookSink:
         parts = urlsplit(settings.url)
         self.endpoint = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port
                                                                  else "")
+        # urllib cannot send a URL's user info: it becomes HTTP basic authentication.
+        self._request_url = without_credentials(settings.url, mask="")
+        self._authorization: dict[str, str] = {}
+        if parts.username is not None:
+            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+            self._authorization["Authorization"] = "Basic " + base64.b64encode(pair).decode()
 
     @property
     def pending(self) -> int:
@@ -397,10 +422,10 @@ class WebhookSink:
                    "User-Agent": "driftline-webhook/1",
                    TIMESTAMP_HEADER: str(int(time.time())),
                    ALERT_ID_HEADER: str(delivery.alert.get("alert_id")),
-                   ATTEMPT_HEADER: str(delivery.attempts)}
+                   ATTEMPT_HEADER: str(delivery.attempts), **self._authorization}
         if self.settings.secret:
             headers[SIGNATURE_HEADER] = sign(delivery.body, self.settings.secret)
-        request = urllib.request.Request(self.settings.url, data=delivery.body, headers=headers,
+        request = urllib.request.Request(self._request_url, data=delivery.body, headers=headers,
                                          method="POST")
         try:
             with self._opener.open(request, timeout=self.settings.timeout_s) as response:

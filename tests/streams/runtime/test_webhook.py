@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import socket
 import threading
@@ -424,3 +425,25 @@ def test_receiver_down_for_30_s_loses_no_alert_and_every_signature_verifies(
         acked = min(r.at for r in server.ok() if r.alert_id == firing["alert_id"])
         assert min(r.at for r in server.requests if r.alert_id == resolved["alert_id"]) > acked
     assert sink.delivered == len(schedule) and sink.retried > 0
+
+
+def test_credentials_in_the_url_become_basic_auth_and_stay_out_of_logs(
+        receiver: Any, sinks: Any, caplog: pytest.LogCaptureFixture) -> None:
+    import base64 as b64
+
+    server = receiver(lambda request: (503, {}, b"") if request.index == 0 else (200, {}, b""))
+    url = server.url.replace("http://", "http://ops%40corp:p%3Ass@")
+    caplog.set_level(logging.DEBUG, logger="driftline")
+    sink, parked = sinks(url)
+    sink.submit(make_alert("k1"))
+    assert sink.flush(timeout_s=5)
+    assert [r.status for r in server.requests] == [503, 200]
+    expected = "Basic " + b64.b64encode(b"ops@corp:p:ss").decode()
+    assert all(r.headers["Authorization"] == expected for r in server.requests)
+    assert parked == [] and "p%3Ass" not in caplog.text and "p:ss" not in caplog.text
+    assert "p%3Ass" not in repr(sink.settings)
+    with pytest.raises(SettingsError, match="'Authorization' and credentials in url"):
+        WebhookSettings(url, headers={"Authorization": "Bearer x"})
+    with pytest.raises(SettingsError) as caught:
+        WebhookSettings("ftp://ops:pw@example.com/hook")
+    assert "pw" not in str(caught.value)

@@ -1,0 +1,90 @@
+"""The dashboard refuses unknown Host headers and, when configured, requests without credentials.
+
+A real server on a free loopback port; the routes tried here answer before any
+Redis read, and the refusals happen before any handler runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+
+from streams.settings import DashboardSettings, Settings
+from streams.ui.dashboard import Dashboard
+
+
+def serve(dashboard: DashboardSettings) -> Iterator[Dashboard]:
+    # Nothing listens on port 9: the refused requests never reach Redis.
+    settings = replace(Settings(), redis_url="redis://127.0.0.1:9/0",
+                       dashboard=replace(dashboard, port=0))
+    with Dashboard(settings) as running:
+        yield running
+
+
+@pytest.fixture()
+def open_dashboard() -> Iterator[Dashboard]:
+    yield from serve(DashboardSettings())
+
+
+@pytest.fixture()
+def locked_dashboard() -> Iterator[Dashboard]:
+    yield from serve(DashboardSettings(token="t0ken", username="ops", password="pw"))
+
+
+def get(dashboard: Dashboard, path: str = "/", host: str | None = None,
+        **headers: str) -> tuple[int, dict[str, str], bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", dashboard.port, timeout=10)
+    try:
+        connection.putrequest("GET", path, skip_host=True)
+        connection.putheader("Host", host or f"127.0.0.1:{dashboard.port}")
+        for name, value in headers.items():
+            connection.putheader(name.replace("_", "-"), value)
+        connection.endheaders()
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("host", ["localhost:{port}", "127.0.0.1:{port}", "[::1]:{port}"])
+def test_loopback_names_are_served(open_dashboard: Dashboard, host: str) -> None:
+    status, _, body = get(open_dashboard, host=host.format(port=open_dashboard.port))
+    assert status == 200 and b"<html" in body.lower()
+
+
+@pytest.mark.parametrize("path", ["/", "/api/models", "/events"])
+def test_an_unknown_host_is_refused_dns_rebinding(open_dashboard: Dashboard, path: str) -> None:
+    status, _, body = get(open_dashboard, path, host=f"attacker.example:{open_dashboard.port}")
+    assert status == 403
+    assert b"unknown Host 'attacker.example:" in body and b"dashboard.allowed_hosts" in body
+
+
+@pytest.mark.parametrize("path", ["/", "/api/models", "/events", "/static/app.js"])
+def test_credentials_are_required_when_configured(locked_dashboard: Dashboard,
+                                                  path: str) -> None:
+    status, headers, _ = get(locked_dashboard, path)
+    assert status == 401 and headers["WWW-Authenticate"] == 'Basic realm="driftline"'
+    assert get(locked_dashboard, path, Authorization="Bearer wrong")[0] == 401
+
+
+def test_a_bearer_token_basic_auth_or_the_token_link_let_one_in(
+        locked_dashboard: Dashboard) -> None:
+    assert get(locked_dashboard, Authorization="Bearer t0ken")[0] == 200
+    good = base64.b64encode(b"ops:pw").decode()
+    bad = base64.b64encode(b"ops:nope").decode()
+    assert get(locked_dashboard, Authorization=f"Basic {good}")[0] == 200
+    assert get(locked_dashboard, Authorization=f"Basic {bad}")[0] == 401
+    status, headers, _ = get(locked_dashboard, "/?token=t0ken")
+    assert status == 200 and "HttpOnly" in headers["Set-Cookie"]
+    cookie = headers["Set-Cookie"].split(";")[0]
+    assert get(locked_dashboard, Cookie=cookie)[0] == 200
+
+
+def test_allowed_hosts_replace_the_loopback_names() -> None:
+    for running in serve(DashboardSettings(allowed_hosts=("monitor.example.com",))):
+        assert get(running, host="monitor.example.com")[0] == 200
+        assert get(running, host=f"127.0.0.1:{running.port}")[0] == 403
