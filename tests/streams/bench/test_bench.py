@@ -39,8 +39,9 @@ def test_replay_bench_prints_in_process_and_whole_process_ratios() -> None:
     assert len(rounds) == 2 and all(len(r) == 11 for r in rounds), out
     for name in ("read+orjson", "replay in-process", "ratio", "driftline replay",
                  "process ratio"):
+        # A figure, not a speed: on a loaded machine a 5,000-event process ratio prints 0.00.
         low, median = _figures(out, name)
-        assert 0 < low <= median, (name, out)
+        assert 0 <= low <= median, (name, out)
 
 
 def test_many_model_stream_splits_the_events_over_models_with_their_own_streams() -> None:
