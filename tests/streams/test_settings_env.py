@@ -24,6 +24,8 @@ SPECIAL: dict[str, tuple[str, Any]] = {
     "sinks.webhooks": ("[{url: 'http://127.0.0.1:9/hook'}]", None),
     "performance.challengers": ("logistic_regression", ("logistic_regression",)),
     "monitor.joint_max_features": ("10", 10),
+    "inputs": ("[{topic: shop, role: labels, fields: {model_id: {const: m}, event_id: id, "
+               "label: y}}]", None),
 }
 
 
@@ -58,6 +60,8 @@ def test_every_key_is_set_by_its_variable(key: EnvKey) -> None:
         assert value["fraud"].task == "regression"
     elif key.key == "sinks.webhooks":
         assert [hook.url for hook in value] == ["http://127.0.0.1:9/hook"]
+    elif key.key == "inputs":
+        assert [(entry.topic, entry.role) for entry in value] == [("shop", "labels")]
     else:
         assert value == expected
 
