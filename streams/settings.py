@@ -25,6 +25,7 @@ from detectors.monitor import MonitorConfig
 from detectors.performance import EstimationConfig, PerformanceConfig
 from streams.core.alerts import AlertSettings
 from streams.errors import SettingsError
+from streams.settings_inputs import InputSettings, parse_inputs
 from streams.settings_security import (
     RedisSettings,
     kafka_environment,
@@ -308,6 +309,11 @@ class Settings:
         classification|regression}``: declared feature types (inferred from the first
         events otherwise), a reference file built with ``driftline reference build``,
         the task (inferred from the first joined label otherwise).
+    inputs
+        Topics of your own in your own layout (JSON, or Schema-Registry-framed Avro or
+        JSON Schema) read instead of the predictions or labels topic, each with where
+        every event field is: a list of mappings, written in the YAML file (its variable
+        takes the whole list as YAML flow text). See docs/inputs.md.
     """
 
     bootstrap_servers: str = "localhost:9092"
@@ -326,6 +332,7 @@ class Settings:
     performance: PerformanceConfig = field(default_factory=PerformanceConfig)
     estimation: EstimationConfig = field(default_factory=EstimationConfig)
     dashboard: DashboardSettings = field(default_factory=DashboardSettings)
+    inputs: tuple[InputSettings, ...] = ()
 
     def with_overrides(self, **changes: Any) -> Settings:
         """Return a copy with top-level fields replaced (used by the embedded stack)."""
@@ -397,6 +404,9 @@ def _build(raw: dict[str, Any], env: Mapping[str, str]) -> Settings:
     if unknown_roles:
         raise SettingsError(f"topics.names: expected keys among {TOPIC_ROLES}, "
                             f"got {sorted(unknown_roles)}")
+    if "inputs" in raw:
+        values["inputs"] = parse_inputs(raw["inputs"], {role: topics.name(role)
+                                                        for role in TOPIC_ROLES})
     worker = values.get("worker", WorkerSettings())
     if worker.metrics_port < -1 or worker.metrics_port > 65535:
         raise SettingsError(f"worker.metrics_port: expected a port (0 = any free port, -1 = "

@@ -38,6 +38,7 @@ from streams.core.labels import LabelEngine, LabelRequest, LabelStep
 from streams.ingest.batch import BatchDecoder, DecodedBatch
 from streams.ingest.deadletter import Source, dead_letter
 from streams.ingest.decode import CONTROL, LABEL, NON_FINITE, PREDICTION, Rejected, decode_message
+from streams.ingest.mapping import RecordMapper, input_topics
 from streams.settings import Settings
 from streams.state.pending import ColumnarPendingStore
 
@@ -127,9 +128,12 @@ class PartitionStep:
                  topics: tuple[str, str, str] | None = None) -> None:
         self.settings = settings
         self.store = store
-        self.predictions_topic, self.labels_topic, self.control_topic = topics or (
-            settings.topics.name("predictions"), settings.topics.name("labels"),
-            settings.topics.name("control"))
+        self.predictions_topic, self.labels_topic, self.control_topic = (
+            topics or input_topics(settings))
+        # Mapped topics (the users' own layouts) take their own, slower path.
+        self.mapped = {entry.topic: RecordMapper(entry, settings.limits)
+                       for entry in settings.inputs
+                       if entry.topic in (self.predictions_topic, self.labels_topic)}
 
     def __call__(self, state: PartitionState,
                  messages: Sequence[InputMessage]) -> StepOutput:
@@ -141,10 +145,16 @@ class PartitionStep:
         labels = BatchDecoder(LABEL, self.settings.limits)
         add_prediction, add_label = predictions.add, labels.add
         predictions_topic, labels_topic = self.predictions_topic, self.labels_topic
+        mapped = {topic: (mapper, predictions if mapper.kind == PREDICTION else labels)
+                  for topic, mapper in self.mapped.items()}
+        if mapped:
+            # A mapped topic never takes the envelope arms below ("" names no Kafka topic).
+            predictions_topic = "" if predictions_topic in mapped else predictions_topic
+            labels_topic = "" if labels_topic in mapped else labels_topic
         # Many small model groups cost more per event than one large one: grow the run.
         limit = self.settings.worker.step_events(len(state.monitors))
         last: dict[str, InputMessage] = {}      # the last message read of each topic
-        counts = dict.fromkeys((predictions_topic, labels_topic, self.control_topic), 0)
+        counts = dict.fromkeys((self.predictions_topic, self.labels_topic, self.control_topic), 0)
         for position, message in enumerate(messages):
             topic = message.topic()
             if topic == predictions_topic:
@@ -157,6 +167,11 @@ class PartitionStep:
                 self._predictions(state, messages, offsets, predictions.take(), output)
                 self._labels(state, messages, offsets, labels.take(), output)
                 self._control(state, message, output)
+            elif topic in mapped:
+                mapper, decoder = mapped[topic]
+                if (decoder.extend(mapper.map(message), position) >= limit
+                        and decoder is predictions):
+                    self._predictions(state, messages, offsets, predictions.take(), output)
             else:
                 continue
             last[topic] = message
@@ -178,7 +193,8 @@ class PartitionStep:
             message = messages[origin]
             self._dead_letter(output, rejected, message)
             key = message.key()
-            if rejected.error == NON_FINITE and key:
+            # A mapped topic's key need not be the model id.
+            if rejected.error == NON_FINITE and key and message.topic() not in self.mapped:
                 # Unparseable, but the key names the model: count it as its data quality.
                 model_id = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
                 state.monitors.note_rejected(model_id, rejected.path or "(event)")

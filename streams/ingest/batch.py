@@ -32,6 +32,7 @@ from streams.ingest.decode import (
     PREDICTION,
     TS_MAX,
     TS_MIN,
+    Decoded,
     Rejected,
     decode_message,
 )
@@ -158,6 +159,17 @@ class BatchDecoder:
                     batch.origins += [origin] * len(document)
                     return len(batch.events)
         decoded = decode_message(value, self.kind, self.limits)
+        batch.events += decoded.events
+        batch.origins += [origin] * len(decoded.events)
+        batch.rejected += [(origin, rejected) for rejected in decoded.rejected]
+        return len(batch.events)
+
+    def extend(self, decoded: Decoded, origin: int) -> int:
+        """Add events decoded elsewhere (a mapped topic's records); return the valid events.
+
+        The events must have passed :func:`~streams.ingest.decode.validate_event`.
+        """
+        batch = self._batch
         batch.events += decoded.events
         batch.origins += [origin] * len(decoded.events)
         batch.rejected += [(origin, rejected) for rejected in decoded.rejected]

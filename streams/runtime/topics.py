@@ -11,6 +11,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from streams.errors import StackError
+from streams.ingest.mapping import input_topics
 from streams.runtime.connections import client_config, cluster_metadata
 from streams.settings import TOPIC_ROLES, Settings
 
@@ -31,6 +32,12 @@ def ensure_topics(settings: Settings, timeout_s: float = 15.0) -> list[str]:
     # Partitions per topic: as listed, or as about to be created.
     partitions = {name: len(meta.partitions) for name, meta in existing.items()}
     partitions.update(dict.fromkeys(missing, settings.topics.partitions))
+    for index, entry in enumerate(settings.inputs):
+        # The users' own topics are theirs to create (partitions, retention, ACLs).
+        if entry.topic not in partitions:
+            raise StackError(f"inputs[{index}].topic: topic {entry.topic!r} does not exist; "
+                             "create it (with as many partitions as the topic it is joined "
+                             "with) or correct the name")
     _check_copartitioned(partitions, settings)
     if not missing:
         return []
@@ -57,7 +64,7 @@ def _check_copartitioned(partitions: dict[str, int], settings: Settings) -> None
     partition number (same key, same partitioner, same count); otherwise every
     label would wait for a prediction that another partition holds.
     """
-    names = [settings.topics.name(role) for role in ("predictions", "labels")]
+    names = list(input_topics(settings)[:2])
     counts = [partitions.get(name, 0) for name in names]
     if all(counts) and counts[0] != counts[1]:
         raise StackError(f"topics {names[0]} ({counts[0]} partitions) and {names[1]} "

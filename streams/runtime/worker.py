@@ -35,6 +35,7 @@ from streams.core.step import PartitionState, PartitionStep, StepOutput
 from streams.errors import CheckpointError
 from streams.ingest.deadletter import Source, dead_letter
 from streams.ingest.decode import Rejected
+from streams.ingest.mapping import input_topics
 from streams.runtime.connections import client_config
 from streams.runtime.metrics import WorkerMetrics
 from streams.runtime.sinks import WebhookSink
@@ -76,9 +77,9 @@ class Worker:
         self.stats = WorkerStats()
         self.metrics = WorkerMetrics(settings.worker.metrics_max_series)
         self.metrics_port: int | None = None
-        self._topic = settings.topics.name("predictions")
-        self._control_topic = settings.topics.name("control")
-        self._labels_topic = settings.topics.name("labels")
+        # The inputs: driftline's topics, or a mapped topic of the user's own per role
+        # (the checkpoints and pending predictions are then keyed by the mapped topic).
+        self._topic, self._labels_topic, self._control_topic = input_topics(settings)
         self._retrain_topic = settings.topics.name("retrain")
         self._joined_topic = settings.topics.name("joined")
         self._alerts_topic = settings.topics.name("alerts")

@@ -29,6 +29,8 @@ SPECIAL: dict[str, tuple[str, Any]] = {
     "dashboard.password_file": (str(ROOT / "README.md"), str(ROOT / "README.md")),
     "dashboard.token_file": (str(ROOT / "README.md"), str(ROOT / "README.md")),
     "dashboard.allowed_hosts": ("monitor.example.com", ("monitor.example.com",)),
+    "inputs": ("[{topic: shop, role: labels, fields: {model_id: {const: m}, event_id: id, "
+               "label: y}}]", None),
 }
 # Keys that are valid only together with another one.
 TOGETHER: dict[str, dict[str, str]] = {
@@ -74,6 +76,8 @@ def test_every_key_is_set_by_its_variable(key: EnvKey) -> None:
         assert value["fraud"].task == "regression"
     elif key.key == "sinks.webhooks":
         assert [hook.url for hook in value] == ["http://127.0.0.1:9/hook"]
+    elif key.key == "inputs":
+        assert [(entry.topic, entry.role) for entry in value] == [("shop", "labels")]
     else:
         assert value == expected
 
