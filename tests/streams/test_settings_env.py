@@ -29,6 +29,7 @@ SPECIAL: dict[str, tuple[str, Any]] = {
     "dashboard.password_file": (str(ROOT / "README.md"), str(ROOT / "README.md")),
     "dashboard.token_file": (str(ROOT / "README.md"), str(ROOT / "README.md")),
     "dashboard.allowed_hosts": ("monitor.example.com", ("monitor.example.com",)),
+    "worker.missing_checkpoint": ("rewind", "rewind"),
 }
 # Keys that are valid only together with another one.
 TOGETHER: dict[str, dict[str, str]] = {
