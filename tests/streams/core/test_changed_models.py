@@ -1,0 +1,85 @@
+"""The engines name the models whose state changed: an incremental checkpoint writes only those."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import orjson
+
+from streams.core.step import PartitionState, PartitionStep
+from streams.settings import Settings, load_settings
+from streams.state.pending import MemoryPendingStore
+
+
+class Message:
+    def __init__(self, topic: str, offset: int, value: bytes) -> None:
+        self._topic, self._offset, self._value = topic, offset, value
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
+
+    def key(self) -> None:
+        return None
+
+    def value(self) -> bytes:
+        return self._value
+
+    def timestamp(self) -> tuple[int, int]:
+        return (0, 0)
+
+
+class Stream:
+    """One partition's three topics, each message numbered by its own offset."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.offsets: dict[str, int] = {}
+
+    def message(self, role: str, value: Any) -> Message:
+        topic = self.settings.topics.name(role)
+        offset = self.offsets.get(topic, 0)
+        self.offsets[topic] = offset + 1
+        return Message(topic, offset, orjson.dumps(value))
+
+
+def predictions(model: str, start: int, n: int, version: str = "v1") -> list[dict[str, Any]]:
+    return [{"model_id": model, "model_version": version, "event_id": f"{model}-{i}",
+             "ts": 1000.0 + i, "features": {"x": float(i % 7), "c": "ab"[i % 2]},
+             "prediction": i % 2, "score": 0.7 if i % 2 else 0.3} for i in range(start, start + n)]
+
+
+def labels(model: str, ids: range, ts: float | None = None) -> list[dict[str, Any]]:
+    return [{"model_id": model, "event_id": f"{model}-{i}",
+             "ts": 1005.0 + i if ts is None else ts, "label": i % 3 % 2} for i in ids]
+
+
+def settings() -> Settings:
+    base = load_settings(environ={"DRIFTLINE_REFERENCE_SIZE": "200",
+                                  "DRIFTLINE_WINDOW_SIZE": "100"})
+    # Few early labels and a short wait: eviction and expiry touch other models' state.
+    return replace(base, labels=replace(base.labels, max_early_labels=30, early_wait_s=50.0))
+
+
+def test_a_step_names_the_models_it_touched_and_only_those() -> None:
+    config = settings()
+    state = PartitionState.fresh(config, 0)
+    step = PartitionStep(config, MemoryPendingStore())
+    stream = Stream(config)
+    step(state, [stream.message("predictions", predictions("a", 0, 50) + predictions("b", 0, 50))])
+    assert state.take_changed() == {"a", "b"}
+    assert state.take_changed() == set()
+    step(state, [stream.message("predictions", predictions("a", 50, 10))])
+    assert state.take_changed() == {"a"}
+    step(state, [stream.message("labels", labels("b", range(0, 10)))])
+    assert state.take_changed() == {"b"}
+    step(state, [stream.message("control", {"command": "rebaseline", "model_id": "a"})])
+    assert state.take_changed() == {"a"}
+    assert set(state.to_state({"b"})["labels"]["counts"]) == {"b"}
+    assert [m["model_id"] for m in state.to_state({"b"})["models"]] == ["b"]
