@@ -67,11 +67,13 @@ def test_a_zombie_worker_cannot_roll_back_the_new_owners_checkpoint(
         assert wait_for(lambda: covered(settings) == read, 60), tail(owner_log)
         watch = OffsetWatch(settings)
         os.kill(zombie.pid, signal.SIGCONT)
-        # The zombie finishes its step and reaches its (long overdue) checkpoint.
-        deadline = time.monotonic() + 6.0
-        while time.monotonic() < deadline:
+        # The zombie finishes its step and reaches its (long overdue) checkpoint; watch until
+        # its Kafka client has told it the partitions are lost (it writes nothing after).
+        deadline = time.monotonic() + 45.0
+        while time.monotonic() < deadline and "partitions lost" not in zombie_log.read_text():
             history.append(watch.offsets())
             time.sleep(0.01)
+        history.append(watch.offsets())
         produce_keyed(settings, stream[90:])
         assert wait_for(lambda: covered(settings) == len(stream) + NEWCOMERS, 60), \
             tail(owner_log) + tail(zombie_log)
