@@ -14,32 +14,10 @@ from typing import Any
 import orjson
 
 from streams.core.step import PartitionState, PartitionStep
+from streams.offline.replay import Line
 from streams.settings import Settings, load_settings
 from streams.state.checkpoint import merge, split
 from streams.state.pending import MemoryPendingStore
-
-
-class Message:
-    def __init__(self, topic: str, offset: int, value: bytes) -> None:
-        self._topic, self._offset, self._value = topic, offset, value
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> None:
-        return None
-
-    def value(self) -> bytes:
-        return self._value
-
-    def timestamp(self) -> tuple[int, int]:
-        return (0, 0)
 
 
 class Stream:
@@ -49,11 +27,11 @@ class Stream:
         self.settings = settings
         self.offsets: dict[str, int] = {}
 
-    def message(self, role: str, value: Any) -> Message:
+    def message(self, role: str, value: Any) -> Line:
         topic = self.settings.topics.name(role)
         offset = self.offsets.get(topic, 0)
         self.offsets[topic] = offset + 1
-        return Message(topic, offset, orjson.dumps(value))
+        return Line(topic, offset, orjson.dumps(value))
 
 
 def predictions(model: str, start: int, n: int, version: str = "v1") -> list[dict[str, Any]]:
