@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from streams.runtime.sinks import WebhookSettings
 
 TOPIC_ROLES = ("predictions", "labels", "alerts", "retrain", "deadletter", "control", "joined")
+MISSING_CHECKPOINT_POLICIES = ("resume", "rewind")
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,12 @@ class WorkerSettings:
         (``0.0.0.0`` for a Prometheus elsewhere, e.g. in a container).
     metrics_max_series
         Most labelled series per metric; beyond it new label values are not exported.
+    missing_checkpoint
+        What a worker does with a partition that has no checkpoint although its
+        consumer group has committed offsets (its state is lost, e.g. Redis lost its
+        data): ``resume`` starts fresh monitors at the committed offsets, ``rewind``
+        at the earliest offsets the topics hold. Either way it logs an error, counts
+        ``driftline_monitor_resets_total`` and publishes a ``monitor_reset`` alert.
     """
 
     batch_size: int = 5000
@@ -133,10 +140,13 @@ class WorkerSettings:
     metrics_port: int = 9464
     metrics_host: str = "127.0.0.1"
     metrics_max_series: int = 5000
+    missing_checkpoint: str = "resume"
 
     def __post_init__(self) -> None:
         require(self.batch_size >= 1, "batch_size", "an integer >= 1", self.batch_size)
         require(self.group_events >= 1, "group_events", "an integer >= 1", self.group_events)
+        require(self.missing_checkpoint in MISSING_CHECKPOINT_POLICIES, "missing_checkpoint",
+                " or ".join(MISSING_CHECKPOINT_POLICIES), self.missing_checkpoint)
 
     def step_events(self, models: int) -> int:
         """Events (or messages) one step takes when its partition monitors ``models`` versions.

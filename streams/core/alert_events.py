@@ -31,6 +31,8 @@ SCHEMA_VERSION = 1
 FIRING = "firing"
 RESOLVED = "resolved"
 RATE_LIMIT_KIND = "alert_rate_limit"
+MONITOR_RESET_KIND = "monitor_reset"
+ALL_MODELS = "*"        # model_id/model_version of an event about every model of a partition
 HOUR_S = 3600.0
 MAX_GROUP_SIZE = 100     # members per event: 100 members are ~45 KB, far below Kafka's 1 MiB
 _SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
@@ -191,6 +193,45 @@ def rate_limit_event(model_id: str, model_version: str, status: str, hour: int, 
         event["resolves"] = fired_as
         event["fired_severity"] = "warning"
     return event
+
+
+def monitor_reset_event(group_id: str, partition: int, committed: Mapping[str, int],
+                        policy: str, ts: float) -> dict[str, Any]:
+    """The notice that a partition's monitors start afresh because its checkpoint is gone.
+
+    The consumer group had read the partition up to ``committed`` (offsets per
+    input topic) but Redis holds no checkpoint of it: the state of every model
+    in it is lost. ``policy`` is what the worker does about it (``resume``
+    from the committed offsets or ``rewind`` to the earliest). The id depends
+    on the group, partition and offsets only, so workers that meet the same
+    loss publish the same event.
+
+    >>> event = monitor_reset_event("g", 3, {"predictions": 500}, "resume", ts=0.0)
+    >>> event["kind"], event["model_id"], event["statistic"], event["alert_id"][:8]
+    ('monitor_reset', '*', 500.0, '8eb31946')
+    """
+    key = f"{ALL_MODELS}|{MONITOR_RESET_KIND}|{group_id}|{partition}"
+    offsets = dict(sorted(committed.items()))
+    where = ("the committed offsets: the events before them are not counted, and references "
+             "are learned again from the next events" if policy == "resume" else
+             "the earliest offsets the topics retain: that history is read and counted again, "
+             "and alerts found in it are published again (with the same ids as before where "
+             "the same windows are cut)")
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "alert_id": alert_id(f"{key}|{FIRING}|{orjson.dumps(offsets).decode()}"),
+        "dedup_key": key, "model_id": ALL_MODELS, "model_version": ALL_MODELS,
+        "kind": MONITOR_RESET_KIND, "status": FIRING, "severity": "critical",
+        "feature": None, "segment": None, "detector": "checkpoint",
+        "statistic": float(sum(offsets.values())), "threshold": 0.0, "p_value": None,
+        "window": {"start_ts": ts, "end_ts": ts, "events": 0}, "reference": {},
+        "partition": partition, "policy": policy, "offsets": offsets,
+        "explanation": (f"partition {partition} of consumer group {group_id} has no checkpoint "
+                        "in Redis although the group had read it up to offsets "
+                        f"{', '.join(f'{t} {o}' for t, o in offsets.items())}: the "
+                        "monitor state of every model in it is lost (did Redis lose its data?). "
+                        f"Its monitors start afresh from {where}"),
+        "ts": ts}
 
 
 def _finding_event(model_id: str, model_version: str, key: str, finding: Finding,

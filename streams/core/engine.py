@@ -8,6 +8,7 @@ I/O; callers decide where events come from and where outputs go.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
 from typing import Any
@@ -47,6 +48,8 @@ class MonitorEngine:
         self._references = _load_references(settings)
         self.typed = TypedModels()
         """Models whose events the step decodes straight into typed structs."""
+        # Models whose state changed since the last take_changed(): what a checkpoint writes.
+        self._changed: set[str] = set()
 
     def note_rejected(self, model_id: str, field: str) -> None:
         """Count a value refused before its event could be read (e.g. ``1e400``).
@@ -79,6 +82,7 @@ class MonitorEngine:
         """
         alerts: list[dict[str, Any]] = []
         self._rebaselined.add((model_id, model_version))
+        self._changed.add(model_id)
         for key in [k for k in self._monitors if k[0] == model_id
                     and model_version in (None, k[1])]:
             alerts += self._policies.pop(key).resolve_all(reason, at_ts)
@@ -99,6 +103,7 @@ class MonitorEngine:
         (:mod:`streams.ingest.typed`): never both (see :func:`uniform_models`).
         """
         output = StepOutput()
+        self._changed.update(model_id for model_id, _ in groups)
         for key, group in groups.items():
             monitor = self._monitors.get(key) or self._create(key, group)
             batch, problems = build_batch(group, monitor.schema, monitor.outputs)
@@ -154,8 +159,16 @@ class MonitorEngine:
                            cooldown_windows=alerts.cooldown_windows, group=alerts.group,
                            rate_limit=limit)
 
-    def to_state(self) -> dict[str, Any]:
-        """Plain-dict state of every monitor and policy."""
+    def take_changed(self) -> set[str]:
+        """Ids of the models whose state changed since the last call (or since built).
+
+        A removed model counts as changed: it is absent from :meth:`to_state`.
+        """
+        changed, self._changed = self._changed, set()
+        return changed
+
+    def to_state(self, models: Collection[str] | None = None) -> dict[str, Any]:
+        """Plain-dict state of every monitor and policy, or of those of ``models`` only."""
         return {
             "version": STATE_VERSION,
             "rebaselined": sorted([list(k) for k in self._rebaselined], key=str),
@@ -163,8 +176,10 @@ class MonitorEngine:
                 {"model_id": mid, "model_version": ver, "monitor": monitor.to_state(),
                  "policy": self._policies[(mid, ver)].to_state()}
                 for (mid, ver), monitor in self._monitors.items()
+                if models is None or mid in models
             ],
-            "rate_limits": [limit.to_state() for limit in self._rate_limits.values()],
+            "rate_limits": [limit.to_state() for model_id, limit in self._rate_limits.items()
+                            if models is None or model_id in models],
         }
 
     @classmethod

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -119,6 +119,8 @@ class LabelEngine:
         # Per segment value ("name=value") of a model version: its performance and alerts.
         self._segments: dict[tuple[str, str, str], PerformanceMonitor] = {}
         self._segment_policies: dict[tuple[str, str, str], AlertPolicy] = {}
+        # Models whose state changed since the last take_changed(): what a checkpoint writes.
+        self._changed: set[str] = set()
         # Segments get no challengers: one set per model version bounds their cost.
         self._segment_config = dataclasses.replace(settings.performance, challengers=())
         # Features wait with their predictions only where something will read them: the
@@ -159,6 +161,7 @@ class LabelEngine:
         predictions just arrived: claim them after storing the rows.
         """
         step = LabelStep()
+        self._changed.add(model_id)
         rows = pending_rows(events, offsets, self._feature_every)
         step.pending[model_id] = rows
         counts = self.counts(model_id)
@@ -206,12 +209,14 @@ class LabelEngine:
                 offset))
         for model_id, group in grouped.items():
             self.counts(model_id).labels += len(group)
+        self._changed.update(grouped)
         return grouped
 
     def on_claims(self, model_id: str, requests: list[LabelRequest],
                   claimed: Claimed) -> LabelStep:
         """Join what the labels found; queue the early ones; feed the monitors."""
         step = LabelStep()
+        self._changed.add(model_id)
         counts = self.counts(model_id)
         joined: list[LabelRequest] = []
         for request, status in zip(requests, claimed.statuses, strict=True):
@@ -276,6 +281,7 @@ class LabelEngine:
             victims.pop(next(iter(victims)))
             self._early_total -= 1
             self.counts(fullest).unmatched += 1
+            self._changed.add(fullest)
 
     def _expire_early(self) -> None:
         wait = self.settings.labels.early_wait_s
@@ -288,6 +294,7 @@ class LabelEngine:
                 del early[oldest]
                 self._early_total -= 1
                 self.counts(model_id).unmatched += 1
+                self._changed.add(model_id)
 
     def _feed(self, step: LabelStep, model_id: str, version: str,
               requests: list[LabelRequest], rows: PendingRows) -> None:
@@ -402,23 +409,35 @@ class LabelEngine:
             out[model_id] = entry
         return out
 
-    def to_state(self) -> dict[str, Any]:
-        """Plain-dict state (checkpointed with the partition's offsets)."""
+    def take_changed(self) -> set[str]:
+        """Ids of the models whose state changed since the last call (or since built)."""
+        changed, self._changed = self._changed, set()
+        return changed
+
+    def to_state(self, models: Collection[str] | None = None) -> dict[str, Any]:
+        """Plain-dict state (checkpointed with the partition's offsets), or of ``models`` only."""
+        def wanted(model_id: str) -> bool:
+            return models is None or model_id in models
+
         def pairs(table: dict[tuple[str, str], Any]) -> list[list[Any]]:
-            return [[mid, ver, item.to_state()] for (mid, ver), item in table.items()]
+            return [[mid, ver, item.to_state()] for (mid, ver), item in table.items()
+                    if wanted(mid)]
 
         return {
-            "version": STATE_VERSION, "tasks": dict(self._tasks),
+            "version": STATE_VERSION,
+            "tasks": {m: task for m, task in self._tasks.items() if wanted(m)},
             "counts": {m: {**vars(c), "last_prediction_ts": c.last_prediction_ts
                            if math.isfinite(c.last_prediction_ts) else None}
-                       for m, c in self._counts.items()},
-            "early": {m: [list(r) for r in early.values()] for m, early in self._early.items()},
+                       for m, c in self._counts.items() if wanted(m)},
+            "early": {m: [list(r) for r in early.values()] for m, early in self._early.items()
+                      if wanted(m)},
             "performance": pairs(self._performance), "estimators": pairs(self._estimators),
             "policies": pairs(self._policies), "retrain": pairs(self._retrain),
             "segments": [[mid, ver, label, monitor.to_state(),
                           self._segment_policies[(mid, ver, label)].to_state()
                           if (mid, ver, label) in self._segment_policies else None]
-                         for (mid, ver, label), monitor in self._segments.items()],
+                         for (mid, ver, label), monitor in self._segments.items()
+                         if wanted(mid)],
         }
 
     @classmethod

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -72,11 +72,19 @@ class PartitionState:
         monitors = MonitorEngine(settings)
         return cls(partition, monitors, LabelEngine(settings, partition, monitors.alert_policy))
 
-    def to_state(self) -> dict[str, Any]:
-        """The engines' plain-dict state (the offsets are checkpointed beside it)."""
-        state = self.monitors.to_state()
-        state["labels"] = self.labels.to_state()
+    def to_state(self, models: Collection[str] | None = None) -> dict[str, Any]:
+        """The engines' plain-dict state (the offsets are checkpointed beside it).
+
+        With ``models``, only theirs (and what is not per model): an incremental
+        checkpoint writes the models that :meth:`take_changed` names.
+        """
+        state = self.monitors.to_state(models)
+        state["labels"] = self.labels.to_state(models)
         return state
+
+    def take_changed(self) -> set[str]:
+        """Ids of the models whose state changed since the last call (either engine)."""
+        return self.monitors.take_changed() | self.labels.take_changed()
 
     @classmethod
     def from_state(cls, settings: Settings, partition: int, state: dict[str, Any],

@@ -146,6 +146,27 @@ class WorkerMetrics:
             ["model_id", "model_version"], registry=r)
         self.series_dropped = Counter("driftline_metric_series_dropped", "Per-model series not "
                                       "created because max_series was reached.", registry=r)
+        # Faults the worker survives (streams/runtime/checkpointing.py, state/redis_retry.py).
+        self.redis_up = Gauge("driftline_redis_up", "1 while Redis answers; 0 while the worker "
+                              "waits for it, processing paused.", registry=r)
+        self.redis_up.set(1)
+        self.redis_outages = Counter("driftline_redis_outages", "Redis outages waited out "
+                                     "(processing paused, then resumed where it was).",
+                                     registry=r)
+        self.partitions_fenced = Counter(
+            "driftline_partitions_fenced", "Partitions dropped because a newer owner claimed "
+            "them (this worker was paused past its session): a checkpoint write was refused, "
+            "or a check before a batch found the newer claim.", registry=r)
+        self.checkpoint_lost = Counter(
+            "driftline_checkpoint_lost", "Checkpoints gone from Redis while this worker owned "
+            "them (Redis restarted empty): written again whole from memory.", registry=r)
+        self.monitor_resets = Counter(
+            "driftline_monitor_resets", "Partitions assigned without a checkpoint although the "
+            "group had committed offsets: their monitors start afresh (policy: resume from the "
+            "committed offsets, or rewind to the earliest).", ["policy"], registry=r)
+        self.checkpoint_models = Counter(
+            "driftline_checkpoint_models_written", "Model states written by checkpoints (only "
+            "those that changed since the partition's previous checkpoint).", registry=r)
         Info("driftline_build", "The driftline version this worker runs (value always 1).",
              registry=r).info({"version": driftline_version()})
 
@@ -199,6 +220,12 @@ class WorkerMetrics:
             value = estimate.get("estimated_accuracy")
             if isinstance(value, int | float) and math.isfinite(value):
                 self.estimated_accuracy.labels(model_id, version).set(value)
+
+    def redis_changed(self, up: bool) -> None:
+        """Record that Redis stopped (``False``) or started again (``True``) answering."""
+        self.redis_up.set(1 if up else 0)
+        if not up:
+            self.redis_outages.inc()
 
     def observe_alert(self, alert: dict[str, Any]) -> None:
         """Count one published alert."""

@@ -11,7 +11,9 @@ there, so detector state counts every event once.
 
 A step that raises leaves its partition half-applied: the worker forgets that
 partition's state (it is never checkpointed) and stops with the error; the
-next start resumes from the last checkpoint.
+next start resumes from the last checkpoint. A Redis outage is waited out inside
+the call (:mod:`streams.state.redis_retry`); checkpoints are claimed, fenced and
+incremental (:mod:`streams.runtime.checkpointing`).
 """
 
 from __future__ import annotations
@@ -27,23 +29,24 @@ import orjson
 import redis
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from detectors.errors import DetectorError
 from detectors.monitor import WindowReport
 from streams.core.engine import MonitorEngine
 from streams.core.labels import LabelEngine
 from streams.core.step import PartitionState, PartitionStep, StepOutput
-from streams.errors import CheckpointError
+from streams.errors import DriftlineError
 from streams.ingest.deadletter import Source, dead_letter
 from streams.ingest.decode import Rejected
 from streams.ingest.mapping import input_topics
+from streams.runtime.checkpointing import Checkpointer
 from streams.runtime.connections import client_config
 from streams.runtime.metrics import WorkerMetrics
 from streams.runtime.sinks import WebhookSink
 from streams.runtime.topics import ensure_topics
 from streams.settings import Settings
-from streams.state.checkpoint import Checkpoint, CheckpointStore
+from streams.state.checkpoint import FENCED, CheckpointStore
 from streams.state.hotview import HotView
 from streams.state.pending_redis import RedisPendingStore
+from streams.state.redis_retry import RedisRetry, RedisUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +87,12 @@ class Worker:
         self._joined_topic = settings.topics.name("joined")
         self._alerts_topic = settings.topics.name("alerts")
         self._deadletter_topic = settings.topics.name("deadletter")
-        self._store = CheckpointStore(settings.redis_url, settings.group_id, settings.redis)
+        # One outage policy for every Redis call the state depends on; the live view
+        # (a convenience) only logs its failures.
+        self._retry = RedisRetry(on_change=self.metrics.redis_changed)
+        self._store = CheckpointStore(settings.redis_url, settings.group_id, settings.redis,
+                                      retry=self._retry)
+        self._checkpoints = Checkpointer(settings, self._store, self.metrics)
         self._hot = HotView(settings.redis_url, settings.group_id, security=settings.redis)
         self._last_totals = (0, 0, 0)
         self._webhooks = [WebhookSink(hook, self._park_webhook)
@@ -92,7 +100,8 @@ class Worker:
         self._hot_pending: tuple[list[tuple[str, str, WindowReport, int]],
                                  list[dict[str, Any]]] = ([], [])
         self._pending = RedisPendingStore(settings.redis_url, settings.group_id,
-                                          settings.labels.pending_ttl_s, security=settings.redis)
+                                          settings.labels.pending_ttl_s, retry=self._retry,
+                                          security=settings.redis)
         self._step = PartitionStep(settings, self._pending)
         self._partitions: dict[int, PartitionState] = {}
         self._dirty: set[int] = set()
@@ -115,6 +124,7 @@ class Worker:
     def run(self, stop: threading.Event) -> WorkerStats:
         """Consume until ``stop`` is set; checkpoint and leave the group cleanly."""
         self._store.ping()
+        self._retry.cancel = stop            # asked to stop, a call waiting for Redis gives up
         ensure_topics(self.settings)
         if self.settings.worker.metrics_port >= 0:
             self.metrics_port = self.metrics.serve(self.settings.worker.metrics_port,
@@ -173,6 +183,9 @@ class Worker:
                              self.stats.windows)
                     last_log = now
             self.checkpoint(sorted(self._dirty))
+        except RedisUnavailable as exc:
+            log.warning("stopped while waiting for Redis (%s): each partition resumes from its "
+                        "last checkpoint", exc)
         finally:
             # A worker run in-process (tests, benches) gives the heap back to the collector,
             # or the consumer's callbacks would keep this worker alive for good.
@@ -205,6 +218,11 @@ class Worker:
             if batch is None:
                 batch = by_partition[partition] = []
             batch.append(message)
+        # Not confirmed for half a session (the worker was paused?): check before publishing.
+        unconfirmed = self._checkpoints.unconfirmed(by_partition)
+        for partition in self._checkpoints.fenced(unconfirmed) if unconfirmed else ():
+            self._drop(partition)
+            del by_partition[partition]
         for partition, batch in by_partition.items():
             state = self._partitions[partition]
             try:
@@ -338,13 +356,16 @@ class Worker:
             return
         commits = []
         for state in states:
-            size = self._store.save(self._topic, state.partition, state.offsets,
-                                    state.to_state())
-            self.metrics.checkpoint_bytes.labels(str(state.partition)).set(size)
+            written = self._checkpoints.write(state)
+            if written.status == FENCED:
+                self._drop(state.partition)
+                continue
+            self.metrics.checkpoint_bytes.labels(str(state.partition)).set(written.size)
             commits += [TopicPartition(topic, state.partition, offset)
                         for topic, offset in state.offsets.items()]
             self._dirty.discard(state.partition)
-        self._consumer.commit(offsets=commits, asynchronous=True)
+        if commits:
+            self._consumer.commit(offsets=commits, asynchronous=True)
         self.stats.checkpoints += 1
         self.metrics.checkpoint_seconds.observe(time.perf_counter() - started)
 
@@ -354,35 +375,20 @@ class Worker:
             log.error("delivery to %s failed: %s", message.topic(), error)
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        checkpoints = {p: self._store.load(self._topic, p) for p in {tp.partition
-                                                                     for tp in partitions}}
-        for partition, checkpoint in checkpoints.items():
-            self._partitions[partition] = self._restore(partition, checkpoint)
-            self._pending.restore(partition, None if checkpoint is None
-                                  else checkpoint.offsets.get(self._topic))
-        for tp in partitions:
-            checkpoint = checkpoints[tp.partition]
-            if checkpoint is not None and tp.topic in checkpoint.offsets:
-                tp.offset = checkpoint.offsets[tp.topic]
+        states, resets = self._checkpoints.assign(consumer, partitions)
+        for partition, state in states.items():
+            self._partitions[partition] = state
+            self._pending.restore(partition, state.offsets.get(self._topic))
         log.info("assigned %s", [(tp.topic, tp.partition, tp.offset) for tp in partitions])
         consumer.assign(partitions)
-
-    def _restore(self, partition: int, checkpoint: Checkpoint | None) -> PartitionState:
-        if checkpoint is None:
-            return PartitionState.fresh(self.settings, partition)
-        try:
-            return PartitionState.from_state(self.settings, partition, checkpoint.engine,
-                                             checkpoint.offsets)
-        except DetectorError as exc:
-            # Typically a checkpoint of another driftline version whose detector state changed.
-            raise CheckpointError(
-                f"checkpoint {checkpoint.scope}[{partition}] cannot be restored: {exc}. A "
-                "checkpoint written by another driftline version is not migrated; delete "
-                f"Redis key {self._store.key(checkpoint.scope, partition)!r} to start the "
-                "partition afresh (new references are learned)") from exc
+        self._publish_alerts(resets)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self.checkpoint(sorted({tp.partition for tp in partitions}))
+        try:
+            self.checkpoint(sorted({tp.partition for tp in partitions}))
+        except DriftlineError as exc:
+            # Stopping while Redis is away: the next owner resumes from the last checkpoint.
+            log.warning("revoked partitions not checkpointed: %s", exc)
         self._forget(partitions)
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -394,6 +400,12 @@ class Worker:
             self._partitions.pop(tp.partition, None)
             self._dirty.discard(tp.partition)
             self._pending.forget(tp.partition)
+            self._checkpoints.release(tp.partition)
+
+    def _drop(self, partition: int) -> None:
+        # A newer owner claimed it. Its messages are skipped, not paused: librdkafka keeps a
+        # paused partition paused when the next rebalance gives it back.
+        self._forget([TopicPartition(self._topic, partition)])
 
     def engines(self) -> dict[int, MonitorEngine]:
         """The monitor engines of the partitions currently assigned (read-only use)."""

@@ -1,21 +1,25 @@
 """The pending-prediction store in Redis (see :mod:`streams.state.pending` for the design).
 
 Kept apart so that offline replay, which holds pending predictions in memory,
-never imports the Redis client.
+never imports the Redis client. Every call is idempotent, so the worker's
+:class:`~streams.state.redis_retry.RedisRetry` may repeat it through an outage.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import Any, TypeVar
 
 import orjson
 import redis
 
 from streams.settings_security import RedisSettings
-from streams.state.connect import redis_client
 from streams.state.pending import Blob, ColumnarPendingStore, JoinStoreError, PendingRows
+from streams.state.redis_retry import RedisRetry, state_client
+
+T = TypeVar("T")
 
 # KEYS: claim hashes. ARGV: JSON [key index (1-based), row, claimant, ...]. Reply: JSON statuses.
 _CLAIM = """
@@ -53,10 +57,12 @@ class RedisPendingStore(ColumnarPendingStore):
     """
 
     def __init__(self, redis_url: str, group_id: str, ttl_s: float = 7 * 86400.0,
-                 cache_blobs: int = 64, security: RedisSettings | None = None) -> None:
+                 cache_blobs: int = 64, security: RedisSettings | None = None,
+                 retry: RedisRetry | None = None) -> None:
         super().__init__(ttl_s, cache_blobs)
         self.redis_url, self.group_id = redis_url, group_id
-        self._redis = redis_client(redis_url, security, socket_timeout=10.0)
+        self._redis = state_client(redis_url, security)
+        self._retry = retry
         self._claim_script = self._redis.register_script(_CLAIM)
         self._unwritten: list[tuple[int, str, int, bytes]] = []
 
@@ -76,17 +82,21 @@ class RedisPendingStore(ColumnarPendingStore):
         if not self._unwritten:
             return
         now = time.time()
-        pipe = self._redis.pipeline(transaction=False)
-        for partition, model_id, first_offset, blob in self._unwritten:
-            pipe.set(self._blob_key(partition, first_offset, model_id), blob,
-                     ex=max(int(self.ttl_s), 1))
-            pipe.zadd(self._registry(partition), {orjson.dumps([first_offset, model_id]): now})
-        for partition in {unwritten[0] for unwritten in self._unwritten}:
-            pipe.zremrangebyscore(self._registry(partition), "-inf", now - self.ttl_s)
-        try:
+        unwritten = self._unwritten
+
+        def write() -> None:
+            # Built anew for each attempt: a pipeline forgets its commands when it fails.
+            pipe = self._redis.pipeline(transaction=False)
+            for partition, model_id, first_offset, blob in unwritten:
+                pipe.set(self._blob_key(partition, first_offset, model_id), blob,
+                         ex=max(int(self.ttl_s), 1))
+                pipe.zadd(self._registry(partition), {orjson.dumps([first_offset, model_id]): now})
+            for partition in {entry[0] for entry in unwritten}:
+                pipe.zremrangebyscore(self._registry(partition), "-inf", now - self.ttl_s)
             pipe.execute()
-        except redis.RedisError as exc:
-            raise JoinStoreError(f"cannot store pending predictions: {exc}") from exc
+
+        try:
+            self._call("store pending predictions", write)
         finally:
             self._unwritten = []
 
@@ -97,11 +107,8 @@ class RedisPendingStore(ColumnarPendingStore):
 
     def _fetch(self, partition: int, blobs: list[Blob]) -> list[PendingRows | None]:
         self.flush()                     # a blob still unwritten is read like any other
-        try:
-            found = self._mget([self._blob_key(partition, b.first_offset, b.model_id)
-                                for b in blobs])
-        except redis.RedisError as exc:
-            raise JoinStoreError(f"cannot read pending predictions: {exc}") from exc
+        keys = [self._blob_key(partition, b.first_offset, b.model_id) for b in blobs]
+        found = self._call("read pending predictions", lambda: self._mget(keys))
         return [None if blob is None else PendingRows.decode(blob) for blob in found]
 
     def _claim(self, partition: int, requests: list[tuple[Blob, int, str]]) -> list[str]:
@@ -112,43 +119,49 @@ class RedisPendingStore(ColumnarPendingStore):
         for blob, row, claimant in requests:
             key = self._blob_key(partition, blob.first_offset, blob.model_id) + ":claims"
             items += (keys.setdefault(key, len(keys) + 1), row, claimant)
-        try:
-            reply = self._claim_script(keys=list(keys),
-                                       args=[orjson.dumps(items), max(int(self.ttl_s), 1)])
-        except redis.RedisError as exc:
-            raise JoinStoreError(f"cannot claim pending predictions: {exc}") from exc
+        # Repeatable: a row claimed by the same claimant answers "replayed", which joins.
+        reply = self._call("claim pending predictions", lambda: self._claim_script(
+            keys=list(keys), args=[orjson.dumps(items), max(int(self.ttl_s), 1)]))
         statuses: list[str] = orjson.loads(reply)
         return statuses
 
     def _load(self, partition: int,
               offset: int | None) -> Iterable[tuple[str, int, PendingRows, float]]:
         registry = self._registry(partition)
+        what = f"restore pending predictions of partition {partition}"
+        members = self._call(what, lambda: self._members(registry))
+        parsed = [(_member(m), m) for m, _ in members]
+        stale = [((first, model_id), m) for (first, model_id), m in parsed
+                 if offset is None or first >= offset]
+
+        def drop_stale() -> None:
+            pipe = self._redis.pipeline(transaction=False)
+            for (first, model_id), member in stale:
+                key = self._blob_key(partition, first, model_id)
+                pipe.delete(key, key + ":claims")
+                pipe.zrem(registry, member)
+            pipe.execute()
+
+        if stale:
+            self._call(what, drop_stale)
+        stale_members = {m for _, m in stale}
+        live = [(_member(m), score) for m, score in members if m not in stale_members]
+        for start in range(0, len(live), 256):
+            chunk = live[start:start + 256]
+            keys = [self._blob_key(partition, first, model_id) for (first, model_id), _ in chunk]
+            blobs = self._call(what, partial(self._mget, keys))
+            for ((first, model_id), written_at), blob in zip(chunk, blobs, strict=True):
+                if blob is None:
+                    self._call(what, partial(self._redis.zrem, registry,
+                                             orjson.dumps([first, model_id])))
+                    continue
+                yield model_id, first, PendingRows.decode(blob), written_at
+
+    def _call(self, what: str, operation: Callable[[], T]) -> T:
         try:
-            members = self._members(registry)
-            parsed = [(_member(m), m) for m, _ in members]
-            stale = [((first, model_id), m) for (first, model_id), m in parsed
-                     if offset is None or first >= offset]
-            if stale:
-                pipe = self._redis.pipeline(transaction=False)
-                for (first, model_id), member in stale:
-                    key = self._blob_key(partition, first, model_id)
-                    pipe.delete(key, key + ":claims")
-                    pipe.zrem(registry, member)
-                pipe.execute()
-            stale_members = {m for _, m in stale}
-            live = [(_member(m), score) for m, score in members if m not in stale_members]
-            for start in range(0, len(live), 256):
-                chunk = live[start:start + 256]
-                blobs = self._mget([self._blob_key(partition, first, model_id)
-                                    for (first, model_id), _ in chunk])
-                for ((first, model_id), written_at), blob in zip(chunk, blobs, strict=True):
-                    if blob is None:
-                        self._redis.zrem(registry, orjson.dumps([first, model_id]))
-                        continue
-                    yield model_id, first, PendingRows.decode(blob), written_at
+            return self._retry.call(what, operation) if self._retry else operation()
         except redis.RedisError as exc:
-            raise JoinStoreError(f"cannot restore pending predictions of partition "
-                                 f"{partition}: {exc}") from exc
+            raise JoinStoreError(f"cannot {what}: {exc}") from exc
 
     def _mget(self, keys: list[str]) -> list[bytes | None]:
         # The client is built without decode_responses: replies are bytes.

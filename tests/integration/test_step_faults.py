@@ -38,7 +38,7 @@ STAGES: dict[str, tuple[type, str]] = {
     "claim": (ColumnarPendingStore, "claim"),
     "join": (LabelEngine, "on_claims"),
     "publish": (Worker, "_publish"),
-    "checkpoint": (CheckpointStore, "save"),
+    "checkpoint": (CheckpointStore, "write"),
 }
 
 

@@ -31,6 +31,7 @@ SPECIAL: dict[str, tuple[str, Any]] = {
     "dashboard.allowed_hosts": ("monitor.example.com", ("monitor.example.com",)),
     "inputs": ("[{topic: shop, role: labels, fields: {model_id: {const: m}, event_id: id, "
                "label: y}}]", None),
+    "worker.missing_checkpoint": ("rewind", "rewind"),
 }
 # Keys that are valid only together with another one.
 TOGETHER: dict[str, dict[str, str]] = {

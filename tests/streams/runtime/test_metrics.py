@@ -18,6 +18,7 @@ LEVELS = {
     "driftline_drift_effect_size", "driftline_labels_waiting", "driftline_label_coverage_ratio",
     "driftline_label_delay_seconds", "driftline_model_performance",
     "driftline_segment_performance", "driftline_estimated_accuracy", "driftline_build_info",
+    "driftline_redis_up",
 }
 
 
