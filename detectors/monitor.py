@@ -24,8 +24,8 @@ take ``alpha / window_size`` of that rate; the sequential detectors share the
 rest evenly (each splits its share over its four CUSUM sides).
 
 A monitor builds its tests only at its ``STAGED_EVENTS``-th event (100, or
-``reference_size`` if smaller); until then it keeps its events as one compact
-batch (:mod:`detectors.staged`) and then feeds them to the new tests at once.
+``reference_size`` if smaller); until then it keeps its events in a compact
+form (:mod:`detectors.staged`) and then feeds them to the new tests at once.
 The tests see the same events in the same order, no report can be due before
 the reference closes, and a partition's many model versions that send only a
 few events cost a few hundred bytes each instead of tens of kilobytes.
@@ -37,7 +37,6 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from detectors import staged
 from detectors.base import TestResult
 from detectors.batch import (
     CATEGORICAL,
@@ -50,6 +49,7 @@ from detectors.column_tests import ColumnTests
 from detectors.config import MonitorConfig
 from detectors.errors import ConfigurationError, StateError, require
 from detectors.multivariate.pca import PCADrift
+from detectors.staged import StagedEvents
 
 STAGED_EVENTS = 100
 """Events a monitor keeps as they are before it builds its tests (at most ``reference_size``)."""
@@ -164,7 +164,7 @@ class ModelMonitor:
     def _reset(self) -> None:
         self._tests: _Tests | None = None
         # The first events, until there are enough to build the tests (see detectors.staged).
-        self._staged: ColumnBatch | None = None
+        self._staged: StagedEvents | None = None
         self._events = 0
         self._window_index = 0
         self._window_events = 0
@@ -222,11 +222,12 @@ class ModelMonitor:
         tests = self._tests
         if tests is None:
             # A model version with few events costs its events, not a full set of tests.
-            batch = staged.append(self._staged, batch)
-            if len(batch) < min(STAGED_EVENTS, self.config.reference_size):
-                self._staged = batch
+            staged = StagedEvents.append(self._staged, batch)
+            if len(staged) < min(STAGED_EVENTS, self.config.reference_size):
+                self._staged = staged
                 return reports
             self._staged = None
+            batch = staged.batch()
             tests = self._build()
         position, n = 0, len(batch)
         # The numeric columns stacked once per batch; every numeric test reads the stack.
@@ -346,7 +347,7 @@ class ModelMonitor:
                 "outputs": self._tests.outputs.to_state(),
                 "joint": self._tests.joint.to_state() if self._tests.joint is not None else None,
             },
-            "staged": staged.to_plain(self._staged) if self._staged is not None else None,
+            "staged": self._staged.to_plain() if self._staged is not None else None,
         }
 
     @classmethod
@@ -369,7 +370,7 @@ class ModelMonitor:
                 built.joint = (PCADrift.from_state(tests["joint"])
                                if tests["joint"] is not None else None)
             if state.get("staged") is not None:
-                monitor._staged = staged.from_plain(state["staged"])
+                monitor._staged = StagedEvents.from_plain(state["staged"])
         except (KeyError, TypeError, ConfigurationError) as exc:
             raise StateError(f"state: cannot restore model_monitor: {exc}") from exc
         return monitor
