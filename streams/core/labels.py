@@ -342,6 +342,32 @@ class LabelEngine:
             self._tasks[model_id] = task
         return task
 
+    def forget(self, model_id: str, version: str, reason: str, at_ts: float,
+               whole_model: bool = False) -> list[dict[str, Any]]:
+        """Drop what the label side keeps of a retired model version; its alerts resolve.
+
+        With ``whole_model`` (its last version went), every version of the model
+        goes, with its join counters and the labels still waiting for it.
+        """
+        alerts: list[dict[str, Any]] = []
+        for key in [k for k in self._performance.keys() | self._estimators.keys()
+                    | self._policies.keys() | self._retrain.keys()
+                    if k[0] == model_id and (whole_model or k[1] == version)]:
+            for table in (self._performance, self._estimators, self._retrain):
+                table.pop(key, None)
+            policy = self._policies.pop(key, None)
+            alerts += policy.resolve_all(reason, at_ts) if policy is not None else []
+        for segment in [k for k in self._segments
+                        if k[0] == model_id and (whole_model or k[1] == version)]:
+            del self._segments[segment]
+            policy = self._segment_policies.pop(segment, None)
+            alerts += policy.resolve_all(reason, at_ts) if policy is not None else []
+        if whole_model:
+            self._counts.pop(model_id, None)
+            self._tasks.pop(model_id, None)
+            self._early_total -= len(self._early.pop(model_id, {}))
+        return alerts
+
     # -- views and state --------------------------------------------------------------------
     def summary(self) -> dict[str, dict[str, Any]]:
         """Per model: join counters, coverage, delay quantiles, metrics, estimate, challengers."""

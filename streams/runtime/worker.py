@@ -241,6 +241,10 @@ class Worker:
             metrics.observe_report(model_id, model_version, report)
         for reason, count in output.suppressed.items():
             metrics.alerts_suppressed.labels(reason).inc(count)
+        metrics.observe_bounds(output.retired, output.limited)
+        for retired in output.retired:
+            log.info("%s %s no longer monitored: %s", retired.model_id, retired.model_version,
+                     retired.explanation)
         for model_id, version, resolved in output.rebaselines:
             log.info("re-baselined %s %s (%d open alerts resolved)", model_id,
                      version or "(all versions)", resolved)
