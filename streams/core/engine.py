@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
 from typing import Any
 
-from detectors.monitor import ModelMonitor, WindowReport
+from detectors.monitor import CATEGORICAL, ModelMonitor, WindowReport
 from streams.core.alerts import AlertPolicy, AlertRateLimit
 from streams.core.bounds import (
     IDLE,
@@ -28,6 +28,7 @@ from streams.settings import Settings
 
 STATE_VERSION = 1
 FEATURES_PER_MODEL = "features_per_model"
+CATEGORIES = "categories_per_feature"
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +171,8 @@ class MonitorEngine:
                 output.windows += not report.partial
                 output.reports.append((key[0], key[1], report))
                 output.alerts.extend(policy.apply(report))
+                if not report.partial:
+                    self._count_full_categories(monitor, report, output)
             for reason, count in policy.take_suppressed().items():
                 output.suppressed[reason] = output.suppressed.get(reason, 0) + count
         expiry_s = self.settings.limits.idle_expiry_s
@@ -183,6 +186,19 @@ class MonitorEngine:
         output.retired.append(retired)
         output.alerts += self._drop(retired[:2], retired.explanation, retired.at_ts,
                                     retire=True)
+
+    def _count_full_categories(self, monitor: ModelMonitor, report: WindowReport,
+                               output: StepOutput) -> None:
+        """Count the window's categorical tests whose reference tally is full.
+
+        It holds ``monitor.max_tracked_categories`` categories: others went unremembered.
+        """
+        cap = monitor.config.max_tracked_categories
+        for finding in report.findings:
+            if (finding.check == "distribution" and finding.result.reference.get(
+                    "categories", 0) >= cap and CATEGORICAL in (
+                    monitor.schema.get(finding.feature), monitor.outputs.get(finding.feature))):
+                output.limited[CATEGORIES] = output.limited.get(CATEGORIES, 0) + 1
 
     def _admit(self, key: tuple[str, str], output: StepOutput) -> tuple[str, str] | None:
         """Make room for a new version; or why its events are refused (error, reason).

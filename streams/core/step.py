@@ -114,7 +114,8 @@ class StepOutput:
     """Model versions no longer monitored (idle, or a limit made room)."""
     limited: Counter[str] = field(default_factory=Counter)
     """Times a limit took effect without refusing events: features_per_model (features
-    left out), step_bytes (runs cut short)."""
+    left out), categories_per_feature (windows tested on a full tally), step_bytes (runs
+    cut short)."""
 
 
 class PartitionStep:

@@ -153,8 +153,9 @@ class WorkerMetrics:
         self.limit_hits = Counter(
             "driftline_limit_hits", "Times a limit took effect without refusing events, by "
             "limit: features_per_model (features of a new model version left unmonitored, "
-            "limits.max_features_per_model), step_bytes (a step's run of messages cut at "
-            "limits.max_step_bytes). Events refused by a limit are dead letters "
+            "limits.max_features_per_model), categories_per_feature (a window tested against a "
+            "full category tally, monitor.max_tracked_categories), step_bytes (a step's run of "
+            "messages cut at limits.max_step_bytes). Events refused by a limit are dead letters "
             "(driftline_dead_letters_total{error=\"too_many_models\"}).", ["limit"], registry=r)
         self.series_dropped = Counter("driftline_metric_series_dropped", "Per-model series not "
                                       "created because max_series was reached.", registry=r)

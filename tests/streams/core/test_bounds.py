@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
+import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.core.bounds import IDLE, TOO_MANY_MODELS, VERSIONS_PER_MODEL
-from streams.core.engine import FEATURES_PER_MODEL
+from streams.core.engine import CATEGORIES, FEATURES_PER_MODEL
 from streams.core.step import STEP_BYTES, PartitionState, PartitionStep, StepOutput
+from streams.offline.reference import (
+    ReferenceFileError,
+    build_reference,
+    load_reference,
+    write_reference,
+)
 from streams.runtime.metrics import WorkerMetrics
 from streams.settings import Settings, load_settings
 from streams.state.pending import MemoryPendingStore
@@ -58,8 +66,8 @@ def events(model: str, n: int, ts: float, version: str = "v1", shift: float = 0.
 class Partition:
     """One partition's state and step, fed messages as the worker feeds them."""
 
-    def __init__(self, **limits: str) -> None:
-        self.settings = settings(**limits)
+    def __init__(self, environ: dict[str, str] | None = None, **limits: str) -> None:
+        self.settings = settings(environ, **limits)
         self.state = PartitionState.fresh(self.settings, 0)
         self.step = PartitionStep(self.settings, MemoryPendingStore(), TOPICS)
         self.offset = 0
@@ -73,8 +81,9 @@ class Partition:
         return self.step(self.state, messages)
 
 
-def settings(**limits: str) -> Settings:
-    environ = {"DRIFTLINE_MONITOR_REFERENCE_SIZE": "100", "DRIFTLINE_MONITOR_WINDOW_SIZE": "100"}
+def settings(environ: dict[str, str] | None = None, **limits: str) -> Settings:
+    environ = {"DRIFTLINE_MONITOR_REFERENCE_SIZE": "100", "DRIFTLINE_MONITOR_WINDOW_SIZE": "100",
+               **(environ or {})}
     environ |= {f"DRIFTLINE_LIMITS_{key.upper()}": value for key, value in limits.items()}
     return load_settings(environ=environ)
 
@@ -196,3 +205,38 @@ def test_data_quality_counts_of_unknown_keys_are_bounded() -> None:
     for i in range(1000):
         engine.note_rejected(f"nobody-{i}", "x")
     assert len(engine._unattributed) == 2
+
+
+def test_a_full_category_tally_is_counted_at_each_window() -> None:
+    def categorical(n: int, start: int, distinct: int) -> list[dict[str, Any]]:
+        return [{"model_id": "m", "model_version": "v1", "event_id": f"e{start + i}",
+                 "ts": float(start + i), "features": {"c": f"id-{(start + i) % distinct}"},
+                 "prediction": 0} for i in range(n)]
+
+    capped = Partition({"DRIFTLINE_MONITOR_MAX_TRACKED_CATEGORIES": "64"})
+    roomy = Partition()
+    for partition in (capped, roomy):
+        partition.send(categorical(100, 0, 80))         # a reference of 80 categories
+    output = capped.send(categorical(100, 100, 80))     # one window closes
+    assert output.windows == 1 and output.limited == {CATEGORIES: 1}
+    assert exported(output)[("driftline_limit_hits_total", (("limit", CATEGORIES),))] == 1
+    assert roomy.send(categorical(100, 100, 80)).limited == {}
+
+
+def test_a_reference_file_built_before_max_tracked_categories_still_loads(
+        tmp_path: Path) -> None:
+    current = settings()
+    rows = [{"model_id": "m", "model_version": "v1", "event_id": f"e{i}", "ts": float(i),
+             "features": {"x": float(i % 7), "c": "abc"[i % 3]}, "prediction": i % 2}
+            for i in range(150)]
+    train = tmp_path / "train.jsonl"
+    train.write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in rows))
+    reference = build_reference(train, "m", None, current)
+    del reference["monitor"]["config"]["max_tracked_categories"]
+    write_reference(reference, tmp_path / "old.json")
+    assert load_reference(tmp_path / "old.json", current)["model_id"] == "m"
+    other = load_settings(environ={"DRIFTLINE_MONITOR_REFERENCE_SIZE": "100",
+                                   "DRIFTLINE_MONITOR_WINDOW_SIZE": "100",
+                                   "DRIFTLINE_MONITOR_MAX_TRACKED_CATEGORIES": "100"})
+    with pytest.raises(ReferenceFileError, match="max_tracked_categories=10000"):
+        load_reference(tmp_path / "old.json", other)
