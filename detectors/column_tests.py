@@ -27,7 +27,7 @@ from detectors.batch import (
     Column,
     NumericBlock,
 )
-from detectors.config import MonitorConfig
+from detectors.config import TESTED_CATEGORIES, MonitorConfig
 from detectors.drift.categorical import CategoricalDrift
 from detectors.drift.cusum import NumericCusum
 from detectors.drift.numeric import NumericDrift
@@ -71,7 +71,9 @@ class ColumnTests:
         self.range = (OutOfRangeRate(alpha, size,
                                      min_increase=settings.min_out_of_range_increase,
                                      columns=numeric) if numeric and quality else None)
-        self.categories = {name: CategoricalDrift(alpha, min_psi=settings.min_psi,
+        self.categories = {name: CategoricalDrift(alpha, max_categories=TESTED_CATEGORIES,
+                                                  max_known=settings.max_tracked_categories,
+                                                  min_psi=settings.min_psi,
                                                   min_new_rate=settings.min_new_category_rate)
                            for name in self.categorical}
         self.category_missing = ({name: MissingRate(alpha, settings.min_missing_increase)

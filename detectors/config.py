@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from detectors.errors import require
 from detectors.multivariate.pca import MAX_COLUMNS
 
+TESTED_CATEGORIES = 64
+"""Frequent reference categories a categorical test compares one by one (the rest: one bin)."""
+
 
 @dataclass(frozen=True)
 class MonitorConfig:
@@ -43,6 +46,12 @@ class MonitorConfig:
         Smallest relative rise of the joint (PCA) statistic worth an alert.
     joint_max_features
         Numeric features (in schema order) watched together by the joint test.
+    max_tracked_categories
+        Distinct categories a categorical feature's test remembers, in its reference
+        and in each window (which hold at most ``reference_size`` and ``window_size``
+        values anyway). Past it, further categories are not remembered: they count as
+        never seen in the reference. Lower it only to bound the memory of ID-like
+        features with a large reference.
 
     """
 
@@ -58,6 +67,7 @@ class MonitorConfig:
     min_out_of_range_increase: float = 0.01
     min_joint_increase: float = 0.25
     joint_max_features: int = 50
+    max_tracked_categories: int = 10_000
 
     def __post_init__(self) -> None:
         require(self.reference_size >= 100, "reference_size", "an integer >= 100",
@@ -80,6 +90,8 @@ class MonitorConfig:
                 self.min_joint_increase)
         require(2 <= self.joint_max_features <= MAX_COLUMNS, "joint_max_features",
                 f"an integer in [2, {MAX_COLUMNS}]", self.joint_max_features)
+        require(self.max_tracked_categories >= TESTED_CATEGORIES, "max_tracked_categories",
+                f"an integer >= {TESTED_CATEGORIES}", self.max_tracked_categories)
 
     @property
     def sequential_rate(self) -> float:

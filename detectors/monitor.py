@@ -22,6 +22,13 @@ number of events between false alarms of all its features and checks
 together. The windowed tests (``alpha`` per window, Bonferroni over tests)
 take ``alpha / window_size`` of that rate; the sequential detectors share the
 rest evenly (each splits its share over its four CUSUM sides).
+
+A monitor builds its tests only at its ``STAGED_EVENTS``-th event (100, or
+``reference_size`` if smaller); until then it keeps its events in a compact
+form (:mod:`detectors.staged`) and then feeds them to the new tests at once.
+The tests see the same events in the same order, no report can be due before
+the reference closes, and a partition's many model versions that send only a
+few events cost a few hundred bytes each instead of tens of kilobytes.
 """
 
 from __future__ import annotations
@@ -42,6 +49,10 @@ from detectors.column_tests import ColumnTests
 from detectors.config import MonitorConfig
 from detectors.errors import ConfigurationError, StateError, require
 from detectors.multivariate.pca import PCADrift
+from detectors.staged import StagedEvents
+
+STAGED_EVENTS = 100
+"""Events a monitor keeps as they are before it builds its tests (at most ``reference_size``)."""
 
 DATA_DRIFT = "data_drift"
 PREDICTION_DRIFT = "prediction_drift"
@@ -92,6 +103,15 @@ class WindowReport:
         return [f for f in self.findings if f.result.drift]
 
 
+@dataclass
+class _Tests:
+    """Every test of a monitor, built at its ``STAGED_EVENTS``-th event."""
+
+    features: ColumnTests
+    outputs: ColumnTests
+    joint: PCADrift | None
+
+
 class ModelMonitor:
     """All the tests of one model version, fed with columnar batches.
 
@@ -125,7 +145,7 @@ class ModelMonitor:
 
     """
 
-    STATE_VERSION: ClassVar[int] = 3
+    STATE_VERSION: ClassVar[int] = 4
     state_keys: ClassVar[tuple[str, ...]] = (
         "events", "window_index", "window_events", "window_start_ts", "window_end_ts",
         "reference_start_ts", "reference_end_ts", "rejected")
@@ -142,20 +162,9 @@ class ModelMonitor:
         self._reset()
 
     def _reset(self) -> None:
-        numeric_features = [name for name, kind in self.schema.items() if kind == NUMERIC]
-        numeric_outputs = [name for name, kind in self.outputs.items() if kind == NUMERIC]
-        joint = numeric_features[:self.config.joint_max_features]
-        n_tests = (2 * len(self.schema) + len(self.outputs) + len(numeric_features)
-                   + (len(joint) >= 2))
-        alpha = self.config.alpha / max(n_tests, 1)
-        rate = self.config.sequential_rate / max(len(numeric_features) + len(numeric_outputs), 1)
-        self._features = ColumnTests(self.schema, alpha, rate, self.config, quality=True)
-        self._outputs = ColumnTests(self.outputs, alpha, rate, self.config, quality=False)
-        self._joint_test: PCADrift | None = (
-            # Scored by the features' sequential test: a batch is turned into scores once.
-            PCADrift(alpha, joint, self.config.reference_size,
-                     min_increase=self.config.min_joint_increase, scored=True)
-            if len(joint) >= 2 else None)
+        self._tests: _Tests | None = None
+        # The first events, until there are enough to build the tests (see detectors.staged).
+        self._staged: StagedEvents | None = None
         self._events = 0
         self._window_index = 0
         self._window_events = 0
@@ -167,6 +176,23 @@ class ModelMonitor:
         # The finding of a column without rejected values, by column (derived, not state).
         self._clean: dict[str, Finding] = {}
 
+    def _build(self) -> _Tests:
+        numeric_features = [name for name, kind in self.schema.items() if kind == NUMERIC]
+        numeric_outputs = [name for name, kind in self.outputs.items() if kind == NUMERIC]
+        joint = numeric_features[:self.config.joint_max_features]
+        n_tests = (2 * len(self.schema) + len(self.outputs) + len(numeric_features)
+                   + (len(joint) >= 2))
+        alpha = self.config.alpha / max(n_tests, 1)
+        rate = self.config.sequential_rate / max(len(numeric_features) + len(numeric_outputs), 1)
+        self._tests = _Tests(
+            ColumnTests(self.schema, alpha, rate, self.config, quality=True),
+            ColumnTests(self.outputs, alpha, rate, self.config, quality=False),
+            # Scored by the features' sequential test: a batch is turned into scores once.
+            PCADrift(alpha, joint, self.config.reference_size,
+                     min_increase=self.config.min_joint_increase, scored=True)
+            if len(joint) >= 2 else None)
+        return self._tests
+
     @property
     def reference_complete(self) -> bool:
         """Whether the reference has been collected."""
@@ -175,7 +201,12 @@ class ModelMonitor:
     @property
     def events(self) -> int:
         """Events seen since the monitor was created or re-baselined."""
-        return self._events
+        return self._events + (len(self._staged) if self._staged is not None else 0)
+
+    @property
+    def staged(self) -> bool:
+        """Whether the monitor still keeps its first events instead of its tests."""
+        return self._tests is None
 
     def update_many(self, batch: ColumnBatch) -> list[WindowReport]:
         """Feed a batch; return its reports in stream order.
@@ -186,27 +217,37 @@ class ModelMonitor:
         for name, count in batch.rejected.items():
             self._rejected[name] = self._rejected.get(name, 0) + count
         reports: list[WindowReport] = []
-        position, n = 0, len(batch)
-        if n == 0:
+        if len(batch) == 0:
             return reports
+        tests = self._tests
+        if tests is None:
+            # A model version with few events costs its events, not a full set of tests.
+            staged = StagedEvents.append(self._staged, batch)
+            if len(staged) < min(STAGED_EVENTS, self.config.reference_size):
+                self._staged = staged
+                return reports
+            self._staged = None
+            batch = staged.batch()
+            tests = self._build()
+        position, n = 0, len(batch)
         # The numeric columns stacked once per batch; every numeric test reads the stack.
-        features = self._features.block(batch.columns, n)
-        outputs = self._outputs.block(batch.outputs, n)
+        features = tests.features.block(batch.columns, n)
+        outputs = tests.outputs.block(batch.outputs, n)
         while position < n:
             limit = (self.config.reference_size if not self.reference_complete
                      else self.config.window_size)
             stop = min(n, position + limit - self._window_events)
             events_before = self._window_events
-            alarms = self._feed(batch, features, outputs, position, stop)
+            alarms = self._feed(tests, batch, features, outputs, position, stop)
             reports += self._alarm_reports(batch, position, events_before, alarms)
             position = stop
             if self._window_events == limit:
-                report = self._close()
+                report = self._close(tests)
                 if report is not None:
                     reports.append(report)
         return reports
 
-    def _feed(self, batch: ColumnBatch, features: NumericBlock | None,
+    def _feed(self, tests: _Tests, batch: ColumnBatch, features: NumericBlock | None,
               outputs: NumericBlock | None, start: int, stop: int) -> list[tuple[int, Finding]]:
         if self._window_events == 0:
             self._window_start_ts = float(batch.ts[start])
@@ -218,12 +259,12 @@ class ModelMonitor:
             features = features.slice(start, stop) if features is not None else None
             outputs = outputs.slice(start, stop) if outputs is not None else None
         alarms = [(row, Finding(DATA_DRIFT, name, "distribution", result)) for row, name, result
-                  in self._features.update(features, batch.columns, start, stop, whole)]
+                  in tests.features.update(features, batch.columns, start, stop, whole)]
         alarms += [(row, Finding(PREDICTION_DRIFT, name, "distribution", result))
                    for row, name, result
-                   in self._outputs.update(outputs, batch.outputs, start, stop, whole)]
-        if self._joint_test is not None and features is not None:
-            self._joint_test.update_many(features, self._features.scores)
+                   in tests.outputs.update(outputs, batch.outputs, start, stop, whole)]
+        if tests.joint is not None and features is not None:
+            tests.joint.update_many(features, tests.features.scores)
         return alarms
 
     def _alarm_reports(self, batch: ColumnBatch, start: int, events_before: int,
@@ -237,18 +278,18 @@ class ModelMonitor:
             findings=findings, reference=self._reference_info(), partial=True)
             for row, findings in by_row.items()]
 
-    def _close(self) -> WindowReport | None:
+    def _close(self, tests: _Tests) -> WindowReport | None:
         self._window_events = 0
         if self._events == self.config.reference_size:
             self._reference_start_ts = self._window_start_ts
             self._reference_end_ts = self._window_end_ts
-            self._features.end_reference()
-            self._outputs.end_reference()
-            if self._joint_test is not None:
-                self._joint_test.end_reference(self._features.scores_of)
+            tests.features.end_reference()
+            tests.outputs.end_reference()
+            if tests.joint is not None:
+                tests.joint.end_reference(tests.features.scores_of)
             return None
-        features = self._features.end_window()
-        outputs = self._outputs.end_window()
+        features = tests.features.end_window()
+        outputs = tests.outputs.end_window()
         findings = [Finding(DATA_DRIFT, name, "distribution", features["distribution"][name])
                     for name in self.schema]
         findings += [Finding(PREDICTION_DRIFT, name, "distribution",
@@ -257,9 +298,9 @@ class ModelMonitor:
                      for name in self.schema]
         findings += [Finding(DATA_QUALITY, name, "out_of_range_rate", result)
                      for name, result in features.get("out_of_range_rate", {}).items()]
-        if self._joint_test is not None:
+        if tests.joint is not None:
             findings.append(Finding(DATA_DRIFT, JOINT, "joint_distribution",
-                                    self._joint_test.end_window()))
+                                    tests.joint.end_window()))
         findings += self._rejected_findings()
         report = WindowReport(
             index=self._window_index, start_ts=self._window_start_ts,
@@ -301,17 +342,20 @@ class ModelMonitor:
             "config": self.config.__dict__.copy(),
             # A snapshot: later updates must not reach into a state already handed out.
             "state": {key: copy.deepcopy(getattr(self, "_" + key)) for key in self.state_keys},
-            "tests": {
-                **self._features.to_state(),
-                "outputs": self._outputs.to_state(),
-                "joint": self._joint_test.to_state() if self._joint_test is not None else None,
+            "tests": None if self._tests is None else {
+                **self._tests.features.to_state(),
+                "outputs": self._tests.outputs.to_state(),
+                "joint": self._tests.joint.to_state() if self._tests.joint is not None else None,
             },
+            "staged": self._staged.to_plain() if self._staged is not None else None,
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> ModelMonitor:
         """Rebuild a monitor from :meth:`to_state` output."""
-        if state.get("type") != "model_monitor" or state.get("version") != cls.STATE_VERSION:
+        # Version 3 (before staging) always holds built tests: it reads as version 4.
+        if state.get("type") != "model_monitor" or state.get("version") not in (
+                3, cls.STATE_VERSION):
             raise StateError(f"state: expected model_monitor version {cls.STATE_VERSION}, got "
                              f"{state.get('type')!r} version {state.get('version')!r}")
         try:
@@ -319,10 +363,14 @@ class ModelMonitor:
             for key in cls.state_keys:
                 setattr(monitor, "_" + key, copy.deepcopy(state["state"][key]))
             tests = state["tests"]
-            monitor._features.restore(tests)
-            monitor._outputs.restore(tests["outputs"])
-            monitor._joint_test = (PCADrift.from_state(tests["joint"])
-                                   if tests["joint"] is not None else None)
+            if tests is not None:
+                built = monitor._build()
+                built.features.restore(tests)
+                built.outputs.restore(tests["outputs"])
+                built.joint = (PCADrift.from_state(tests["joint"])
+                               if tests["joint"] is not None else None)
+            if state.get("staged") is not None:
+                monitor._staged = StagedEvents.from_plain(state["staged"])
         except (KeyError, TypeError, ConfigurationError) as exc:
             raise StateError(f"state: cannot restore model_monitor: {exc}") from exc
         return monitor

@@ -80,7 +80,7 @@ class TopicSettings:
 
 @dataclass(frozen=True)
 class LimitSettings:
-    """What one input message may hold before it is dead-lettered.
+    """What one input message may hold, and how much state one partition keeps.
 
     Parameters
     ----------
@@ -90,11 +90,37 @@ class LimitSettings:
         Most events in an array message (``too_many_events``).
     max_features
         Most features in one event (``invalid_value``).
+    max_models_per_partition
+        Model ids monitored in one partition; the events of further models are
+        dead-lettered (``too_many_models``) until idle ones expire.
+    max_versions_per_model
+        Versions of one model monitored at once; a new version retires the one idle longest.
+    max_features_per_model
+        Features monitored per model version whose schema is inferred (not declared); the
+        first ones seen are kept, the others are counted and not monitored.
+    max_step_bytes
+        Message bytes decoded at once: a partition step's run of predictions (or labels)
+        is processed in parts of about this size, so wide events cannot exhaust memory.
+    idle_expiry_s
+        A model version without predictions for this long (event time; see
+        docs/design.md) is forgotten: open alerts resolve, its next events start afresh.
     """
 
     max_message_bytes: int = 1_048_576
     max_events_per_message: int = 100_000
     max_features: int = 2000
+    max_models_per_partition: int = 2000
+    max_versions_per_model: int = 10
+    max_features_per_model: int = 1000
+    max_step_bytes: int = 16 * 1_048_576
+    idle_expiry_s: float = 7 * 86400.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_models_per_partition", "max_versions_per_model",
+                     "max_features_per_model", "max_step_bytes"):
+            require(getattr(self, name) >= 1, name, "an integer >= 1", getattr(self, name))
+        require(math.isfinite(self.idle_expiry_s) and self.idle_expiry_s > 0, "idle_expiry_s",
+                "a positive number of seconds", self.idle_expiry_s)
 
 
 @dataclass(frozen=True)

@@ -206,7 +206,7 @@ class NumericCusum(FeatureTest[NumericColumn | NumericBlock]):
         if block.events == 0:
             return
         if not self._reference_ready:
-            collect(self._buffer, self._buffer_used, block)
+            self._buffer = collect(self._buffer, self._buffer_used, block, self.reference_size)
             return
         events_before = self._events.copy()
         self._events += block.present

@@ -145,7 +145,7 @@ class NumericDrift(FeatureTest[NumericColumn | NumericBlock]):
         if block.events == 0:
             return
         if not self._reference_ready:
-            collect(self._buffer, self._buffer_used, block)
+            self._buffer = collect(self._buffer, self._buffer_used, block, self.reference_size)
             return
         present = block.present
         if not present.any():

@@ -8,18 +8,30 @@ I/O; callers decide where events come from and where outputs go.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
 from typing import Any
 
-from detectors.monitor import ModelMonitor, WindowReport
+from detectors.monitor import CATEGORICAL, ModelMonitor, WindowReport
 from streams.core.alerts import AlertPolicy, AlertRateLimit
+from streams.core.bounds import (
+    IDLE,
+    TOO_MANY_MODELS,
+    VERSIONS_PER_MODEL,
+    Retired,
+    VersionClock,
+)
 from streams.ingest.columnar import RowProblem, build_batch, infer_schema, output_schema
 from streams.ingest.typed import TypedModels, untyped
 from streams.settings import Settings
 
 STATE_VERSION = 1
+FEATURES_PER_MODEL = "features_per_model"
+CATEGORIES = "categories_per_feature"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -32,6 +44,12 @@ class StepOutput:
     windows: int = 0
     reports: list[tuple[str, str, WindowReport]] = field(default_factory=list)
     suppressed: dict[str, int] = field(default_factory=dict)   # held-back firings by reason
+    refused: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    """Groups not monitored: (model_id, model_version) -> (dead-letter error, reason)."""
+    retired: list[Retired] = field(default_factory=list)
+    """Model versions no longer monitored (their label side is to be forgotten too)."""
+    limited: dict[str, int] = field(default_factory=dict)
+    """What a limit left out without refusing events, by limit (features_per_model)."""
 
 
 class MonitorEngine:
@@ -40,6 +58,9 @@ class MonitorEngine:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._monitors: dict[tuple[str, str], ModelMonitor] = {}
+        # Versions of each model being monitored, in the order they were first seen.
+        self._versions: dict[str, dict[str, None]] = {}
+        self._clock = VersionClock(settings.limits.idle_expiry_s)
         self._policies: dict[tuple[str, str], AlertPolicy] = {}
         self._rate_limits: dict[str, AlertRateLimit] = {}   # per model, shared by its versions
         self._unattributed: dict[str, dict[str, int]] = {}
@@ -57,6 +78,9 @@ class MonitorEngine:
         The count joins the next window of the model's next batch, whatever its
         version, so the data-quality check reports it.
         """
+        if (model_id not in self._unattributed and model_id not in self._versions
+                and len(self._unattributed) >= self.settings.limits.max_models_per_partition):
+            return      # a flood of unknown keys: the dead letters still say it all
         counts = self._unattributed.setdefault(model_id, {})
         counts[field] = counts.get(field, 0) + 1
 
@@ -73,6 +97,10 @@ class MonitorEngine:
         """The monitor of a model version, if it has seen events."""
         return self._monitors.get((model_id, model_version))
 
+    def has_model(self, model_id: str) -> bool:
+        """Whether any version of ``model_id`` is monitored."""
+        return model_id in self._versions
+
     def rebaseline(self, model_id: str, model_version: str | None, reason: str,
                    at_ts: float) -> list[dict[str, Any]]:
         """Forget the reference of a model (one version, or all): "accept the new normal".
@@ -83,12 +111,31 @@ class MonitorEngine:
         alerts: list[dict[str, Any]] = []
         self._rebaselined.add((model_id, model_version))
         self._changed.add(model_id)
-        for key in [k for k in self._monitors if k[0] == model_id
-                    and model_version in (None, k[1])]:
-            alerts += self._policies.pop(key).resolve_all(reason, at_ts)
-            del self._monitors[key]
-            self.typed.forget(*key)
+        for version in [v for v in self._versions.get(model_id, ())
+                        if model_version in (None, v)]:
+            alerts += self._drop((model_id, version), reason, at_ts)
         return alerts
+
+    def _drop(self, key: tuple[str, str], reason: str, at_ts: float,
+              retire: bool = False) -> list[dict[str, Any]]:
+        """Stop monitoring a version: resolve its open alerts, forget all it learned.
+
+        A ``retire``d model's last version takes the model's rate limit with it (the
+        label side forgets the model too; a re-baselined one keeps it, shared with
+        the label side's policies).
+        """
+        del self._monitors[key]
+        self._changed.add(key[0])      # absent from the next checkpoint: deleted there
+        self.typed.forget(*key)
+        self._clock.forget(key)
+        versions = self._versions[key[0]]
+        del versions[key[1]]
+        if not versions:
+            del self._versions[key[0]]
+            if retire:
+                self._rate_limits.pop(key[0], None)
+                self._unattributed.pop(key[0], None)
+        return self._policies.pop(key).resolve_all(reason, at_ts)
 
     def process(self, events: list[dict[str, Any]]) -> StepOutput:
         """Feed validated prediction events (in stream order), dicts or typed structs."""
@@ -105,41 +152,123 @@ class MonitorEngine:
         output = StepOutput()
         self._changed.update(model_id for model_id, _ in groups)
         for key, group in groups.items():
-            monitor = self._monitors.get(key) or self._create(key, group)
+            monitor = self._monitors.get(key)
+            if monitor is None:
+                refusal = self._admit(key, output)
+                if refusal is not None:
+                    output.refused[key] = refusal
+                    continue
+                monitor = self._create(key, group, output)
             batch, problems = build_batch(group, monitor.schema, monitor.outputs)
             output.problems.extend((key, group[p.row], p) for p in problems)
             for name, count in self._unattributed.pop(key[0], {}).items():
                 batch.rejected[name] = batch.rejected.get(name, 0) + count
             if len(batch) == 0:
                 continue
+            self._clock.seen(key, float(batch.ts.max()))
             policy = self._policies[key]
-            for report in monitor.update_many(batch):
+            staged = monitor.staged
+            reports = monitor.update_many(batch)
+            if staged and not monitor.staged:
+                # A version with a few events decodes as dicts; one that keeps sending, typed.
+                self.typed.register(*key, monitor.schema)
+            for report in reports:
                 # A partial report carries a prompt mid-window alarm; only closed windows count.
                 output.windows += not report.partial
                 output.reports.append((key[0], key[1], report))
                 output.alerts.extend(policy.apply(report))
+                if not report.partial:
+                    self._count_full_categories(monitor, report, output)
             for reason, count in policy.take_suppressed().items():
                 output.suppressed[reason] = output.suppressed.get(reason, 0) + count
+        expiry_s = self.settings.limits.idle_expiry_s
+        for key in self._clock.idle():
+            self._retire(output, Retired(*key, IDLE, f"expired: no predictions for {expiry_s:g} "
+                                         "s of event time (limits.idle_expiry_s)",
+                                         self._clock.last(key) + expiry_s))
         return output
 
-    def _create(self, key: tuple[str, str], events: list[dict[str, Any]]) -> ModelMonitor:
+    def _retire(self, output: StepOutput, retired: Retired) -> None:
+        output.retired.append(retired)
+        output.alerts += self._drop(retired[:2], retired.explanation, retired.at_ts,
+                                    retire=True)
+
+    def _count_full_categories(self, monitor: ModelMonitor, report: WindowReport,
+                               output: StepOutput) -> None:
+        """Count the window's categorical tests whose reference tally is full.
+
+        It holds ``monitor.max_tracked_categories`` categories: others went unremembered.
+        """
+        cap = monitor.config.max_tracked_categories
+        for finding in report.findings:
+            if (finding.check == "distribution" and finding.result.reference.get(
+                    "categories", 0) >= cap and CATEGORICAL in (
+                    monitor.schema.get(finding.feature), monitor.outputs.get(finding.feature))):
+                output.limited[CATEGORIES] = output.limited.get(CATEGORIES, 0) + 1
+
+    def _admit(self, key: tuple[str, str], output: StepOutput) -> tuple[str, str] | None:
+        """Make room for a new version; or why its events are refused (error, reason).
+
+        Checked once per new model version, never per event.
+        """
+        limits = self.settings.limits
+        model_id, model_version = key
+        versions = self._versions.get(model_id)
+        if versions is None:
+            if len(self._versions) >= limits.max_models_per_partition:
+                return TOO_MANY_MODELS, (
+                    f"model_id {model_id!r} not monitored: this partition already monitors "
+                    f"{len(self._versions)} models (limits.max_models_per_partition); idle "
+                    f"ones expire after {limits.idle_expiry_s:g} s (limits.idle_expiry_s)")
+            return None
+        if len(versions) >= limits.max_versions_per_model:
+            keys = [(model_id, v) for v in versions]
+            idlest, newest = self._clock.idlest(keys), max(map(self._clock.last, keys))
+            log.info("model %s: version %s retired for version %s (limits.max_versions_per_model"
+                     " = %d)", model_id, idlest[1], model_version, limits.max_versions_per_model)
+            self._retire(output, Retired(
+                *idlest, VERSIONS_PER_MODEL, f"retired: version {model_version!r} is one more "
+                f"than limits.max_versions_per_model ({limits.max_versions_per_model})", newest))
+        return None
+
+    def _create(self, key: tuple[str, str], events: list[dict[str, Any]],
+                output: StepOutput) -> ModelMonitor:
         model_id, model_version = key
         reference = self._references.get(model_id)
         if (reference is not None and reference["model_version"] in (None, model_version)
                 and not {(model_id, None), key} & self._rebaselined):
             monitor = ModelMonitor.from_state(reference["monitor"])
-            self._monitors[key] = monitor
-            self._policies[key] = self.alert_policy(model_id, model_version)
-            self.typed.register(model_id, model_version, monitor.schema)
-            return monitor
-        declared = self.settings.models.get(model_id)
-        schema = dict(declared.features if declared and declared.features else
-                      infer_schema(events, self.settings.limits.max_features))
-        monitor = ModelMonitor(schema, output_schema(events), self.settings.monitor)
-        self._monitors[key] = monitor
-        self._policies[key] = self.alert_policy(model_id, model_version)
-        self.typed.register(model_id, model_version, monitor.schema)
+        else:
+            declared = self.settings.models.get(model_id)
+            if declared and declared.features:
+                schema = dict(declared.features)
+            else:
+                schema = self._inferred_schema(model_id, events, output)
+            monitor = ModelMonitor(schema, output_schema(events), self.settings.monitor)
+        self._add(key, monitor, self.alert_policy(model_id, model_version))
         return monitor
+
+    def _add(self, key: tuple[str, str], monitor: ModelMonitor, policy: AlertPolicy) -> None:
+        self._monitors[key] = monitor
+        self._versions.setdefault(key[0], {})[key[1]] = None
+        self._policies[key] = policy
+        if not monitor.staged:
+            self.typed.register(*key, monitor.schema)
+
+    def _inferred_schema(self, model_id: str, events: list[dict[str, Any]],
+                         output: StepOutput) -> dict[str, str]:
+        cap = min(self.settings.limits.max_features_per_model, self.settings.limits.max_features)
+        schema = infer_schema(events, cap)
+        if len(schema) == cap:
+            # Only a model at the limit pays for listing the names it left out.
+            left_out = {name for event in events for name in event["features"]} - set(schema)
+            if left_out:
+                output.limited[FEATURES_PER_MODEL] = (
+                    output.limited.get(FEATURES_PER_MODEL, 0) + len(left_out))
+                log.warning("model %s: %d features monitored, %d more not (e.g. %s; "
+                            "limits.max_features_per_model)", model_id, cap, len(left_out),
+                            ", ".join(sorted(left_out)[:3]))
+        return schema
 
     def alert_policy(self, model_id: str, model_version: str,
                      state: dict[str, Any] | None = None) -> AlertPolicy:
@@ -180,6 +309,7 @@ class MonitorEngine:
             ],
             "rate_limits": [limit.to_state() for model_id, limit in self._rate_limits.items()
                             if models is None or model_id in models],
+            "clock": self._clock.to_state(),
         }
 
     @classmethod
@@ -192,11 +322,13 @@ class MonitorEngine:
                 limit["model_id"]: AlertRateLimit.from_state(
                     limit, settings.alerts.max_alerts_per_hour)
                 for limit in state.get("rate_limits", [])}
+        engine._clock = VersionClock.from_state(settings.limits.idle_expiry_s, state.get("clock"))
         for entry in state["models"]:
             key = (entry["model_id"], entry["model_version"])
-            engine._monitors[key] = ModelMonitor.from_state(entry["monitor"])
-            engine._policies[key] = engine.alert_policy(*key, state=entry["policy"])
-            engine.typed.register(*key, engine._monitors[key].schema)
+            engine._add(key, ModelMonitor.from_state(entry["monitor"]),
+                        engine.alert_policy(*key, state=entry["policy"]))
+            # Saved before expiry existed: idle from the first event after the restore.
+            engine._clock.adopt(key)
         return engine
 
 

@@ -32,14 +32,13 @@ from streams.core.label_columns import (
     pending_rows,
     segment_label,
 )
+from streams.core.label_counts import DELAY_BUCKETS, ModelCounts
 from streams.settings import Settings
 from streams.state.pending import DUPLICATE, MISSING, Claimed, PendingRows
 
 STATE_VERSION = 1
 # (model_id, model_version, saved state or None) -> the alert policy of a model version.
 PolicyFactory = Callable[[str, str, dict[str, Any] | None], AlertPolicy]
-# Upper bounds (seconds) of the label-delay histogram's buckets; the last is +inf.
-DELAY_BUCKETS = (1.0, 10.0, 60.0, 300.0, 1800.0, 3600.0, 6 * 3600.0, 86400.0, 7 * 86400.0)
 
 
 class LabelRequest(NamedTuple):
@@ -64,39 +63,6 @@ class LabelStep:
     retry: dict[str, list[LabelRequest]] = field(default_factory=dict)
     joined: list[dict[str, Any]] = field(default_factory=list)
     """Joined records for the optional ``driftline.joined`` topic (``labels.joined_topic``)."""
-
-
-@dataclass
-class ModelCounts:
-    """Join counters of one model in one partition."""
-
-    predictions: int = 0
-    labels: int = 0
-    joined: int = 0
-    duplicates: int = 0
-    unmatched: int = 0
-    segment_overflow: int = 0
-    """Labelled events of segment values beyond ``labels.max_segments`` (not monitored)."""
-    delays: list[int] = field(default_factory=lambda: [0] * (len(DELAY_BUCKETS) + 1))
-    last_prediction_ts: float = -math.inf
-    version: str | None = None
-
-    @property
-    def coverage(self) -> float | None:
-        """Share of predictions that have been joined with a label."""
-        return self.joined / self.predictions if self.predictions else None
-
-    def delay_quantile(self, q: float) -> float | None:
-        """Upper bound of the delay bucket holding quantile ``q`` (``inf`` past the last)."""
-        total = sum(self.delays)
-        if not total:
-            return None
-        running = 0
-        for bound, count in zip((*DELAY_BUCKETS, math.inf), self.delays, strict=True):
-            running += count
-            if running >= q * total:
-                return bound
-        return math.inf
 
 
 class LabelEngine:
@@ -382,6 +348,33 @@ class LabelEngine:
                     else infer_task(label, prediction))
             self._tasks[model_id] = task
         return task
+
+    def forget(self, model_id: str, version: str, reason: str, at_ts: float,
+               whole_model: bool = False) -> list[dict[str, Any]]:
+        """Drop what the label side keeps of a retired model version; its alerts resolve.
+
+        With ``whole_model`` (its last version went), every version of the model
+        goes, with its join counters and the labels still waiting for it.
+        """
+        alerts: list[dict[str, Any]] = []
+        self._changed.add(model_id)     # the next incremental checkpoint rewrites or deletes it
+        for key in [k for k in self._performance.keys() | self._estimators.keys()
+                    | self._policies.keys() | self._retrain.keys()
+                    if k[0] == model_id and (whole_model or k[1] == version)]:
+            for table in (self._performance, self._estimators, self._retrain):
+                table.pop(key, None)
+            policy = self._policies.pop(key, None)
+            alerts += policy.resolve_all(reason, at_ts) if policy is not None else []
+        for segment in [k for k in self._segments
+                        if k[0] == model_id and (whole_model or k[1] == version)]:
+            del self._segments[segment]
+            policy = self._segment_policies.pop(segment, None)
+            alerts += policy.resolve_all(reason, at_ts) if policy is not None else []
+        if whole_model:
+            self._counts.pop(model_id, None)
+            self._tasks.pop(model_id, None)
+            self._early_total -= len(self._early.pop(model_id, {}))
+        return alerts
 
     # -- views and state --------------------------------------------------------------------
     def summary(self) -> dict[str, dict[str, Any]]:

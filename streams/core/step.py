@@ -33,6 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors.monitor import WindowReport
+from streams.core.bounds import Retired
 from streams.core.engine import MonitorEngine, group_rows, take_rows, uniform_models
 from streams.core.labels import LabelEngine, LabelRequest, LabelStep
 from streams.ingest.batch import BatchDecoder, DecodedBatch
@@ -43,6 +44,7 @@ from streams.settings import Settings
 from streams.state.pending import ColumnarPendingStore
 
 STATE_VERSION = 1
+STEP_BYTES = "step_bytes"
 
 
 class InputMessage(Protocol):
@@ -116,6 +118,12 @@ class StepOutput:
     labels: int = 0
     windows: int = 0
     rebaselines: list[tuple[str, str | None, int]] = field(default_factory=list)
+    retired: list[Retired] = field(default_factory=list)
+    """Model versions no longer monitored (idle, or a limit made room)."""
+    limited: Counter[str] = field(default_factory=Counter)
+    """Times a limit took effect without refusing events: features_per_model (features
+    left out), categories_per_feature (windows tested on a full tally), step_bytes (runs
+    cut short)."""
 
 
 class PartitionStep:
@@ -161,25 +169,55 @@ class PartitionStep:
             labels_topic = "" if labels_topic in mapped else labels_topic
         # Many small model groups cost more per event than one large one: grow the run.
         limit = self.settings.worker.step_events(len(state.monitors))
+        # Events are counted, and bytes too: wide events decode to far more memory each.
+        max_bytes = self.settings.limits.max_step_bytes
+        prediction_bytes = label_bytes = 0
         last: dict[str, InputMessage] = {}      # the last message read of each topic
         counts = dict.fromkeys((self.predictions_topic, self.labels_topic, self.control_topic), 0)
         for position, message in enumerate(messages):
             topic = message.topic()
             if topic == predictions_topic:
-                if add_prediction(message.value(), position) >= limit:
+                value = message.value()
+                prediction_bytes += len(value) if value else 0
+                if add_prediction(value, position) >= limit or prediction_bytes >= max_bytes:
                     # Bound the decoded events held at once; labels wait for the run's end.
+                    if prediction_bytes >= max_bytes:
+                        output.limited[STEP_BYTES] += 1
                     self._predictions(state, messages, offsets, predictions.take(), output)
+                    prediction_bytes = 0
             elif topic == labels_topic:
-                add_label(message.value(), position)
+                value = message.value()
+                label_bytes += len(value) if value else 0
+                add_label(value, position)
+                if label_bytes >= max_bytes:
+                    # Labels follow the predictions read before them, as at a run's end.
+                    output.limited[STEP_BYTES] += 1
+                    self._predictions(state, messages, offsets, predictions.take(), output)
+                    self._labels(state, messages, offsets, labels.take(), output)
+                    prediction_bytes = label_bytes = 0
             elif topic == self.control_topic:
                 self._predictions(state, messages, offsets, predictions.take(), output)
                 self._labels(state, messages, offsets, labels.take(), output)
                 self._control(state, message, output)
+                prediction_bytes = label_bytes = 0
             elif topic in mapped:
                 mapper, decoder = mapped[topic]
-                if (decoder.extend(mapper.map(message), position) >= limit
-                        and decoder is predictions):
-                    self._predictions(state, messages, offsets, predictions.take(), output)
+                events = decoder.extend(mapper.map(message), position)
+                size = len(message.value() or b"")
+                if decoder is predictions:
+                    prediction_bytes += size
+                    if events >= limit or prediction_bytes >= max_bytes:
+                        if prediction_bytes >= max_bytes:
+                            output.limited[STEP_BYTES] += 1
+                        self._predictions(state, messages, offsets, predictions.take(), output)
+                        prediction_bytes = 0
+                else:
+                    label_bytes += size
+                    if label_bytes >= max_bytes:
+                        output.limited[STEP_BYTES] += 1
+                        self._predictions(state, messages, offsets, predictions.take(), output)
+                        self._labels(state, messages, offsets, labels.take(), output)
+                        prediction_bytes = label_bytes = 0
             else:
                 continue
             last[topic] = message
@@ -217,6 +255,14 @@ class PartitionStep:
         output.windows += result.windows
         output.alerts += result.alerts
         output.suppressed.update(result.suppressed)
+        output.limited.update(result.limited)
+        if result.refused:
+            by_version = self._refuse(output, messages, decoded, result.refused, by_version)
+        for retired in result.retired:
+            output.alerts += state.labels.forget(
+                retired.model_id, retired.model_version, retired.explanation, retired.at_ts,
+                whole_model=not state.monitors.has_model(retired.model_id))
+        output.retired += result.retired
         for model_id, model_version, report in result.reports:
             monitor = state.monitors.monitor(model_id, model_version)
             output.reports.append((model_id, model_version, report,
@@ -234,6 +280,18 @@ class PartitionStep:
             self._route(step, output)
             for waiting_model, waiting in step.retry.items():
                 self._claim(state, waiting_model, waiting, output)
+
+    def _refuse(self, output: StepOutput, messages: Sequence[InputMessage],
+                decoded: DecodedBatch, refused: dict[tuple[str, str], tuple[str, str]],
+                by_version: dict[tuple[str, str], list[int]]) -> dict[tuple[str, str], list[int]]:
+        """Dead-letter the events of versions a limit refused; the rows of the others."""
+        for version, (error, reason) in refused.items():
+            rows = by_version[version]
+            output.events -= len(rows)
+            for row in rows:
+                self._dead_letter(output, Rejected(error, reason, msgspec.json.encode(
+                    decoded.events[row])), messages[decoded.origins[row]])
+        return {version: rows for version, rows in by_version.items() if version not in refused}
 
     # -- labels ------------------------------------------------------------------------------
     def _labels(self, state: PartitionState, messages: Sequence[InputMessage],

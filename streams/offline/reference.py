@@ -206,7 +206,8 @@ def load_reference(path: Path, settings: Settings | None = None) -> dict[str, An
         raise ReferenceFileError(f"{path}: the monitor state holds an incomplete reference "
                                  f"({monitor.events} of {monitor.config.reference_size} events)")
     if settings is not None:
-        built = document["monitor"].get("config", {})
+        # As restored: a setting newer than the file reads as its default, which built it.
+        built = monitor.config.__dict__
         current = settings.monitor.__dict__
         changed = sorted(key for key in current if built.get(key) != current[key])
         if changed:

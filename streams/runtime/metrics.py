@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import (
@@ -26,6 +26,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from detectors.monitor import WindowReport
+from streams.core.bounds import Retired
 from streams.version import driftline_version
 
 # The label join's cumulative counts (LabelEngine.summary); "waiting" is a level, not a count.
@@ -144,6 +145,18 @@ class WorkerMetrics:
         self.estimated_accuracy = Gauge(
             "driftline_estimated_accuracy", "Label-free accuracy estimate of the last window.",
             ["model_id", "model_version"], registry=r)
+        self.versions_retired = Counter(
+            "driftline_model_versions_retired", "Model versions no longer monitored, by reason: "
+            "idle (no predictions for limits.idle_expiry_s of event time) or versions_per_model "
+            "(a new version took the place of the idlest, limits.max_versions_per_model).",
+            ["reason"], registry=r)
+        self.limit_hits = Counter(
+            "driftline_limit_hits", "Times a limit took effect without refusing events, by "
+            "limit: features_per_model (features of a new model version left unmonitored, "
+            "limits.max_features_per_model), categories_per_feature (a window tested against a "
+            "full category tally, monitor.max_tracked_categories), step_bytes (a step's run of "
+            "messages cut at limits.max_step_bytes). Events refused by a limit are dead letters "
+            "(driftline_dead_letters_total{error=\"too_many_models\"}).", ["limit"], registry=r)
         self.series_dropped = Counter("driftline_metric_series_dropped", "Per-model series not "
                                       "created because max_series was reached.", registry=r)
         # Faults the worker survives (streams/runtime/checkpointing.py, state/redis_retry.py).
@@ -187,6 +200,13 @@ class WorkerMetrics:
                 else 0.0
             self.drift_score.labels(*labels).set(score)
             self.effect_size.labels(*labels).set(result.effect_size)
+
+    def observe_bounds(self, retired: Iterable[Retired], limited: Mapping[str, int]) -> None:
+        """Count the model versions a step retired and the limits that took effect in it."""
+        for version in retired:
+            self.versions_retired.labels(version.reason).inc()
+        for limit, count in limited.items():
+            self.limit_hits.labels(limit).inc(count)
 
     def observe_labels(self, summary: dict[str, dict[str, Any]]) -> None:
         """Record one partition's label summary (see :meth:`LabelEngine.summary`)."""

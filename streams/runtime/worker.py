@@ -167,6 +167,8 @@ class Worker:
                     self.stats.busy_s += finished - started
                     self.stats.first_batch_at = self.stats.first_batch_at or started
                     self.stats.last_batch_at = finished
+                    # Not held while the next poll waits: a grown step is thousands of messages.
+                    del messages
                 self._producer.poll(0)
                 now = time.monotonic()
                 if now - last_checkpoint >= interval:
@@ -259,6 +261,10 @@ class Worker:
             metrics.observe_report(model_id, model_version, report)
         for reason, count in output.suppressed.items():
             metrics.alerts_suppressed.labels(reason).inc(count)
+        metrics.observe_bounds(output.retired, output.limited)
+        for retired in output.retired:
+            log.info("%s %s no longer monitored: %s", retired.model_id, retired.model_version,
+                     retired.explanation)
         for model_id, version, resolved in output.rebaselines:
             log.info("re-baselined %s %s (%d open alerts resolved)", model_id,
                      version or "(all versions)", resolved)

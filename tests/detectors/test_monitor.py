@@ -16,6 +16,7 @@ from detectors.monitor import (
     DATA_DRIFT,
     DATA_QUALITY,
     PREDICTION_DRIFT,
+    STAGED_EVENTS,
     ModelMonitor,
     MonitorConfig,
     WindowReport,
@@ -181,7 +182,7 @@ def test_reports_do_not_depend_on_batch_sizes(one_batch_reports: list[WindowRepo
     assert [verdicts(r) for r in in_1] == [verdicts(r) for r in one_batch_reports]
 
 
-@pytest.mark.parametrize("cut", [3333, 5000, 17_777, 21_000, 29_999])
+@pytest.mark.parametrize("cut", [50, 3333, 5000, 17_777, 21_000, 29_999])
 def test_checkpoint_and_resume_matches_an_uninterrupted_run(cut: int) -> None:
     uninterrupted = new_monitor()
     expected = feed(uninterrupted, STREAM, 777, stop=cut) + feed(uninterrupted, STREAM, 777,
@@ -213,11 +214,42 @@ def test_from_state_rejects_foreign_or_broken_state() -> None:
                 {}):
         with pytest.raises(StateError, match="expected model_monitor"):
             ModelMonitor.from_state(bad)
+    built = new_monitor()
+    feed(built, STREAM, 1000, stop=STAGED_EVENTS)
+    with_tests = built.to_state()
     for broken in ({**state, "state": {}},
                    {**state, "config": {**state["config"], "window_size": 0}},
-                   {**state, "tests": {**state["tests"], "drift": {"x": {"type": "nope"}}}}):
+                   {**with_tests, "tests": {**with_tests["tests"],
+                                            "drift": {"x": {"type": "nope"}}}},
+                   {**state, "staged": {"ts": [1.0], "outputs": {}, "columns": {
+                       "x": {"values": [1.0, 2.0], "missing": [False, False]}}}},
+                   {**state, "staged": {"ts": [1.0]}}):
         with pytest.raises(StateError):
             ModelMonitor.from_state(broken)
+
+
+def test_tests_are_built_at_the_staged_events_th_event() -> None:
+    """Until then the monitor keeps its events (and a checkpoint keeps them too)."""
+    monitor = new_monitor()
+    feed(monitor, STREAM, 7, stop=STAGED_EVENTS - 1)
+    assert monitor.staged and monitor.events == STAGED_EVENTS - 1
+    state = orjson.loads(orjson.dumps(monitor.to_state()))
+    assert state["tests"] is None and len(state["staged"]["ts"]) == STAGED_EVENTS - 1
+    restored = ModelMonitor.from_state(state)
+    for m in (monitor, restored):
+        feed(m, STREAM, 1, start=STAGED_EVENTS - 1, stop=STAGED_EVENTS)
+        assert not m.staged and m.events == STAGED_EVENTS and m.to_state()["staged"] is None
+    assert restored.to_state() == monitor.to_state()
+
+
+def test_a_version_3_state_restores() -> None:
+    """States written before staging always hold built tests and no ``staged`` key."""
+    monitor = new_monitor()
+    feed(monitor, STREAM, 1000, stop=3000)
+    state = orjson.loads(orjson.dumps(monitor.to_state()))
+    old = {key: value for key, value in state.items() if key != "staged"} | {"version": 3}
+    restored = ModelMonitor.from_state(old)
+    assert feed(restored, STREAM, 1000, start=3000) == feed(monitor, STREAM, 1000, start=3000)
 
 
 def test_no_report_until_the_reference_is_complete() -> None:

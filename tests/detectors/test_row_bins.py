@@ -143,11 +143,12 @@ def test_the_monitor_counts_as_the_tests_would_by_sorting(batch_size: int) -> No
         for monitor, out in zip((located, sorting), reports, strict=True):
             out.extend(monitor.update_many(batch))
         # The tests' own sorting path from the next batch on.
-        sorting._features._bins = sorting._outputs._bins = None
-        assert (located._features._bins is not None) == located.reference_complete
-        assert (located._outputs._bins is not None) == located.reference_complete
-    assert located._features._bins is not None
-    assert located._features._bins.sorted_features == [4]  # the constant has no knots
+        assert sorting._tests is not None and located._tests is not None
+        sorting._tests.features._bins = sorting._tests.outputs._bins = None
+        assert (located._tests.features._bins is not None) == located.reference_complete
+        assert (located._tests.outputs._bins is not None) == located.reference_complete
+    assert located._tests is not None and located._tests.features._bins is not None
+    assert located._tests.features._bins.sorted_features == [4]  # the constant has no knots
     assert json.dumps(located.to_state(), sort_keys=True) == json.dumps(
         sorting.to_state(), sort_keys=True)
     assert [(r.index, r.partial, [(f.feature, f.check, f.result.statistic) for f in r.findings])
