@@ -18,6 +18,12 @@ is given (idempotent writes of pending predictions and label claims, see
 half-applied: the caller must discard it and restore the partition from its
 last checkpoint (:class:`~streams.runtime.worker.Worker` does), so nothing
 half-applied is ever checkpointed.
+
+**Input never makes it raise.** A message is decoded and checked before any
+state changes, and every refusal becomes a dead letter: what a check raises
+anyway refuses that message (``internal_error``, naming the exception), and a
+dead letter that cannot be built is replaced by one that says why. A fault of
+the engines or the pending store still raises, with the contract above.
 """
 
 from __future__ import annotations
@@ -37,14 +43,24 @@ from streams.core.bounds import Retired
 from streams.core.engine import MonitorEngine, group_rows, take_rows, uniform_models
 from streams.core.labels import LabelEngine, LabelRequest, LabelStep
 from streams.ingest.batch import BatchDecoder, DecodedBatch
-from streams.ingest.deadletter import Source, dead_letter
-from streams.ingest.decode import CONTROL, LABEL, NON_FINITE, PREDICTION, Rejected, decode_message
+from streams.ingest.bounded import reencode
+from streams.ingest.deadletter import Source, dead_letter, kept_key
+from streams.ingest.decode import (
+    CONTROL,
+    LABEL,
+    NON_FINITE,
+    PREDICTION,
+    Rejected,
+    decode_safely,
+    unexpected,
+)
 from streams.ingest.mapping import RecordMapper, input_topics
 from streams.settings import Settings
 from streams.state.pending import ColumnarPendingStore
 
 STATE_VERSION = 1
 STEP_BYTES = "step_bytes"
+_MAX_MODEL_ID = 256
 
 
 class InputMessage(Protocol):
@@ -240,7 +256,8 @@ class PartitionStep:
             self._dead_letter(output, rejected, message)
             key = message.key()
             # A mapped topic's key need not be the model id.
-            if rejected.error == NON_FINITE and key and message.topic() not in self.mapped:
+            if (rejected.error == NON_FINITE and key and len(key) <= _MAX_MODEL_ID
+                    and message.topic() not in self.mapped):
                 # Unparseable, but the key names the model: count it as its data quality.
                 model_id = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
                 state.monitors.note_rejected(model_id, rejected.path or "(event)")
@@ -269,8 +286,9 @@ class PartitionStep:
                                    monitor.events if monitor else 0))
         for version, event, problem in result.problems:
             origin = decoded.origins[by_version[version][problem.row]]
-            self._dead_letter(output, Rejected(problem.error, problem.reason,
-                                               msgspec.json.encode(event), path=problem.path),
+            payload, clipped = reencode(event, msgspec.json.encode)
+            self._dead_letter(output, Rejected(problem.error, problem.reason, payload,
+                                               path=problem.path, clipped=clipped),
                               messages[origin])
         event_offsets = offsets[np.asarray(decoded.origins)]
         for model_id, rows in _by_model(by_version).items():
@@ -327,7 +345,7 @@ class PartitionStep:
     # -- control -----------------------------------------------------------------------------
     def _control(self, state: PartitionState, message: InputMessage,
                  output: StepOutput) -> None:
-        decoded = decode_message(message.value(), CONTROL, self.settings.limits)
+        decoded = decode_safely(message.value(), CONTROL, self.settings.limits)
         for rejected in decoded.rejected:
             self._dead_letter(output, rejected, message)
         for command in decoded.events:
@@ -346,7 +364,13 @@ class PartitionStep:
         raw_key = key.encode() if isinstance(key, str) else key
         source = Source(message.topic() or "", message.partition() or 0, _offset(message),
                         raw_key, timestamp if timestamp_type else None)
-        output.dead_letters.append((raw_key, dead_letter(rejected, source)))
+        try:
+            record = dead_letter(rejected, source)
+        except Exception as exc:  # noqa: BLE001 - the last resort: the message still counts
+            record = dead_letter(unexpected(exc, b""), Source(source.topic, source.partition,
+                                                              source.offset))
+        # Keyed by what the record keeps of the key: a 1 MB key would not fit the topic.
+        output.dead_letters.append((kept_key(raw_key), record))
 
 
 def _by_model(by_version: dict[tuple[str, str], list[int]]) -> dict[str, list[int]]:

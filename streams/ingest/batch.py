@@ -3,11 +3,12 @@
 The good path is one C call per message: msgspec decodes the JSON straight
 into plain dicts *and* checks the envelope on the way (required fields, types,
 id lengths, numbers in range), so no event passes through Python validation.
-Only a message that msgspec refuses takes the slow path,
+Only a message that msgspec refuses (or raises on) takes the slow path,
 :func:`streams.ingest.decode.decode_message`, which finds and names the exact
 reason of each refused event (and accepts what the contract allows but the
 fast schema does not spell, such as an RFC 3339 ``ts``). Both paths accept
-exactly the same events (tested property by property).
+exactly the same events (tested property by property). Anything the slow path
+raises refuses the message, naming the exception: input never stops the worker.
 
 Feature values are not checked here: :mod:`streams.ingest.columnar` checks
 them a column at a time, where it costs a set of types per column.
@@ -34,7 +35,7 @@ from streams.ingest.decode import (
     TS_MIN,
     Decoded,
     Rejected,
-    decode_message,
+    decode_safely,
 )
 from streams.settings import LimitSettings
 
@@ -135,15 +136,17 @@ class BatchDecoder:
         decode = self._decode
         limits = self.limits
         if decode is not None and value and len(value) <= limits.max_message_bytes:
-            if self._typed is not None:
-                typed = self._typed(value)
-                if typed is not None and len(typed) <= limits.max_events_per_message:
-                    batch.events += typed
-                    batch.origins += [origin] * len(typed)
-                    return len(batch.events)
             try:
+                if self._typed is not None:
+                    typed = self._typed(value)
+                    if typed is not None and len(typed) <= limits.max_events_per_message:
+                        batch.events += typed
+                        batch.origins += [origin] * len(typed)
+                        return len(batch.events)
                 document = decode(value)
-            except (msgspec.ValidationError, msgspec.DecodeError):
+            except Exception:  # noqa: BLE001 - the slow path decides, and names the reason
+                # msgspec raises RecursionError, not DecodeError, on an unknown field nested
+                # ~1,000 deep; whatever the fast path refuses, the slow path judges.
                 pass
             else:
                 # The one envelope rule the schema cannot state: at most max_features.
@@ -158,7 +161,7 @@ class BatchDecoder:
                     batch.events += document
                     batch.origins += [origin] * len(document)
                     return len(batch.events)
-        decoded = decode_message(value, self.kind, self.limits)
+        decoded = decode_safely(value, self.kind, self.limits)
         batch.events += decoded.events
         batch.origins += [origin] * len(decoded.events)
         batch.rejected += [(origin, rejected) for rejected in decoded.rejected]

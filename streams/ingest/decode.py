@@ -1,9 +1,13 @@
 """Bytes → validated events, or a dead-letter reason. Never an exception.
 
 One message on an input topic holds one event object or a JSON array of
-events. Each event's envelope (ids, timestamp, types of the top-level fields)
-is checked here; feature values are type-checked column by column later, in
+events. Each event's envelope (ids, timestamp, types of the top-level fields,
+feature values that are arrays or objects) is checked here; feature values of
+the wrong scalar type are refused column by column later, in
 :mod:`streams.ingest.columnar`, where it is cheaper.
+
+Every refusal is total, whatever the input: values are described and
+re-encoded to a bounded depth (:mod:`streams.ingest.bounded`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from streams.ingest.bounded import describe, reencode
 from streams.settings import LimitSettings
 
 PREDICTION = "prediction"
@@ -30,6 +35,7 @@ NON_FINITE = "non_finite"
 OVERSIZED = "oversized"
 INVALID_VALUE = "invalid_value"
 TOO_MANY_EVENTS = "too_many_events"
+INTERNAL_ERROR = "internal_error"
 
 # Event times are epoch seconds in [TS_MIN, TS_MAX). The upper bound lies far beyond any real
 # time in seconds (the year 5138) yet far below the same times in milliseconds (1e12 from 2001
@@ -51,6 +57,11 @@ class Rejected:
     payload: bytes
     index: int | None = None
     path: str | None = None
+    clipped: bool = False
+    """The payload is a re-encoding whose values nested beyond 64 levels were cut.
+
+    See :data:`streams.ingest.bounded.MAX_DEPTH`.
+    """
 
 
 class Decoded(NamedTuple):
@@ -108,17 +119,51 @@ def decode_message(value: bytes | None, kind: str, limits: LimitSettings) -> Dec
     rejected: list[Rejected] = []
     for index, element in enumerate(document):
         if not isinstance(element, dict):
+            payload, clipped = reencode(element)
             rejected.append(Rejected(NOT_AN_OBJECT, f"array element {index} is "
                                      f"{type(element).__name__}, expected an object",
-                                     orjson.dumps(element), index))
+                                     payload, index, clipped=clipped))
             continue
         problem = validate_event(element, kind, limits)
         if problem is None:
             events.append(element)
         else:
-            rejected.append(Rejected(problem[0], problem[2], orjson.dumps(element), index,
-                                     problem[1]))
+            payload, clipped = reencode(element)
+            rejected.append(Rejected(problem[0], problem[2], payload, index, problem[1],
+                                     clipped))
     return Decoded(events, rejected)
+
+
+def decode_safely(value: bytes | None, kind: str, limits: LimitSettings) -> Decoded:
+    """:func:`decode_message`, with anything it raises turned into a refusal of the message.
+
+    The last resort: decoding is meant never to raise, but a message that finds
+    a way must not stop the worker (it would stop on it again after every
+    restart). Its dead letter names the exception.
+
+    Examples
+    --------
+    >>> decode_safely(b'{"command":"rebaseline","model_id":"m"}', CONTROL,
+    ...               LimitSettings()).events
+    [{'command': 'rebaseline', 'model_id': 'm'}]
+    """
+    try:
+        return decode_message(value, kind, limits)
+    except Exception as exc:  # noqa: BLE001 - any failure on input is a refusal of it
+        return Decoded([], [unexpected(exc, value or b"")])
+
+
+def unexpected(exc: BaseException, payload: bytes) -> Rejected:
+    """The refusal of a message whose checks raised ``exc``: its type and message.
+
+    >>> unexpected(RecursionError("too deep"), b"[]").reason
+    'unexpected RecursionError while checking the message: too deep'
+    """
+    message = str(exc)
+    if len(message) > 200:
+        message = message[:200] + "…"
+    return Rejected(INTERNAL_ERROR, f"unexpected {type(exc).__name__} while checking the "
+                    f"message: {message}", payload)
 
 
 _SCALAR_TYPES = (int, float, str, bool)
@@ -147,7 +192,7 @@ def _validate_slowly(event: dict[str, Any], kind: str,
         if name in event:
             ident = event[name]
             if not isinstance(ident, str):
-                return WRONG_TYPE, name, f"{name}: expected a string, got {_describe(ident)}"
+                return WRONG_TYPE, name, f"{name}: expected a string, got {describe(ident)}"
             if not 0 < len(ident) <= limit:
                 return INVALID_VALUE, name, f"{name}: expected 1 to {limit} characters, " \
                     f"got {len(ident)}"
@@ -161,27 +206,34 @@ def _validate_slowly(event: dict[str, Any], kind: str,
         return _check_scalar(event["label"], "label", allow_null=False)
     features = event["features"]
     if not isinstance(features, dict):
-        return WRONG_TYPE, "features", f"features: expected an object, got {_describe(features)}"
+        return WRONG_TYPE, "features", f"features: expected an object, got {describe(features)}"
     if len(features) > limits.max_features:
         return INVALID_VALUE, "features", f"features: expected at most {limits.max_features} " \
             f"entries, got {len(features)}"
+    problem = _flat(features, "features")
+    if problem is not None:
+        return problem
     problem = _check_scalar(event["prediction"], "prediction", allow_null=False)
     if problem is not None:
         return problem
     if "score" in event:
         score = event["score"]
         if not _is_number(score):
-            return WRONG_TYPE, "score", f"score: expected a number, got {_describe(score)}"
+            return WRONG_TYPE, "score", f"score: expected a number, got {describe(score)}"
         if not math.isfinite(score):
             return NON_FINITE, "score", f"score: expected a finite number, got {score!r}"
         event["score"] = float(score)
     for name in ("scores", "segments"):
         if name in event and not isinstance(event[name], dict):
-            return WRONG_TYPE, name, f"{name}: expected an object, got {_describe(event[name])}"
+            return WRONG_TYPE, name, f"{name}: expected an object, got {describe(event[name])}"
+    if "scores" in event:
+        problem = _flat(event["scores"], "scores")
+        if problem is not None:
+            return problem
     for name, value in event.get("segments", {}).items():
         if type(value) not in _SCALAR_TYPES:
             return WRONG_TYPE, f"segments.{name}", (f"segments.{name}: expected a string, number "
-                                                    f"or boolean, got {_describe(value)}")
+                                                    f"or boolean, got {describe(value)}")
         if type(value) is float and not math.isfinite(value):
             return NON_FINITE, f"segments.{name}", (f"segments.{name}: expected a finite "
                                                     f"number, got {value!r}")
@@ -203,15 +255,32 @@ def _int64_or_float(event: dict[str, Any]) -> None:
 
 
 _INT64 = (-(2**63), 2**63 - 1)
+_FLAT_TYPES = {int, float, str, bool, type(None)}
+
+
+def _flat(values: dict[str, Any], field: str) -> tuple[str, str, str] | None:
+    """An array or object among ``values`` (features or scores): the contract wants scalars.
+
+    Refused here, not by the column checks, so that no nested value travels on
+    (features wait for their labels in the pending store and are published on
+    the joined topic): the fast paths refuse them too.
+    """
+    if set(map(type, values.values())) <= _FLAT_TYPES:
+        return None
+    for name, value in values.items():
+        if type(value) not in _FLAT_TYPES:
+            return WRONG_TYPE, f"{field}.{name}", (f"{field}.{name}: expected a number, string, "
+                                                   f"boolean or null, got {describe(value)}")
+    return None
 
 
 def _check_control(event: dict[str, Any]) -> tuple[str, str, str] | None:
     if event["command"] not in CONTROL_COMMANDS:
         return INVALID_VALUE, "command", f"command: expected one of {list(CONTROL_COMMANDS)}, " \
-            f"got {_describe(event['command'])}"
+            f"got {describe(event['command'])}"
     for name in ("model_version", "reason"):
         if event.get(name) is not None and not isinstance(event[name], str):
-            return WRONG_TYPE, name, f"{name}: expected a string, got {_describe(event[name])}"
+            return WRONG_TYPE, name, f"{name}: expected a string, got {describe(event[name])}"
     return None
 
 
@@ -224,11 +293,12 @@ def _timestamp(ts: Any) -> float | tuple[str, str, str]:
         try:
             parsed = datetime.fromisoformat(ts.replace("Z", "+00:00"))
         except ValueError:
-            return INVALID_VALUE, "ts", f"ts: expected epoch seconds or RFC 3339, got {ts!r}"
+            return INVALID_VALUE, "ts", ("ts: expected epoch seconds or RFC 3339, got "
+                                         f"{describe(ts)}")
         if parsed.tzinfo is None:
             return INVALID_VALUE, "ts", f"ts: RFC 3339 time needs a UTC offset, got {ts!r}"
         return _plausible(parsed.timestamp(), ts)
-    return WRONG_TYPE, "ts", f"ts: expected a number or an RFC 3339 string, got {_describe(ts)}"
+    return WRONG_TYPE, "ts", f"ts: expected a number or an RFC 3339 string, got {describe(ts)}"
 
 
 def _plausible(seconds: float, given: Any) -> float | tuple[str, str, str]:
@@ -257,13 +327,8 @@ def _check_scalar(value: Any, path: str, allow_null: bool) -> tuple[str, str, st
         if math.isfinite(value):
             return None
         return NON_FINITE, path, f"{path}: expected a finite number, got {value!r}"
-    return WRONG_TYPE, path, f"{path}: expected a number, string or boolean, got {_describe(value)}"
+    return WRONG_TYPE, path, f"{path}: expected a number, string or boolean, got {describe(value)}"
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _describe(value: Any) -> str:
-    text = repr(value)
-    return f"{type(value).__name__} {text[:40] + '…' if len(text) > 40 else text}"

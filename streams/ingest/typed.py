@@ -62,13 +62,26 @@ class TypedModels:
         return len(self._allowed)
 
     def register(self, model_id: str, model_version: str, schema: dict[str, str]) -> None:
-        """Decode ``model_version``'s events typed from now on (the model's latest schema wins)."""
+        """Decode ``model_version``'s events typed from now on (the model's latest schema wins).
+
+        A schema with a feature name that cannot be a struct field (``credit-score``,
+        ``__init__``) leaves the model on the generic path.
+
+        >>> models = TypedModels()
+        >>> models.register("m", "v1", {"credit-score": "numeric"})
+        >>> len(models)
+        0
+        """
         fields = tuple(schema.items())
         known = self._types.get(model_id)
         if known is None or known[1] != fields:
             if known is not None:
                 # The model's other versions had the old schema: they go back to the generic path.
                 self._allowed = {pair for pair in self._allowed if pair[0] is not known[0]}
+                del self._types[model_id]
+                self._decoder = None
+            if not all(map(_field_name, schema)):
+                return
             known = self._types[model_id] = (_event_type(model_id, fields), fields)
             self._decoder = None
         self._allowed.add((known[0], model_version))
@@ -120,6 +133,15 @@ def untyped(event: Any) -> dict[str, Any]:
     """
     plain: dict[str, Any] = msgspec.to_builtins(event)
     return plain
+
+
+def _field_name(name: str) -> bool:
+    """Whether a feature name can be a struct field: an identifier, not a dunder name.
+
+    msgspec (through Python's ``__slots__``) refuses other names with a ``TypeError``,
+    and a field such as ``__repr__`` would shadow the struct's own method.
+    """
+    return name.isidentifier() and not (name.startswith("__") and name.endswith("__"))
 
 
 def _event_type(model_id: str, fields: tuple[tuple[str, str], ...]) -> type[msgspec.Struct]:

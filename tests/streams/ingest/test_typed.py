@@ -175,3 +175,19 @@ def test_a_step_gives_the_same_outputs_and_state_with_typed_decoding(
     alerts, dead, windows, events, models = typed
     assert events == 12_000 and windows > 10 and dead and alerts and len(models) == 3
     assert typed == generic
+
+
+@pytest.mark.parametrize("name", ["credit-score", "credit score", "1st", "__init__", "__repr__"])
+def test_a_feature_name_that_cannot_be_a_struct_field_keeps_the_model_generic(name: str) -> None:
+    # msgspec refused such a field with a TypeError, which stopped the worker at the model's
+    # first events (issue #14).
+    models = TypedModels()
+    models.register("m", "v1", SCHEMA)
+    models.register("m", "v2", {**SCHEMA, name: "numeric"})
+    assert len(models) == 0 and models.decode(orjson.dumps(GOOD)) is None
+    settings = load_settings(environ={})
+    state = PartitionState.fresh(settings, 0)
+    event = {**GOOD, "features": {name: 1.0, "b": "x"}}
+    output = PartitionStep(settings, MemoryPendingStore())(
+        state, [Line(settings.topics.name("predictions"), 0, orjson.dumps([event] * 3))])
+    assert output.events == 3 and not output.dead_letters
