@@ -122,10 +122,20 @@ class VersionClock:
         """Of ``keys``, the version that sent last longest ago (the first of ties)."""
         return min(keys, key=self.last)
 
+    def restore(self, key: tuple[str, str], ts: float | None) -> None:
+        """Track a version restored from a checkpoint, last seen at ``ts`` (``None``: unknown)."""
+        if ts is None:
+            self.adopt(key)
+        else:
+            self._last[key] = ts
+
     def to_state(self) -> dict[str, Any]:
-        """Plain-dict state (infinite times as ``None``)."""
-        return {"last": [[m, v, ts] for (m, v), ts in self._last.items()],
-                "newest": [[ts, m] for ts, m in self._newest],
+        """The partition's clock as a plain dict, a few numbers whatever the versions.
+
+        Each version's :meth:`last` time is saved with the version (its model's
+        part of an incremental checkpoint), and comes back through :meth:`restore`.
+        """
+        return {"newest": [[ts, m] for ts, m in self._newest],
                 "swept": [t if math.isfinite(t) else None for t in self._swept]}
 
     @classmethod
@@ -133,7 +143,6 @@ class VersionClock:
         """Rebuild from :meth:`to_state` output (``None``: a partition saved before expiry)."""
         clock = cls(expiry_s)
         if state is not None:
-            clock._last = {(m, v): float(ts) for m, v, ts in state["last"]}
             clock._newest = [(float(ts), m) for ts, m in state["newest"]]
             newest, now = state["swept"]
             clock._swept = (-math.inf if newest is None else float(newest),

@@ -9,6 +9,7 @@ I/O; callers decide where events come from and where outputs go.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
@@ -125,7 +126,7 @@ class MonitorEngine:
         the label side's policies).
         """
         del self._monitors[key]
-        self._changed.add(key[0])      # absent from the next checkpoint: deleted there
+        self._changed.add(key[0])
         self.typed.forget(*key)
         self._clock.forget(key)
         versions = self._versions[key[0]]
@@ -150,7 +151,6 @@ class MonitorEngine:
         (:mod:`streams.ingest.typed`): never both (see :func:`uniform_models`).
         """
         output = StepOutput()
-        self._changed.update(model_id for model_id, _ in groups)
         for key, group in groups.items():
             monitor = self._monitors.get(key)
             if monitor is None:
@@ -159,6 +159,7 @@ class MonitorEngine:
                     output.refused[key] = refusal
                     continue
                 monitor = self._create(key, group, output)
+            self._changed.add(key[0])
             batch, problems = build_batch(group, monitor.schema, monitor.outputs)
             output.problems.extend((key, group[p.row], p) for p in problems)
             for name, count in self._unattributed.pop(key[0], {}).items():
@@ -303,12 +304,14 @@ class MonitorEngine:
             "rebaselined": sorted([list(k) for k in self._rebaselined], key=str),
             "models": [
                 {"model_id": mid, "model_version": ver, "monitor": monitor.to_state(),
-                 "policy": self._policies[(mid, ver)].to_state()}
+                 "policy": self._policies[(mid, ver)].to_state(),
+                 "last_ts": _finite(self._clock.last((mid, ver)))}
                 for (mid, ver), monitor in self._monitors.items()
                 if models is None or mid in models
             ],
             "rate_limits": [limit.to_state() for model_id, limit in self._rate_limits.items()
                             if models is None or model_id in models],
+            # The partition's clock; each version's own time is in its model's entry.
             "clock": self._clock.to_state(),
         }
 
@@ -327,9 +330,13 @@ class MonitorEngine:
             key = (entry["model_id"], entry["model_version"])
             engine._add(key, ModelMonitor.from_state(entry["monitor"]),
                         engine.alert_policy(*key, state=entry["policy"]))
-            # Saved before expiry existed: idle from the first event after the restore.
-            engine._clock.adopt(key)
+            # None: saved before expiry existed, idle from the first event after the restore.
+            engine._clock.restore(key, entry.get("last_ts"))
         return engine
+
+
+def _finite(ts: float) -> float | None:
+    return ts if math.isfinite(ts) else None
 
 
 def group_rows(events: list[Any]) -> dict[tuple[str, str], list[int]]:

@@ -357,7 +357,7 @@ class LabelEngine:
         goes, with its join counters and the labels still waiting for it.
         """
         alerts: list[dict[str, Any]] = []
-        self._changed.add(model_id)     # the next incremental checkpoint rewrites or deletes it
+        self._changed.add(model_id)
         for key in [k for k in self._performance.keys() | self._estimators.keys()
                     | self._policies.keys() | self._retrain.keys()
                     if k[0] == model_id and (whole_model or k[1] == version)]:

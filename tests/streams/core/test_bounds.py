@@ -23,6 +23,7 @@ from streams.offline.reference import (
 )
 from streams.runtime.metrics import WorkerMetrics
 from streams.settings import Settings, load_settings
+from streams.state.checkpoint import merge, split
 from streams.state.pending import MemoryPendingStore
 
 TOPICS = ("predictions", "labels", "control")
@@ -158,18 +159,23 @@ def test_idle_versions_expire_by_event_time_and_start_afresh() -> None:
 
 
 def test_expiry_resumes_from_a_checkpoint_as_if_uninterrupted() -> None:
-    def run(restart: bool) -> list[tuple[str, str, str]]:
+    def run(restart: bool) -> list[tuple[str, str, str, float]]:
         partition = Partition(idle_expiry_s="1000")
         retired = []
         for step, ts in enumerate((0.0, 600.0, 1200.0, 1800.0, 2400.0)):
-            models = [f"m{i}" for i in range(4) if i != step % 4]
+            models = ["m1", "m2", "m3", *(["m0"] if step == 0 else []),
+                      *(["m4"] if step == 1 else [])]
             retired += partition.send(*[events(m, 3, ts) for m in models]).retired
             if restart:
-                saved = orjson.loads(orjson.dumps(partition.state.to_state()))
+                # Through a checkpoint's layout: each version's time travels with its model.
+                head, parts = split(orjson.loads(orjson.dumps(partition.state.to_state())))
+                assert "last" not in head["clock"]
+                saved = merge(head, parts.values())
                 partition.state = PartitionState.from_state(partition.settings, 0, saved, {})
-        return [(r.model_id, r.model_version, r.reason) for r in retired]
+        return [(r.model_id, r.model_version, r.reason, r.at_ts) for r in retired]
 
-    assert run(restart=True) == run(restart=False)
+    assert run(restart=True) == run(restart=False) == [
+        ("m0", "v1", IDLE, 2.0 + 1000.0), ("m4", "v1", IDLE, 602.0 + 1000.0)]
 
 
 def test_features_past_max_features_per_model_are_counted_and_not_monitored() -> None:
