@@ -195,7 +195,8 @@ class PartitionStep:
             if topic == predictions_topic:
                 value = message.value()
                 prediction_bytes += len(value) if value else 0
-                if add_prediction(value, position) >= limit or prediction_bytes >= max_bytes:
+                if (add_prediction(value, position, message.key()) >= limit
+                        or prediction_bytes >= max_bytes):
                     # Bound the decoded events held at once; labels wait for the run's end.
                     if prediction_bytes >= max_bytes:
                         output.limited[STEP_BYTES] += 1
@@ -204,7 +205,7 @@ class PartitionStep:
             elif topic == labels_topic:
                 value = message.value()
                 label_bytes += len(value) if value else 0
-                add_label(value, position)
+                add_label(value, position, message.key())
                 if label_bytes >= max_bytes:
                     # Labels follow the predictions read before them, as at a run's end.
                     output.limited[STEP_BYTES] += 1

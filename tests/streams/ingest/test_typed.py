@@ -159,7 +159,7 @@ def _run(monkeypatch: pytest.MonkeyPatch, typed: bool) -> Any:
     settings = load_settings(environ={"DRIFTLINE_REFERENCE_SIZE": "2000",
                                       "DRIFTLINE_WINDOW_SIZE": "500"})
     if not typed:
-        monkeypatch.setattr(TypedModels, "decode", lambda self, value: None)
+        monkeypatch.setattr(TypedModels, "decode", lambda self, value, key=None: None)
     messages = _messages(settings)
     state = PartitionState.fresh(settings, 0)
     store = MemoryPendingStore()
