@@ -78,6 +78,9 @@ class TopicSettings:
         return self.names.get(role, self.prefix + role)
 
 
+KEY_POLICIES = ("reject", "accept")
+
+
 @dataclass(frozen=True)
 class LimitSettings:
     """What one input message may hold, and how much state one partition keeps.
@@ -104,6 +107,10 @@ class LimitSettings:
     idle_expiry_s
         A model version without predictions for this long (event time; see
         docs/design.md) is forgotten: open alerts resolve, its next events start afresh.
+    key_policy
+        A prediction or label whose message key is not its ``model_id``: ``reject``
+        dead-letters it (``key_mismatch``), ``accept`` monitors it where it landed. A
+        message without a key is accepted either way.
     """
 
     max_message_bytes: int = 1_048_576
@@ -114,6 +121,7 @@ class LimitSettings:
     max_features_per_model: int = 1000
     max_step_bytes: int = 16 * 1_048_576
     idle_expiry_s: float = 7 * 86400.0
+    key_policy: str = "reject"
 
     def __post_init__(self) -> None:
         for name in ("max_models_per_partition", "max_versions_per_model",
@@ -121,6 +129,8 @@ class LimitSettings:
             require(getattr(self, name) >= 1, name, "an integer >= 1", getattr(self, name))
         require(math.isfinite(self.idle_expiry_s) and self.idle_expiry_s > 0, "idle_expiry_s",
                 "a positive number of seconds", self.idle_expiry_s)
+        require(self.key_policy in KEY_POLICIES, "key_policy", f"one of {list(KEY_POLICIES)}",
+                self.key_policy)
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ def fill_topics(settings: Settings, events: int, label_fraction: float = 0.7,
         for role, items in (("predictions", predictions), ("labels", due)):
             for i in range(0, len(items), PER_MESSAGE):
                 producer.produce(settings.topics.name(role),
-                                 orjson.dumps(items[i:i + PER_MESSAGE]), key="credit-risk")
+                                 orjson.dumps(items[i:i + PER_MESSAGE]), key=spec.model_id)
                 messages += 1
             producer.poll(0)
         labels += len(due)

@@ -50,11 +50,12 @@ from streams.ingest.decode import (
     LABEL,
     NON_FINITE,
     PREDICTION,
+    Decoded,
     Rejected,
     decode_safely,
     unexpected,
 )
-from streams.ingest.mapping import RecordMapper, input_topics
+from streams.ingest.mapping import MappingError, RecordMapper, input_topics
 from streams.settings import Settings
 from streams.state.pending import ColumnarPendingStore
 
@@ -195,7 +196,8 @@ class PartitionStep:
             if topic == predictions_topic:
                 value = message.value()
                 prediction_bytes += len(value) if value else 0
-                if add_prediction(value, position) >= limit or prediction_bytes >= max_bytes:
+                if (add_prediction(value, position, message.key()) >= limit
+                        or prediction_bytes >= max_bytes):
                     # Bound the decoded events held at once; labels wait for the run's end.
                     if prediction_bytes >= max_bytes:
                         output.limited[STEP_BYTES] += 1
@@ -204,7 +206,7 @@ class PartitionStep:
             elif topic == labels_topic:
                 value = message.value()
                 label_bytes += len(value) if value else 0
-                add_label(value, position)
+                add_label(value, position, message.key())
                 if label_bytes >= max_bytes:
                     # Labels follow the predictions read before them, as at a run's end.
                     output.limited[STEP_BYTES] += 1
@@ -218,7 +220,7 @@ class PartitionStep:
                 prediction_bytes = label_bytes = 0
             elif topic in mapped:
                 mapper, decoder = mapped[topic]
-                events = decoder.extend(mapper.map(message), position)
+                events = decoder.extend(_map_safely(mapper, message), position)
                 size = len(message.value() or b"")
                 if decoder is predictions:
                     prediction_bytes += size
@@ -371,6 +373,19 @@ class PartitionStep:
                                                               source.offset))
         # Keyed by what the record keeps of the key: a 1 MB key would not fit the topic.
         output.dead_letters.append((kept_key(raw_key), record))
+
+
+def _map_safely(mapper: RecordMapper, message: InputMessage) -> Decoded:
+    """A mapped record's events and refusals; what mapping it raises refuses the record.
+
+    A Schema Registry out of reach is no fault of the record: that still raises.
+    """
+    try:
+        return mapper.map(message)
+    except MappingError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the last resort, as for the envelope topics
+        return Decoded([], [unexpected(exc, message.value() or b"")])
 
 
 def _by_model(by_version: dict[tuple[str, str], list[int]]) -> dict[str, list[int]]:

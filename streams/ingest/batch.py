@@ -120,6 +120,7 @@ class BatchDecoder:
         self._typed = typed.decode if typed is not None and kind == PREDICTION else None
         self._decode = _DECODERS[kind].decode if kind in _DECODERS else None
         self._features = kind == PREDICTION
+        self._keys = limits.key_policy == "reject"
         self._batch = DecodedBatch()
 
     @property
@@ -127,22 +128,29 @@ class BatchDecoder:
         """Valid events decoded since the last :meth:`take`."""
         return len(self._batch.events)
 
-    def add(self, value: bytes | None, origin: int) -> int:
+    def add(self, value: bytes | None, origin: int, key: bytes | str | None = None) -> int:
         """Decode one message value; return the valid events decoded since :meth:`take`.
 
-        ``origin`` names the message in the batch's outputs.
+        ``origin`` names the message in the batch's outputs. With ``limits.key_policy:
+        reject``, an event whose ``model_id`` is not the message's ``key`` is refused
+        (``key_mismatch``); a message without a key is not checked.
         """
         batch = self._batch
         decode = self._decode
         limits = self.limits
+        # confluent-kafka gives bytes; test doubles may give text.
+        raw = (key.encode() if isinstance(key, str) else key) if key and self._keys else None
         if decode is not None and value and len(value) <= limits.max_message_bytes:
             try:
                 if self._typed is not None:
-                    typed = self._typed(value)
+                    # Typed only if of the model the key names: one comparison per message.
+                    typed = self._typed(value, raw)
                     if typed is not None and len(typed) <= limits.max_events_per_message:
                         batch.events += typed
                         batch.origins += [origin] * len(typed)
                         return len(batch.events)
+                # A key that is not UTF-8 raises here: the slow path names the mismatch.
+                expected = None if raw is None else raw.decode()
                 document = decode(value)
             except Exception:  # noqa: BLE001 - the slow path decides, and names the reason
                 # msgspec raises RecursionError, not DecodeError, on an unknown field nested
@@ -151,17 +159,20 @@ class BatchDecoder:
             else:
                 # The one envelope rule the schema cannot state: at most max_features.
                 if type(document) is dict:
-                    if not self._features or len(document["features"]) <= limits.max_features:
+                    if (not self._features or len(document["features"]) <= limits.max_features
+                            ) and (expected is None or document["model_id"] == expected):
                         batch.events.append(document)
                         batch.origins.append(origin)
                         return len(batch.events)
                 elif len(document) <= limits.max_events_per_message and (
                         not self._features or not document
-                        or max(map(len, map(_FEATURES, document))) <= limits.max_features):
+                        or max(map(len, map(_FEATURES, document))) <= limits.max_features) and (
+                        expected is None or all(map(expected.__eq__, map(_MODEL_ID, document)))):
                     batch.events += document
                     batch.origins += [origin] * len(document)
                     return len(batch.events)
-        decoded = decode_safely(value, self.kind, self.limits)
+        # The slow path names each refusal, a key mismatch included.
+        decoded = decode_safely(value, self.kind, self.limits, raw)
         batch.events += decoded.events
         batch.origins += [origin] * len(decoded.events)
         batch.rejected += [(origin, rejected) for rejected in decoded.rejected]
@@ -185,6 +196,7 @@ class BatchDecoder:
 
 
 _FEATURES = itemgetter("features")
+_MODEL_ID = itemgetter("model_id")
 
 
 __all__ = ["CONTROL", "BatchDecoder", "DecodedBatch", "LabelEnvelope", "PredictionEnvelope"]

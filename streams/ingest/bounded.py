@@ -30,7 +30,7 @@ def describe(value: Any) -> str:
     >>> describe(deep), describe({"a": 1, "b": 2, "c": 3, "d": 4, "e": 5})
     ('list [[[…]]]', "dict {'a': 1, 'b': 2, 'c': 3, 'd': 4, …: …}")
     """
-    if isinstance(value, str):
+    if isinstance(value, (str, bytes)):
         text = repr(value[:41])
     elif isinstance(value, (list, dict)):
         text = repr(_clip(value, 3, 4, "…")).replace("'…'", "…")

@@ -36,6 +36,7 @@ OVERSIZED = "oversized"
 INVALID_VALUE = "invalid_value"
 TOO_MANY_EVENTS = "too_many_events"
 INTERNAL_ERROR = "internal_error"
+KEY_MISMATCH = "key_mismatch"
 
 # Event times are epoch seconds in [TS_MIN, TS_MAX). The upper bound lies far beyond any real
 # time in seconds (the year 5138) yet far below the same times in milliseconds (1e12 from 2001
@@ -79,8 +80,12 @@ _REQUIRED = {
 }
 
 
-def decode_message(value: bytes | None, kind: str, limits: LimitSettings) -> Decoded:
+def decode_message(value: bytes | None, kind: str, limits: LimitSettings,
+                   key: bytes | str | None = None) -> Decoded:
     """Decode one Kafka message value into events of ``kind``.
+
+    ``key`` is the message's key when it must equal each event's ``model_id``
+    (``limits.key_policy: reject``); ``None`` or empty checks nothing.
 
     Examples
     --------
@@ -89,7 +94,10 @@ def decode_message(value: bytes | None, kind: str, limits: LimitSettings) -> Dec
     1.5
     >>> decode_message(b'[' + ok + b', {"ts": 1}]', LABEL, LimitSettings()).rejected[0].reason
     'missing field model_id'
+    >>> decode_message(ok, LABEL, LimitSettings(), key=b"n").rejected[0].error
+    'key_mismatch'
     """
+    expected = key_text(key) if key else None
     if not value:
         return Decoded([], [Rejected(INVALID_JSON, "empty message", value or b"")])
     if len(value) > limits.max_message_bytes:
@@ -104,6 +112,8 @@ def decode_message(value: bytes | None, kind: str, limits: LimitSettings) -> Dec
         return Decoded([], [Rejected(error, f"not valid JSON: {exc}", value)])
     if isinstance(document, dict):
         problem = validate_event(document, kind, limits)
+        if problem is None and expected is not None:
+            problem = _key_problem(document, key, expected)
         if problem is None:
             return Decoded([document], [])
         return Decoded([], [Rejected(problem[0], problem[2], value, None, problem[1])])
@@ -125,6 +135,8 @@ def decode_message(value: bytes | None, kind: str, limits: LimitSettings) -> Dec
                                      payload, index, clipped=clipped))
             continue
         problem = validate_event(element, kind, limits)
+        if problem is None and expected is not None:
+            problem = _key_problem(element, key, expected)
         if problem is None:
             events.append(element)
         else:
@@ -134,7 +146,39 @@ def decode_message(value: bytes | None, kind: str, limits: LimitSettings) -> Dec
     return Decoded(events, rejected)
 
 
-def decode_safely(value: bytes | None, kind: str, limits: LimitSettings) -> Decoded:
+def key_text(key: bytes | str) -> str:
+    """The ``model_id`` a message key names; a key that is not UTF-8 names none.
+
+    >>> key_text(b"fraud-v1"), key_text(bytes([255])) == NOT_UTF8
+    ('fraud-v1', True)
+    """
+    if isinstance(key, str):
+        return key
+    try:
+        return key.decode()
+    except UnicodeDecodeError:
+        return NOT_UTF8
+
+
+# Longer than any valid model_id, so equal to none: the event of a key that is not UTF-8
+# is refused as a mismatch (its reason describes the key's bytes).
+NOT_UTF8 = "\x00" * 257
+
+
+def _key_problem(event: dict[str, Any], key: bytes | str | None,
+                 expected: str) -> tuple[str, str, str] | None:
+    model_id = event["model_id"]
+    if model_id == expected:
+        return None
+    named = describe(key) if expected is NOT_UTF8 else repr(expected[:60])
+    return KEY_MISMATCH, "model_id", (
+        f"model_id {describe(model_id).removeprefix('str ')} differs from the message key "
+        f"{named}: events keyed by another model land in its partition and split this "
+        "model's monitor; key each event by its model_id (or set limits.key_policy: accept)")
+
+
+def decode_safely(value: bytes | None, kind: str, limits: LimitSettings,
+                  key: bytes | str | None = None) -> Decoded:
     """:func:`decode_message`, with anything it raises turned into a refusal of the message.
 
     The last resort: decoding is meant never to raise, but a message that finds
@@ -148,7 +192,7 @@ def decode_safely(value: bytes | None, kind: str, limits: LimitSettings) -> Deco
     [{'command': 'rebaseline', 'model_id': 'm'}]
     """
     try:
-        return decode_message(value, kind, limits)
+        return decode_message(value, kind, limits, key)
     except Exception as exc:  # noqa: BLE001 - any failure on input is a refusal of it
         return Decoded([], [unexpected(exc, value or b"")])
 

@@ -35,6 +35,8 @@ class TypedEvent(msgspec.Struct, gc=False):
     """Base of the per-model event structs; ``model_id`` is their class attribute (the tag)."""
 
     model_id: ClassVar[str]
+    model_key: ClassVar[bytes]
+    """``model_id`` as the message key that names it (UTF-8), for the key check."""
 
 
 class TypedModels:
@@ -97,8 +99,13 @@ class TypedModels:
             del self._types[model_id]
             self._decoder = None
 
-    def decode(self, value: bytes) -> list[Any] | None:
-        """The typed events of one message, or ``None`` when the generic path must decode it."""
+    def decode(self, value: bytes, key: bytes | None = None) -> list[Any] | None:
+        """The typed events of one message, or ``None`` when the generic path must decode it.
+
+        With ``key``, only events of the model it names are typed: another model's go to
+        the generic path, which refuses them (``key_mismatch``). The check is one
+        comparison per model in the message, from the types already collected.
+        """
         if not self._allowed:
             return None
         decoder = self._decoder
@@ -111,10 +118,14 @@ class TypedModels:
         except (msgspec.ValidationError, msgspec.DecodeError):
             return None
         if type(document) is not list:
-            if (type(document), document.model_version) in self._allowed:
+            if (type(document), document.model_version) in self._allowed and (
+                    key is None or document.model_key == key):
                 return [document]
             return None
-        if set(zip(map(type, document), map(_VERSION, document), strict=True)) <= self._allowed:
+        pairs: set[tuple[Any, str]] = set(zip(map(type, document), map(_VERSION, document),
+                                              strict=True))
+        if pairs <= self._allowed and (key is None or all(
+                event_type.model_key == key for event_type, _ in pairs)):
             return document
         return None
 
@@ -159,7 +170,8 @@ def _event_type(model_id: str, fields: tuple[tuple[str, str], ...]) -> type[msgs
          ("scores", dict[str, Scalar | None] | unset, msgspec.UNSET),
          ("segments", dict[str, Scalar] | unset, msgspec.UNSET)],
         bases=(TypedEvent,), tag_field="model_id", tag=model_id, gc=False,
-        namespace={"model_id": model_id})
+        namespace={"model_id": model_id,
+                   "model_key": model_id.encode("utf-8", "surrogatepass")})
 
 
 def _union(types: tuple[type[msgspec.Struct], ...]) -> Any:

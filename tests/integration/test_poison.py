@@ -6,6 +6,8 @@ each restart). Here they come after good events that are already checkpointed,
 twice: once before a `kill -9` mid-stream and once after it, for the restarted
 worker. Every good event must be counted exactly once, every poison message be
 on the dead-letter topic with its reason, and no worker may exit on its own.
+A valid event keyed by another model goes there too (``key_mismatch``), instead
+of starting a second monitor of its model in the wrong partition.
 """
 
 from __future__ import annotations
@@ -57,6 +59,10 @@ def _poisons(tag: str) -> list[tuple[str, bytes, bytes, tuple[str, str]]]:
         ("1.2 MB key", b"k" * 1_200_000,
          orjson.dumps({"model_id": "m1", "event_id": f"key-{tag}"}),
          ("missing_field", "model_version")),
+        # Not a poison, but the other way a message split a model silently (item 5).
+        ("keyed by another model", b"m1",
+         orjson.dumps({**good, "model_id": "m9", "event_id": f"m9-{tag}"}),
+         ("key_mismatch", "model_id")),
     ]
 
 
@@ -97,7 +103,7 @@ def test_poison_messages_are_dead_lettered_and_every_good_event_counts_once(
     second_part = as_arrays(events(1000, start=1000), size=50)
     third_part = as_arrays(events(1000, start=2000), size=50)
     before, after = _poisons("before"), _poisons("after")
-    # 20 + 4 + 20 + 4 + 20 messages on m1's partition, the huge keys maybe on the other one.
+    # 20 + 5 + 20 + 5 + 20 messages on m1's partition, the huge keys maybe on the other one.
     messages = len(first_part) + len(second_part) + len(third_part) + 2 * len(before)
 
     def tail() -> str:

@@ -32,6 +32,7 @@ SPECIAL: dict[str, tuple[str, Any]] = {
     "inputs": ("[{topic: shop, role: labels, fields: {model_id: {const: m}, event_id: id, "
                "label: y}}]", None),
     "worker.missing_checkpoint": ("rewind", "rewind"),
+    "limits.key_policy": ("accept", "accept"),
 }
 # Keys that are valid only together with another one.
 TOGETHER: dict[str, dict[str, str]] = {

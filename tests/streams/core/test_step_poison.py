@@ -259,3 +259,34 @@ def test_each_poison_of_the_issue_is_dead_lettered_and_the_step_goes_on(case: st
     [(dead_key, record)] = output.dead_letters
     assert record["source"]["offset"] == 3 and record["reason"]
     assert len(orjson.dumps(record)) < 5000 and len(dead_key or b"") <= MAX_KEPT_KEY
+
+
+def test_a_mapped_record_whose_mapping_raises_is_dead_lettered(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from streams.ingest.mapping import MappingError, RecordMapper
+    from streams.settings import Settings as Plain
+    from streams.settings_inputs import parse_inputs
+    from tests.streams.ingest.test_mapping import PREDICTIONS as MAPPED
+    from tests.streams.ingest.test_mapping import Record
+
+    settings = Plain(inputs=parse_inputs([MAPPED], {}))
+    record = Record("shop", 5, orjson.dumps({"id": "e1", "in": {"x": 1.0, "c.d": "a"},
+                                             "out": [1]}), b"churn", [("v", b"1")], 1_000)
+
+    def deep(*args: Any) -> Any:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(RecordMapper, "_event", deep)
+    output = PartitionStep(settings, MemoryPendingStore())(PartitionState.fresh(settings, 0),
+                                                            [record])
+    [(key, dead)] = output.dead_letters
+    assert (key, dead["error"], dead["source"]["offset"]) == (b"churn", "internal_error", 5)
+    assert dead["reason"].startswith("unexpected RecursionError while checking the message")
+
+    def unreachable(*args: Any) -> Any:
+        raise MappingError("schema registry unreachable")
+
+    monkeypatch.setattr(RecordMapper, "map", unreachable)
+    with pytest.raises(MappingError):      # not the record's fault: the step stops
+        PartitionStep(settings, MemoryPendingStore())(PartitionState.fresh(settings, 0),
+                                                      [record])
