@@ -122,7 +122,10 @@ def model_counts(settings: Settings) -> tuple[dict[tuple[str, str], int], int]:
         for entry in checkpoint.engine["models"]:
             assert entry["monitor"]["type"] == "model_monitor"
             key = (entry["model_id"], entry["model_version"])
-            counts[key] = counts.get(key, 0) + int(entry["monitor"]["state"]["events"])
+            # A monitor's first events wait staged (no tests yet): they count too.
+            staged = entry["monitor"].get("staged")
+            seen = int(entry["monitor"]["state"]["events"]) + (len(staged["ts"]) if staged else 0)
+            counts[key] = counts.get(key, 0) + seen
         covered += checkpoint.offsets.get(topic, 0)
     return counts, covered
 
