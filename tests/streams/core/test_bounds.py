@@ -25,33 +25,9 @@ from streams.runtime.metrics import WorkerMetrics
 from streams.settings import Settings, load_settings
 from streams.state.checkpoint import merge, split
 from streams.state.pending import MemoryPendingStore
+from tests.messages import Record as Message
 
 TOPICS = ("predictions", "labels", "control")
-
-
-class Message:
-    """A consumed message, as the step reads it."""
-
-    def __init__(self, topic: str, offset: int, value: bytes, key: bytes | None = None) -> None:
-        self._topic, self._offset, self._value, self._key = topic, offset, value, key
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> bytes | None:
-        return self._key
-
-    def value(self) -> bytes:
-        return self._value
-
-    def timestamp(self) -> tuple[int, int]:
-        return (0, 0)
 
 
 def events(model: str, n: int, ts: float, version: str = "v1", shift: float = 0.0,

@@ -29,6 +29,7 @@ from streams.core.step import PartitionState, PartitionStep
 from streams.ingest.deadletter import MAX_KEPT_KEY, MAX_RECORD_BYTES
 from streams.settings import Settings, load_settings
 from streams.state.pending import MemoryPendingStore, PendingRows
+from tests.messages import Record
 
 SETTINGS = load_settings(environ={"DRIFTLINE_REFERENCE_SIZE": "100",
                                   "DRIFTLINE_WINDOW_SIZE": "100",
@@ -40,35 +41,10 @@ ERRORS = set(orjson.loads(
      / "deadletter.schema.json").read_bytes())["properties"]["error"]["enum"])
 
 
-class Message:
-    """What the step reads of a Kafka message."""
-
-    def __init__(self, topic: str, offset: int, key: bytes | None, value: bytes | None) -> None:
-        self._topic, self._offset, self._key, self._value = topic, offset, key, value
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> bytes | None:
-        return self._key
-
-    def value(self) -> bytes | None:
-        return self._value
-
-    def timestamp(self) -> tuple[int, int]:
-        return (1, 1_700_000_000_000)
-
-    def __repr__(self) -> str:
-        def cut(raw: bytes | None) -> str:
-            return repr(raw) if raw is None or len(raw) < 300 else f"{raw[:300]!r}… ({len(raw)})"
-        return f"Message({self._topic!r}, {self._offset}, key={cut(self._key)}, " \
-            f"value={cut(self._value)})"
+def Message(topic: str, offset: int, key: bytes | None,  # noqa: N802 - reads as a class
+            value: bytes | None) -> Record:
+    """A record with a create time, key before value (as the examples draw them)."""
+    return Record(topic, offset, value, key, ts_ms=1_700_000_000_000)
 
 
 class EncodingStore(MemoryPendingStore):

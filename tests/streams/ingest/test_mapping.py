@@ -19,36 +19,7 @@ from streams.settings import LimitSettings, Settings, load_settings
 from streams.settings_inputs import parse_inputs
 from streams.state.pending import MemoryPendingStore
 from tests import foreign
-
-
-class Record:
-    """What the step reads of a consumed record (confluent-kafka's Message fits)."""
-
-    def __init__(self, topic: str, offset: int, value: bytes | None, key: bytes | None = None,
-                 headers: list[tuple[str, bytes]] | None = None, ts_ms: int | None = None) -> None:
-        self._topic, self._offset, self._value = topic, offset, value
-        self._key, self._headers, self._ts = key, headers, ts_ms
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> bytes | None:
-        return self._key
-
-    def value(self) -> bytes | None:
-        return self._value
-
-    def headers(self) -> list[tuple[str, bytes]] | None:
-        return self._headers
-
-    def timestamp(self) -> tuple[int, int]:
-        return (0, 0) if self._ts is None else (1, self._ts)
+from tests.messages import Record
 
 
 def mapper(entry: dict[str, Any]) -> RecordMapper:
