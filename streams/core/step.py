@@ -191,6 +191,17 @@ class PartitionStep:
         prediction_bytes = label_bytes = 0
         last: dict[str, InputMessage] = {}      # the last message read of each topic
         counts = dict.fromkeys((self.predictions_topic, self.labels_topic, self.control_topic), 0)
+        def flush(with_labels: bool, over_bytes: bool) -> None:
+            # Bound the decoded events held at once; labels follow the predictions before them.
+            nonlocal prediction_bytes, label_bytes
+            if over_bytes:
+                output.limited[STEP_BYTES] += 1
+            self._predictions(state, messages, offsets, predictions.take(), output)
+            prediction_bytes = 0
+            if with_labels:
+                self._labels(state, messages, offsets, labels.take(), output)
+                label_bytes = 0
+
         for position, message in enumerate(messages):
             topic = message.topic()
             if topic == predictions_topic:
@@ -198,26 +209,16 @@ class PartitionStep:
                 prediction_bytes += len(value) if value else 0
                 if (add_prediction(value, position, message.key()) >= limit
                         or prediction_bytes >= max_bytes):
-                    # Bound the decoded events held at once; labels wait for the run's end.
-                    if prediction_bytes >= max_bytes:
-                        output.limited[STEP_BYTES] += 1
-                    self._predictions(state, messages, offsets, predictions.take(), output)
-                    prediction_bytes = 0
+                    flush(False, prediction_bytes >= max_bytes)
             elif topic == labels_topic:
                 value = message.value()
                 label_bytes += len(value) if value else 0
                 add_label(value, position, message.key())
                 if label_bytes >= max_bytes:
-                    # Labels follow the predictions read before them, as at a run's end.
-                    output.limited[STEP_BYTES] += 1
-                    self._predictions(state, messages, offsets, predictions.take(), output)
-                    self._labels(state, messages, offsets, labels.take(), output)
-                    prediction_bytes = label_bytes = 0
+                    flush(True, True)
             elif topic == self.control_topic:
-                self._predictions(state, messages, offsets, predictions.take(), output)
-                self._labels(state, messages, offsets, labels.take(), output)
+                flush(True, False)
                 self._control(state, message, output)
-                prediction_bytes = label_bytes = 0
             elif topic in mapped:
                 mapper, decoder = mapped[topic]
                 events = decoder.extend(_map_safely(mapper, message), position)
@@ -225,23 +226,16 @@ class PartitionStep:
                 if decoder is predictions:
                     prediction_bytes += size
                     if events >= limit or prediction_bytes >= max_bytes:
-                        if prediction_bytes >= max_bytes:
-                            output.limited[STEP_BYTES] += 1
-                        self._predictions(state, messages, offsets, predictions.take(), output)
-                        prediction_bytes = 0
+                        flush(False, prediction_bytes >= max_bytes)
                 else:
                     label_bytes += size
                     if label_bytes >= max_bytes:
-                        output.limited[STEP_BYTES] += 1
-                        self._predictions(state, messages, offsets, predictions.take(), output)
-                        self._labels(state, messages, offsets, labels.take(), output)
-                        prediction_bytes = label_bytes = 0
+                        flush(True, True)
             else:
                 continue
             last[topic] = message
             counts[topic] += 1
-        self._predictions(state, messages, offsets, predictions.take(), output)
-        self._labels(state, messages, offsets, labels.take(), output)
+        flush(True, False)
         self.store.flush()
         for topic, message in last.items():
             if message.offset() is not None:
