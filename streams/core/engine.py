@@ -353,16 +353,25 @@ def group_rows(events: list[Any]) -> dict[tuple[str, str], list[int]]:
     """
     if not events:
         return {}
-    typed = type(events[0]) is not dict
-    try:
-        model_ids = list(map(_MODEL_ID_ATTR if typed else _MODEL_ID, events))
-        versions = list(map(_MODEL_VERSION_ATTR if typed else _MODEL_VERSION, events))
-    except (AttributeError, TypeError):    # dicts and typed structs in one list
-        model_ids = [e["model_id"] if type(e) is dict else e.model_id for e in events]
-        versions = [e["model_version"] if type(e) is dict else e.model_version for e in events]
-    if (model_ids.count(model_ids[0]) == len(model_ids)
-            and versions.count(versions[0]) == len(versions)):
-        return {(model_ids[0], versions[0]): list(range(len(events)))}
+    kinds: list[Any] = list(map(type, events))
+    if kinds.count(kinds[0]) == len(kinds) and kinds[0] is not dict:
+        # All typed structs of one model: its id is the struct type's (no getattr per event).
+        versions = list(map(_MODEL_VERSION_ATTR, events))
+        if versions.count(versions[0]) == len(versions):
+            return {(kinds[0].model_id, versions[0]): list(range(len(events)))}
+        model_ids = [kinds[0].model_id] * len(events)
+    else:
+        typed = dict not in kinds
+        try:
+            model_ids = list(map(_MODEL_ID_ATTR if typed else _MODEL_ID, events))
+            versions = list(map(_MODEL_VERSION_ATTR if typed else _MODEL_VERSION, events))
+        except (AttributeError, TypeError):    # dicts and typed structs in one list
+            model_ids = [e["model_id"] if type(e) is dict else e.model_id for e in events]
+            versions = [e["model_version"] if type(e) is dict else e.model_version
+                        for e in events]
+        if (model_ids.count(model_ids[0]) == len(model_ids)
+                and versions.count(versions[0]) == len(versions)):
+            return {(model_ids[0], versions[0]): list(range(len(events)))}
     groups: dict[tuple[str, str], list[int]] = {}
     for row, key in enumerate(zip(model_ids, versions, strict=True)):
         rows = groups.get(key)
@@ -385,6 +394,9 @@ def uniform_models(events: list[Any], groups: dict[tuple[str, str], list[int]]) 
     follow, as the generic path decodes them, so each model's columns and
     pending rows are built one way. Other models keep their structs.
     """
+    present = set(map(type, events))
+    if dict not in present or len(present) == 1:
+        return      # all typed, or all dicts
     kinds: dict[str, set[type]] = {}
     for (model_id, _), rows in groups.items():
         kinds.setdefault(model_id, set()).update(map(type, take_rows(events, rows)))

@@ -122,8 +122,13 @@ class TypedModels:
                     key is None or document.model_key == key):
                 return [document]
             return None
-        pairs: set[tuple[Any, str]] = set(zip(map(type, document), map(_VERSION, document),
-                                              strict=True))
+        kinds: set[Any] = set(map(type, document))
+        versions: set[str] = set(map(_VERSION, document))
+        if len(kinds) == 1 and len(versions) == 1:
+            # The common message: one model version (two small sets, no tuple per event).
+            pairs: set[tuple[Any, str]] = {(*kinds, *versions)}
+        else:
+            pairs = set(zip(map(type, document), map(_VERSION, document), strict=True))
         if pairs <= self._allowed and (key is None or all(
                 event_type.model_key == key for event_type, _ in pairs)):
             return document
