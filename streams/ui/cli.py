@@ -18,6 +18,7 @@ from streams.ui.commands import (
     cmd_bench_replay,
     cmd_bench_throughput,
     cmd_dashboard,
+    cmd_deliver,
     cmd_demo,
     cmd_rebaseline,
     cmd_replay,
@@ -115,6 +116,19 @@ def build_parser() -> argparse.ArgumentParser:
         "scale out over partitions. SIGTERM stops it cleanly. Needs a running Kafka and "
         "Redis: `driftline up` starts both, with a worker of its own.")
     worker.set_defaults(run=cmd_worker)
+
+    deliver = commands.add_parser(
+        "deliver", help="deliver alerts from the alerts topic to the configured webhooks",
+        description="Run the alert-delivery app (Faust) in its own consumer group "
+        "(delivery.group_id, default <group_id>-delivery): read the alerts topic and POST "
+        "each alert to every webhook of sinks.webhooks in its format (driftline, "
+        "alertmanager, slack or pagerduty), signed with HMAC-SHA256 when a secret is set; "
+        "retry with backoff (honouring Retry-After) and park what cannot be delivered on the "
+        "dead-letter topic with the reason. Offsets are committed only after delivery or "
+        "parking, so a restart loses nothing; Alertmanager receivers also get every firing "
+        "alert again each resend_interval_s. Serves /healthz on delivery.web_host:"
+        "delivery.web_port (default 127.0.0.1:9465). SIGTERM stops it cleanly.")
+    deliver.set_defaults(run=cmd_deliver)
 
     up = commands.add_parser(
         "up", help="start the embedded stack (Tansu broker, Redis), a worker and the dashboard",

@@ -53,6 +53,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deliver(args: argparse.Namespace) -> int:
+    """Deliver alerts from the alerts topic to the configured webhooks until SIGTERM/SIGINT."""
+    from streams.delivery.run import run_delivery
+    from streams.runtime.connections import cluster_metadata, require_redis
+
+    settings = _settings(args)
+    if not settings.sinks.webhooks:
+        raise DriftlineError("no receivers configured: add webhooks under sinks.webhooks "
+                             "(or DRIFTLINE_SINKS_WEBHOOKS)")
+    require_redis(settings.redis_url, security=settings.redis)
+    cluster_metadata(settings.bootstrap_servers, kafka=settings.kafka)
+    return run_delivery(settings, args.log_level)
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     """Run the embedded stack, a worker and the dashboard until SIGTERM/SIGINT."""
     from streams.runtime.topics import ensure_topics
