@@ -101,11 +101,12 @@ class Delivery:
              "resent": r.resent} for r in self.receivers]}
 
 
-def make_delivery_app(settings: Settings) -> faust.App:
+def make_delivery_app(settings: Settings, datadir: Path | None = None) -> faust.App:
     """Build the delivery app for ``settings``: agents, re-send timers, ``/healthz``.
 
     Run it with ``driftline deliver`` (a Faust worker). Nothing is connected until
-    the app starts.
+    the app starts. ``datadir`` is Faust's own directory (created at once, left empty:
+    the app has no tables); default ``<temporary directory>/<delivery group>``.
 
     Examples
     --------
@@ -128,7 +129,8 @@ def make_delivery_app(settings: Settings) -> faust.App:
         broker=";".join(f"kafka://{server.strip()}"
                         for server in settings.bootstrap_servers.split(",")),
         broker_credentials=faust_credentials(settings.kafka),
-        autodiscover=False, datadir=str(Path(tempfile.gettempdir()) / delivery.group_id),
+        autodiscover=False,
+        datadir=str(datadir or Path(tempfile.gettempdir()) / delivery.group_id),
         broker_session_timeout=session_s, broker_heartbeat_interval=max(session_s / 5, 0.1),
         broker_commit_interval=conf.commit_interval_s, consumer_auto_offset_reset="earliest",
         topic_partitions=settings.topics.partitions,

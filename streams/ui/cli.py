@@ -134,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
         "up", help="start the embedded stack (Tansu broker, Redis), a worker and the dashboard",
         description="Start a Tansu Kafka broker and a redis-server on free loopback ports, "
         "create the topics, run a worker and serve the live dashboard (dashboard.port, "
-        "default 8765; a free port if that one is busy; -1 = none); prints the addresses. "
+        "default 8765; a free port if that one is busy; -1 = none) and, when webhooks are "
+        "configured (sinks.webhooks), `driftline deliver`; prints the addresses. "
         "Ctrl-C or SIGTERM stops all of them (they also stop if this process is killed).")
     up.set_defaults(run=cmd_up)
 
@@ -152,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo", help="embedded stack + a simulated model service with a planted drift",
-        description="Start the embedded stack and a worker, publish a simulated credit-risk "
+        description="Start the embedded stack and a worker (and `driftline deliver` when "
+        "webhooks are configured), publish a simulated credit-risk "
         "model's predictions and labels with a drift at a printed point, and print alerts as "
         "they arrive on the alerts topic; the live dashboard's URL is printed first. Ends "
         "with a summary; exit code 0 when the planted drift was detected after the drift "

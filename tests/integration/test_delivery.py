@@ -94,3 +94,23 @@ def test_429_with_retry_after_is_honoured_on_the_stack(settings: Settings, recei
     figures = process.healthz()
     assert figures is not None and figures["receivers"][0]["retried"] == 2
     assert figures["receivers"][0]["parked"] == 0
+
+
+def test_demo_delivers_its_alerts_to_a_configured_webhook(receivers: Any) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    receiver = receivers().start()
+    env = {**os.environ, "DRIFTLINE_SINKS_WEBHOOKS": json.dumps([{"url": receiver.url}])}
+    result = subprocess.run(
+        [sys.executable, "-m", "streams.ui.cli", "demo", "--events", "30000", "--rate", "15000"],
+        capture_output=True, text=True, timeout=240, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    delivered = [r.json() for r in receiver.ok()]
+    assert any(a["feature"] == "credit_score" and a["status"] == "firing" for a in delivered)
+    line = next(x for x in result.stdout.splitlines() if x.startswith("webhook http://"))
+    assert line.startswith(f"webhook http://127.0.0.1:{receiver.port} (driftline): "
+                           f"{len(delivered)} delivered"), line
+    assert line.endswith(" 0 parked"), line
