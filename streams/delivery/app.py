@@ -176,7 +176,6 @@ def make_delivery_app(settings: Settings, datadir: Path | None = None) -> faust.
             await delivery.close()
 
     app.add_dependency(Closer())
-    app.delivery = delivery  # type: ignore[attr-defined]  # for the command and tests
     return app
 
 
