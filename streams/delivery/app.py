@@ -47,6 +47,8 @@ WEBHOOK_FAILED = "webhook_failed"
 INVALID_ALERT = "invalid_alert"
 """Dead-letter code of an alerts-topic message that is no alert event."""
 _PARK_RETRY_S = 1.0
+_REDIS_RETRY_S = 1.0
+_REDIS_TIMEOUT_S = 5.0
 
 
 class Delivery:
@@ -75,7 +77,8 @@ class Delivery:
         if self._redis is None:
             from streams.state.connect import async_redis_client
 
-            self._redis = async_redis_client(self.settings.redis_url, self.settings.redis)
+            self._redis = async_redis_client(self.settings.redis_url, self.settings.redis,
+                                             socket_timeout=_REDIS_TIMEOUT_S)
         return FiringAlerts(self._redis, firing_key(self.group_id, url))
 
     def session(self) -> aiohttp.ClientSession:
@@ -194,20 +197,32 @@ def _deliver_agent(delivery: Delivery, receiver: Receiver, park: Any) -> Any:
                 delivery.invalid += 1
                 await park(message, INVALID_ALERT, f"not an alert event: {exc}")
             else:
-                try:
-                    reason = await receiver.deliver(delivery.session(), alert)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # e.g. Redis away: park, never stop the stream
-                    log.exception("delivery to %s failed unexpectedly", receiver.poster.endpoint)
-                    receiver.parked += 1
-                    reason = f"{receiver.poster.endpoint}: unexpected error: {exc!r}"
+                reason = await _deliver_waiting_out_redis(delivery, receiver, alert)
                 if reason is not None:
                     log.warning("alert %s parked: %s", alert.get("alert_id"), reason)
                     await park(message, WEBHOOK_FAILED, reason)
             await manual.ack(event)
 
     return deliver
+
+
+async def _deliver_waiting_out_redis(delivery: Delivery, receiver: Receiver,
+                                     alert: dict[str, Any]) -> str | None:
+    """Deliver one alert; None, or the reason to park it. A Redis outage is waited out."""
+    import redis
+
+    while True:
+        try:
+            return await receiver.deliver(delivery.session(), alert)
+        except redis.RedisError as exc:  # the firing set is away: the alert waits, unacked
+            log.warning("Redis unavailable for %s (%r); retrying", receiver.poster.endpoint, exc)
+            await asyncio.sleep(_REDIS_RETRY_S)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug: park the alert, never stop the stream
+            log.exception("delivery to %s failed unexpectedly", receiver.poster.endpoint)
+            receiver.parked += 1
+            return f"{receiver.poster.endpoint}: unexpected error: {exc!r}"
 
 
 def _resend_timer(delivery: Delivery, receiver: Receiver) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -129,3 +130,31 @@ def test_slack_and_pagerduty_receive_their_documented_shapes(
         ("trigger", "churn|v3|data_drift|age|ks"), ("resolve", "churn|v3|data_drift|age|ks")]
     assert events[0]["routing_key"] == "0123456789abcdef0123456789abcdef"
     assert [r.alert_id for r in slack.ok()] == [a["alert_id"] for a in alerts]
+
+
+def test_a_redis_outage_is_waited_out_not_parked(settings: Settings, receivers: Any,
+                                                 tmp_path: Path) -> None:
+    """The Alertmanager firing set is in Redis: while it is away the alert waits, unacked."""
+    from streams.runtime.topics import ensure_topics
+    from tests.integration.conftest import read_until
+    from tests.integration.delivery import DeliveryProcess
+    from tests.integration.faults import own_redis
+
+    server = receivers().start()
+    with own_redis(settings, tmp_path) as (local, redis_server):
+        ensure_topics(local)
+        process = DeliveryProcess(local, [{"url": server.url, "format": "alertmanager",
+                                           "resend_interval_s": 0}],
+                                  tmp_path / "deliver.log").start()
+        try:
+            process.wait_ready()
+            redis_server.stop()
+            publish_alerts(local, [make_alert("churn|v3|data_drift|age|ks")])
+            time.sleep(4.0)
+            assert server.requests == []
+            redis_server.start()
+            assert wait_until(lambda: len(server.ok()) == 1, 60), process.log()
+            assert "Redis unavailable" in process.log()
+            assert read_until(local, ["deadletter"], lambda got: len(got) > 0, 3) == []
+        finally:
+            process.stop()
