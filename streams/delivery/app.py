@@ -165,7 +165,9 @@ def make_delivery_app(settings: Settings, datadir: Path | None = None) -> faust.
 
     for index, receiver in enumerate(delivery.receivers):
         name = f"deliver-{index}-{receiver.settings.format}"
-        app.agent(alerts, name=name)(_deliver_agent(delivery, receiver, park))
+        # Each agent sees every message; a message that is no alert is parked once.
+        app.agent(alerts, name=name)(_deliver_agent(delivery, receiver, park,
+                                                    parks_invalid=index == 0))
         interval = receiver.settings.resend_interval_s
         if receiver.settings.format == "alertmanager" and interval > 0:
             app.timer(interval, name=f"resend-{index}")(_resend_timer(delivery, receiver))
@@ -182,7 +184,8 @@ def make_delivery_app(settings: Settings, datadir: Path | None = None) -> faust.
     return app
 
 
-def _deliver_agent(delivery: Delivery, receiver: Receiver, park: Any) -> Any:
+def _deliver_agent(delivery: Delivery, receiver: Receiver, park: Any,
+                   parks_invalid: bool) -> Any:
     async def deliver(stream: Any) -> None:
         # Acked by hand, after delivery or parking: an agent stopped mid-retry (shutdown,
         # rebalance) leaves its alert unacked, so it is read again, never skipped.
@@ -194,8 +197,9 @@ def _deliver_agent(delivery: Delivery, receiver: Receiver, park: Any) -> Any:
                 if not isinstance(alert, dict) or "alert_id" not in alert:
                     raise ValueError("expected a JSON object with an alert_id")
             except ValueError as exc:
-                delivery.invalid += 1
-                await park(message, INVALID_ALERT, f"not an alert event: {exc}")
+                if parks_invalid:
+                    delivery.invalid += 1
+                    await park(message, INVALID_ALERT, f"not an alert event: {exc}")
             else:
                 reason = await _deliver_waiting_out_redis(delivery, receiver, alert)
                 if reason is not None:

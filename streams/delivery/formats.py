@@ -58,8 +58,8 @@ def members(alert: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{**shared, **member} for member in features if isinstance(member, dict)]
 
 
-def summary(alert: Mapping[str, Any]) -> str:
-    """One line naming what drifts where.
+def summary(alert: Mapping[str, Any], status: bool = True) -> str:
+    """One line naming what drifts where (and the alert's status, unless ``status=False``).
 
     >>> summary({"kind": "data_drift", "model_id": "m", "model_version": "v1",
     ...          "feature": "age", "status": "firing"})
@@ -71,7 +71,7 @@ def summary(alert: Mapping[str, Any]) -> str:
         text += f", feature {alert['feature']}"
     if alert.get("segment"):
         text += f", segment {alert['segment']}"
-    return f"{text} ({alert.get('status')})"
+    return f"{text} ({alert.get('status')})" if status else text
 
 
 def alertmanager_alert(alert: Mapping[str, Any], *, severity: str | None = None,
@@ -104,7 +104,7 @@ def alertmanager_alert(alert: Mapping[str, Any], *, severity: str | None = None,
     for name in ("feature", "segment"):
         if alert.get(name):
             labels[name] = str(alert[name])
-    annotations = {"summary": summary({**alert, "status": "firing"})[:-len(" (firing)")],
+    annotations = {"summary": summary(alert, status=False),
                    "description": str(alert.get("explanation", "")),
                    "alert_id": str(alert.get("alert_id")), "detector": str(alert.get("detector")),
                    "statistic": str(alert.get("statistic")),
