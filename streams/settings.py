@@ -12,6 +12,7 @@ reference, ``docs/configuration.md`` (:mod:`streams.settings_doc`).
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ from detectors.monitor import MonitorConfig
 from detectors.performance import EstimationConfig, PerformanceConfig
 from streams.core.alerts import AlertSettings
 from streams.errors import SettingsError
+from streams.settings_delivery import DeliverySettings
 from streams.settings_inputs import InputSettings, parse_inputs
 from streams.settings_security import (
     RedisSettings,
@@ -44,10 +46,12 @@ from streams.settings_sources import (
 
 if TYPE_CHECKING:
     # For annotations only: _sinks imports the sinks when a webhook is configured.
-    from streams.runtime.sinks import WebhookSettings
+    from streams.delivery.webhook import WebhookSettings
 
 TOPIC_ROLES = ("predictions", "labels", "alerts", "retrain", "deadletter", "control", "joined")
 MISSING_CHECKPOINT_POLICIES = ("resume", "rewind")
+
+_log = logging.getLogger("driftline.settings")
 
 
 @dataclass(frozen=True)
@@ -312,8 +316,9 @@ class SinkSettings:
     Parameters
     ----------
     webhooks
-        Webhooks that receive every alert event, each a mapping of the keys below
-        (``url`` is required; ``secret_env`` names the variable holding the HMAC key).
+        Webhooks that receive every alert event, delivered by ``driftline deliver``; each a
+        mapping of the keys below (``url`` is required; ``secret_env`` names the variable
+        holding the HMAC key, ``routing_key_env`` the one holding a PagerDuty routing key).
     """
 
     webhooks: tuple[WebhookSettings, ...] = ()
@@ -373,6 +378,7 @@ class Settings:
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     models: Mapping[str, ModelSettings] = field(default_factory=dict)
     sinks: SinkSettings = field(default_factory=SinkSettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     labels: LabelSettings = field(default_factory=LabelSettings)
     performance: PerformanceConfig = field(default_factory=PerformanceConfig)
@@ -389,7 +395,7 @@ _SECTIONS: dict[str, type] = {
     "topics": TopicSettings, "monitor": MonitorConfig, "limits": LimitSettings,
     "worker": WorkerSettings, "labels": LabelSettings, "alerts": AlertSettings,
     "dashboard": DashboardSettings, "performance": PerformanceConfig,
-    "estimation": EstimationConfig, "redis": RedisSettings,
+    "estimation": EstimationConfig, "redis": RedisSettings, "delivery": DeliverySettings,
 }
 
 
@@ -527,11 +533,12 @@ def _models(raw: object) -> dict[str, ModelSettings]:
 
 
 _WEBHOOK_KEYS = {"url", "secret_env", "format", "timeout_s", "max_attempts", "backoff_initial_s",
-                 "backoff_max_s", "max_retry_window_s", "queue_max", "headers", "generator_url"}
+                 "backoff_max_s", "max_retry_window_s", "headers", "generator_url",
+                 "resend_interval_s", "routing_key_env"}
 
 
 def _sinks(raw: object, env: Mapping[str, str]) -> SinkSettings:
-    from streams.runtime.sinks import WebhookSettings
+    from streams.delivery.webhook import WebhookSettings
 
     if not isinstance(raw, dict):
         raise SettingsError(f"sinks: expected a mapping, got {raw!r}")
@@ -544,15 +551,20 @@ def _sinks(raw: object, env: Mapping[str, str]) -> SinkSettings:
         where = f"sinks.webhooks[{index}]"
         if not isinstance(entry, dict):
             raise SettingsError(f"{where}: expected a mapping, got {entry!r}")
-        _reject_unknown(where + ".", entry, _WEBHOOK_KEYS)
         options = dict(entry)
+        if options.pop("queue_max", None) is not None:
+            # Before `driftline deliver`, alerts waited in the worker's memory; now the
+            # alerts topic is the queue. Old files keep working.
+            _log.warning("%s.queue_max is no longer used: the alerts topic is the queue", where)
+        _reject_unknown(where + ".", options, _WEBHOOK_KEYS)
         # Secrets never live in the YAML file: name the environment variable that holds it.
-        secret_env = options.pop("secret_env", None)
-        if secret_env is not None:
-            if secret_env not in env:
-                raise SettingsError(f"{where}.secret_env: environment variable {secret_env!r} "
-                                    "is not set")
-            options["secret"] = env[secret_env]
+        for option, secret in (("secret_env", "secret"), ("routing_key_env", "routing_key")):
+            variable = options.pop(option, None)
+            if variable is not None:
+                if variable not in env:
+                    raise SettingsError(f"{where}.{option}: environment variable "
+                                        f"{variable!r} is not set")
+                options[secret] = env[variable]
         try:
             webhooks.append(WebhookSettings(**options))
         except (SettingsError, TypeError) as exc:

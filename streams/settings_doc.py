@@ -16,7 +16,7 @@ import re
 from dataclasses import MISSING, fields
 from typing import Any
 
-from streams.runtime.sinks import WebhookSettings
+from streams.delivery.webhook import WebhookSettings
 from streams.settings import Settings
 from streams.settings_sources import ALIASES, CONFIG_VAR, EnvKey, env_keys
 
@@ -46,7 +46,7 @@ A `DRIFTLINE_` variable that is no setting is never ignored in silence: one that
 like a setting (it starts like a section's variables, `DRIFTLINE_LABELS_…`, or a
 mapping's, `DRIFTLINE_MODELS_…`, or is a near miss of a variable) stops start-up with an
 error naming the closest variable; any other one is logged as a warning. The variables
-named by a webhook's `secret_env` are read, not reported.
+named by a webhook's `secret_env` or `routing_key_env` are read, not reported.
 
 **The `kafka:` map** (librdkafka properties for every Kafka client) has a variable per
 property besides `DRIFTLINE_KAFKA`: `DRIFTLINE_KAFKA_` + the property in capitals, `.`
@@ -137,6 +137,11 @@ def _webhook_table() -> str:
             # The file names the variable that holds the secret, never the secret itself.
             rows.append("| `secret_env` | none | Name of the environment variable that holds "
                         "the HMAC-SHA256 key; without one, requests are unsigned. |\n")
+            continue
+        if field.name == "routing_key":
+            rows.append("| `routing_key_env` | none | `pagerduty` format only (required there): "
+                        "name of the environment variable that holds the PagerDuty "
+                        "integration's routing key. |\n")
             continue
         shown = "required" if field.name == "url" else f"`{_default(default)}`"
         rows.append(f"| `{field.name}` | {shown} | {describe(WebhookSettings, field.name)} |\n")

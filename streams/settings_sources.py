@@ -214,17 +214,20 @@ def apply_environment(raw: dict[str, Any], env: Mapping[str, str],
 
 
 def secret_variables(raw: Mapping[str, Any]) -> set[str]:
-    """The variables webhooks read their secrets from (``secret_env``): read, not unknown.
+    """The variables webhooks read their secrets from: read, not unknown.
 
-    >>> secret_variables({"sinks": {"webhooks": [{"url": "u", "secret_env": "HOOK_KEY"}]}})
-    {'HOOK_KEY'}
+    ``secret_env`` (the HMAC key) and ``routing_key_env`` (a PagerDuty routing key).
+
+    >>> sorted(secret_variables({"sinks": {"webhooks": [{"url": "u", "secret_env": "HOOK_KEY",
+    ...                                                   "routing_key_env": "PD_KEY"}]}}))
+    ['HOOK_KEY', 'PD_KEY']
     """
     sinks = raw.get("sinks")
     hooks = sinks.get("webhooks") if isinstance(sinks, dict) else None
     if not isinstance(hooks, list):
         return set()
-    return {str(hook["secret_env"]) for hook in hooks
-            if isinstance(hook, dict) and "secret_env" in hook}
+    return {str(hook[option]) for hook in hooks if isinstance(hook, dict)
+            for option in ("secret_env", "routing_key_env") if option in hook}
 
 
 def check_unknown(env: Mapping[str, str], keys: list[EnvKey], also: set[str]) -> None:

@@ -34,13 +34,10 @@ from streams.core.engine import MonitorEngine
 from streams.core.labels import LabelEngine
 from streams.core.step import PartitionState, PartitionStep, StepOutput
 from streams.errors import DriftlineError
-from streams.ingest.deadletter import Source, dead_letter
-from streams.ingest.decode import Rejected
 from streams.ingest.mapping import input_topics
 from streams.runtime.checkpointing import Checkpointer
 from streams.runtime.connections import client_config
 from streams.runtime.metrics import WorkerMetrics
-from streams.runtime.sinks import WebhookSink
 from streams.runtime.topics import ensure_topics
 from streams.settings import Settings
 from streams.state.checkpoint import FENCED, CheckpointStore
@@ -49,8 +46,6 @@ from streams.state.pending_redis import RedisPendingStore
 from streams.state.redis_retry import RedisRetry, RedisUnavailable
 
 log = logging.getLogger(__name__)
-
-WEBHOOK_FAILED = "webhook_failed"
 
 
 @dataclass
@@ -95,8 +90,6 @@ class Worker:
         self._checkpoints = Checkpointer(settings, self._store, self.metrics)
         self._hot = HotView(settings.redis_url, settings.group_id, security=settings.redis)
         self._last_totals = (0, 0, 0)
-        self._webhooks = [WebhookSink(hook, self._park_webhook)
-                          for hook in settings.sinks.webhooks]
         self._hot_pending: tuple[list[tuple[str, str, WindowReport, int]],
                                  list[dict[str, Any]]] = ([], [])
         self._pending = RedisPendingStore(settings.redis_url, settings.group_id,
@@ -131,8 +124,6 @@ class Worker:
                                                    self.settings.worker.metrics_host)
             log.info("metrics on http://%s:%d/metrics", self.settings.worker.metrics_host,
                      self.metrics_port)
-        for sink in self._webhooks:
-            sink.start()
         # The label monitors' challengers use river: pay for its import now, not at the
         # first label.
         import river.linear_model  # noqa: F401
@@ -193,8 +184,6 @@ class Worker:
             # or the consumer's callbacks would keep this worker alive for good.
             gc.unfreeze()
             gc.enable()
-            for sink in self._webhooks:
-                sink.close(timeout_s=5.0)      # what it cannot deliver by then is parked
             self._consumer.close()
             self._producer.flush(10)
         return self.stats
@@ -289,19 +278,8 @@ class Worker:
             self._producer.produce(self._alerts_topic, orjson.dumps(alert),
                                    key=alert["model_id"], on_delivery=self._delivered)
             self.metrics.observe_alert(alert)
-            for sink in self._webhooks:
-                sink.submit(alert)             # never blocks: a bounded queue, parks when full
         self._hot_pending[1].extend(alerts)
         self.stats.alerts += len(alerts)
-
-    def _park_webhook(self, alert: dict[str, Any], reason: str) -> None:
-        # Runs on a sink's thread; Producer.produce is thread-safe. The source names the
-        # alerts topic: a produced alert has no input offset, hence partition/offset -1.
-        record = dead_letter(Rejected(WEBHOOK_FAILED, reason, orjson.dumps(alert)),
-                             Source(self._alerts_topic, -1, -1, alert["model_id"].encode()))
-        self._producer.produce(self._deadletter_topic, orjson.dumps(record),
-                               key=alert["model_id"], on_delivery=self._delivered)
-        self.metrics.dead_letters.labels(WEBHOOK_FAILED).inc()
 
     def _write_hot_view(self) -> None:
         reports, alerts = self._hot_pending

@@ -18,6 +18,7 @@ from streams.ui.commands import (
     cmd_bench_replay,
     cmd_bench_throughput,
     cmd_dashboard,
+    cmd_deliver,
     cmd_demo,
     cmd_rebaseline,
     cmd_replay,
@@ -116,11 +117,25 @@ def build_parser() -> argparse.ArgumentParser:
         "Redis: `driftline up` starts both, with a worker of its own.")
     worker.set_defaults(run=cmd_worker)
 
+    deliver = commands.add_parser(
+        "deliver", help="deliver alerts from the alerts topic to the configured webhooks",
+        description="Run the alert-delivery app (Faust) in its own consumer group "
+        "(delivery.group_id, default <group_id>-delivery): read the alerts topic and POST "
+        "each alert to every webhook of sinks.webhooks in its format (driftline, "
+        "alertmanager, slack or pagerduty), signed with HMAC-SHA256 when a secret is set; "
+        "retry with backoff (honouring Retry-After) and park what cannot be delivered on the "
+        "dead-letter topic with the reason. Offsets are committed only after delivery or "
+        "parking, so a restart loses nothing; Alertmanager receivers also get every firing "
+        "alert again each resend_interval_s. Serves /healthz on delivery.web_host:"
+        "delivery.web_port (default 127.0.0.1:9465). SIGTERM stops it cleanly.")
+    deliver.set_defaults(run=cmd_deliver)
+
     up = commands.add_parser(
         "up", help="start the embedded stack (Tansu broker, Redis), a worker and the dashboard",
         description="Start a Tansu Kafka broker and a redis-server on free loopback ports, "
         "create the topics, run a worker and serve the live dashboard (dashboard.port, "
-        "default 8765; a free port if that one is busy; -1 = none); prints the addresses. "
+        "default 8765; a free port if that one is busy; -1 = none) and, when webhooks are "
+        "configured (sinks.webhooks), `driftline deliver`; prints the addresses. "
         "Ctrl-C or SIGTERM stops all of them (they also stop if this process is killed).")
     up.set_defaults(run=cmd_up)
 
@@ -138,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo", help="embedded stack + a simulated model service with a planted drift",
-        description="Start the embedded stack and a worker, publish a simulated credit-risk "
+        description="Start the embedded stack and a worker (and `driftline deliver` when "
+        "webhooks are configured), publish a simulated credit-risk "
         "model's predictions and labels with a drift at a printed point, and print alerts as "
         "they arrive on the alerts topic; the live dashboard's URL is printed first. Ends "
         "with a summary; exit code 0 when the planted drift was detected after the drift "

@@ -53,12 +53,26 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deliver(args: argparse.Namespace) -> int:
+    """Deliver alerts from the alerts topic to the configured webhooks until SIGTERM/SIGINT."""
+    from streams.delivery.run import run_delivery
+    from streams.runtime.connections import cluster_metadata, require_redis
+
+    settings = _settings(args)
+    if not settings.sinks.webhooks:
+        raise DriftlineError("no receivers configured: add webhooks under sinks.webhooks "
+                             "(or DRIFTLINE_SINKS_WEBHOOKS)")
+    require_redis(settings.redis_url, security=settings.redis)
+    cluster_metadata(settings.bootstrap_servers, kafka=settings.kafka)
+    return run_delivery(settings, args.log_level)
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     """Run the embedded stack, a worker and the dashboard until SIGTERM/SIGINT."""
     from streams.runtime.topics import ensure_topics
     from streams.stack.embedded import EmbeddedStack, spawn, stop_process
     from streams.ui.dashboard import start_dashboard
-    from streams.ui.demo import embedded_settings, worker_env
+    from streams.ui.demo import embedded_settings, spawn_delivery, worker_env
 
     settings = _settings(args)
     stop = _Stop()
@@ -69,12 +83,18 @@ def cmd_up(args: argparse.Namespace) -> int:
         dashboard = start_dashboard(settings)
         worker = spawn([sys.executable, "-m", "streams.ui.cli", "worker"],
                        stack.workdir / "worker.log", env=worker_env(settings, args.config))
+        delivery = spawn_delivery(settings, stack.workdir, args.config)
+        delivering = (f"pid {delivery[0].pid} to {len(settings.sinks.webhooks)} webhooks, "
+                      f"http://127.0.0.1:{delivery[1]}/healthz (log "
+                      f"{stack.workdir / 'deliver.log'})" if delivery is not None
+                      else "(off: no sinks.webhooks)")
         print(f"driftline is up.\n  Kafka (Tansu): {stack.bootstrap_servers}\n"
               f"  Redis:         {stack.redis_url}\n"
               f"  dashboard:     {dashboard.url if dashboard else '(off: dashboard.port -1)'}\n"
               f"  metrics:       http://127.0.0.1:{settings.worker.metrics_port}/metrics\n"
               f"  worker pid:    {worker.pid} "
               f"(log {stack.workdir / 'worker.log'})\n"
+              f"  alert delivery: {delivering}\n"
               f"  publish to {settings.topics.name('predictions')}, read "
               f"{settings.topics.name('alerts')}\nCtrl-C stops everything.", flush=True)
         try:
@@ -82,10 +102,16 @@ def cmd_up(args: argparse.Namespace) -> int:
                 if worker.poll() is not None:
                     print(f"worker exited with code {worker.returncode}", file=sys.stderr)
                     return 1
+                if delivery is not None and delivery[0].poll() is not None:
+                    print(f"alert delivery exited with code {delivery[0].returncode}",
+                          file=sys.stderr)
+                    return 1
                 time.sleep(0.5)
         finally:
             if dashboard is not None:
                 dashboard.close()
+            if delivery is not None:
+                stop_process(delivery[0])
             stop_process(worker)
     return 0
 

@@ -48,6 +48,8 @@ class DemoResult:
     early_alerts: int = 0
     labels: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The label join's summary per model from the live view, read before the worker stops."""
+    delivery: dict[str, Any] | None = None
+    """``driftline deliver``'s figures (``/healthz``) when webhooks are configured."""
 
     @property
     def ok(self) -> bool:
@@ -86,6 +88,23 @@ def worker_env(settings: Settings, config: Path | None = None) -> dict[str, str]
             "DRIFTLINE_JOINED_TOPIC": str(settings.labels.joined_topic).lower()}
 
 
+def spawn_delivery(settings: Settings, workdir: Path,
+                   config: Path | None = None) -> tuple[subprocess.Popen[bytes], int] | None:
+    """Start ``driftline deliver`` next to the worker when webhooks are configured.
+
+    Returns the process and the port of its ``/healthz``, or None without webhooks.
+    """
+    if not settings.sinks.webhooks:
+        return None
+    port = free_port()
+    env = {**worker_env(settings, config), "DRIFTLINE_DELIVERY_WEB_PORT": str(port),
+           "DRIFTLINE_DELIVERY_SESSION_TIMEOUT_MS":
+               str(settings.worker.session_timeout_ms)}
+    process = spawn([sys.executable, "-m", "streams.ui.cli", "deliver"],
+                    workdir / "deliver.log", env=env)
+    return process, port
+
+
 def run_demo(settings: Settings, events: int, rate: float, scenario: str,
              out: IO[str] = sys.stdout, config: Path | None = None,
              stay: threading.Event | None = None) -> DemoResult:
@@ -111,6 +130,10 @@ def run_demo(settings: Settings, events: int, rate: float, scenario: str,
         worker = spawn([sys.executable, "-m", "streams.ui.cli", "worker"],
                        stack.workdir / "worker.log", env=worker_env(settings, config))
         print(f"worker pid {worker.pid} (log: {stack.workdir / 'worker.log'})", file=out)
+        delivery = spawn_delivery(settings, stack.workdir, config)
+        if delivery is not None:
+            print(f"alert delivery pid {delivery[0].pid} to {len(settings.sinks.webhooks)} "
+                  f"webhooks (log: {stack.workdir / 'deliver.log'})", file=out)
         _announce(spec, facts, rate, settings.monitor.reference_size, out)
         reader = TopicReader(settings.bootstrap_servers,
                              [settings.topics.name("alerts"), settings.topics.name("deadletter")],
@@ -123,6 +146,8 @@ def run_demo(settings: Settings, events: int, rate: float, scenario: str,
             last_offsets = _publish(settings, spec, rate)
             _wait_for_worker(settings, last_offsets, worker, timeout_s=60.0)
             time.sleep(1.0)
+            if delivery is not None:
+                result.delivery = _wait_for_delivery(delivery[1], len(result.alerts), 60.0)
             result.labels = HotView(settings.redis_url, settings.group_id,
                                     security=settings.redis).labels()
             if stay is not None:
@@ -136,6 +161,8 @@ def run_demo(settings: Settings, events: int, rate: float, scenario: str,
             reader.close()
             if dashboard is not None:
                 dashboard.close()
+            if delivery is not None:
+                stop_process(delivery[0])
             stop_process(worker)
     _summarise(result, out)
     return result
@@ -198,6 +225,27 @@ def _wait_for_worker(settings: Settings, last_offsets: dict[int, int],
         time.sleep(0.5)
 
 
+def _wait_for_delivery(port: int, alerts: int, timeout_s: float) -> dict[str, Any] | None:
+    """Wait until every receiver delivered or parked ``alerts``; its last figures."""
+    import json
+    import urllib.request
+
+    figures: dict[str, Any] | None = None
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz",
+                                        timeout=2) as response:
+                figures = json.loads(response.read())
+        except OSError:
+            figures = None
+        if figures is not None and all(r["delivered"] + r["parked"] >= alerts
+                                       for r in figures["receivers"]):
+            break
+        time.sleep(0.5)
+    return figures
+
+
 def _print_alerts(reader: TopicReader, spec: ScenarioSpec, result: DemoResult,
                   done: threading.Event, out: IO[str]) -> None:
     while not done.is_set():
@@ -246,5 +294,10 @@ def _summarise(result: DemoResult, out: IO[str]) -> None:
               + (f"; last window {metric}" if metric is not None else "")
               + (f"; label-free estimate {estimate:.3f}" if estimate is not None else ""),
               file=out)
+    if result.delivery is not None:
+        for receiver in result.delivery["receivers"]:
+            print(f"webhook {receiver['endpoint']} ({receiver['format']}): "
+                  f"{receiver['delivered']} delivered, {receiver['retried']} retried, "
+                  f"{receiver['parked']} parked", file=out)
     print(f"dead letters: {result.dead_letters}", file=out)
     print("result: " + ("OK" if result.ok else "FAILED"), file=out)

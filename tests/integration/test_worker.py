@@ -178,41 +178,6 @@ def test_live_view_tail_and_status_show_the_drift(settings: Settings, start_work
     assert labels_line.split()[:4] == ["m1", "75.0%", "1,500", "≤10"], labels_line
 
 
-def test_alerts_reach_a_signed_webhook(settings: Settings, start_worker: Any) -> None:
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    from streams.runtime.sinks import WebhookSettings, verify_signature
-    from streams.settings import SinkSettings
-
-    received: list[tuple[bytes, str]] = []
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append((body, self.headers["X-Driftline-Signature"]))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        hook = WebhookSettings(f"http://127.0.0.1:{server.server_port}/hook", secret="s3cret")
-        settings = settings.with_overrides(sinks=SinkSettings((hook,)))
-        ensure_topics(settings)
-        start_worker(settings)
-        produce(settings, as_arrays(events(1000) + events(1000, start=1000, shift=1.5)))
-        assert wait_for(lambda: any(b'"feature":"x"' in body for body, _ in received))
-        for body, signature in received:
-            assert verify_signature(body, signature, "s3cret")
-            validate(orjson.loads(body), "alert")
-    finally:
-        server.shutdown()
-
-
 def test_topics_with_different_partition_counts_are_refused(settings: Settings) -> None:
     """Labels join only within one partition number: a 1-partition labels topic next to a
     2-partition predictions topic would leave most labels waiting forever."""

@@ -380,40 +380,6 @@ def test_engine_builds_policies_from_settings_and_checkpoints_the_rate_limit() -
         validate(alert, "alert")
 
 
-def test_alertmanager_gets_one_alert_per_member_with_matching_resolutions() -> None:
-    from streams.runtime.sinks import WebhookSettings, WebhookSink
-    from tests.streams.runtime.test_webhook import Receiver
-
-    policy = AlertPolicy("m", "v1", 2)
-    # f0..f2 fire together; f0 clears first, f1 and f2 a window later (grouped).
-    alerts = [a for alerts in feed(policy, [{"f0", "f1", "f2"}, {"f1", "f2"}, {"f1", "f2"},
-                                            set(), set()]) for a in alerts]
-    assert [(a["status"], len(a.get("features") or [a])) for a in alerts] == [
-        ("firing", 3), ("resolved", 1), ("resolved", 2)]
-    server = Receiver()
-    parked: list[str] = []
-    sink = WebhookSink(WebhookSettings(server.url, format="alertmanager"),
-                       lambda alert, reason: parked.append(reason)).start()
-    try:
-        for alert in alerts:
-            sink.submit(alert)
-        assert sink.flush(timeout_s=10)
-    finally:
-        sink.close(timeout_s=1.0)
-        server.stop()
-    assert parked == []
-    bodies = [orjson.loads(r.body) for r in sorted(server.requests, key=lambda r: r.index)]
-    assert [len(body) for body in bodies] == [3, 1, 2]
-    fired = {am["labels"]["dedup_key"]: am for am in bodies[0]}
-    assert len(fired) == 3 and {am["labels"]["group_key"] for am in bodies[0]} == \
-        {"m|v1|data_drift"}
-    for am in [*bodies[1], *bodies[2]]:
-        # Alertmanager matches a resolution to its firing by labels: identical, per member.
-        assert am["labels"] == fired[am["labels"]["dedup_key"]]["labels"] and "endsAt" in am
-    assert sorted(am["labels"]["feature"] for am in [*bodies[1], *bodies[2]]) == \
-        ["f0", "f1", "f2"]
-
-
 def test_held_firings_are_exported_as_a_prometheus_counter() -> None:
     from prometheus_client import generate_latest
 
