@@ -34,6 +34,8 @@ few events cost a few hundred bytes each instead of tens of kilobytes.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -148,7 +150,9 @@ class ModelMonitor:
     STATE_VERSION: ClassVar[int] = 4
     state_keys: ClassVar[tuple[str, ...]] = (
         "events", "window_index", "window_events", "window_start_ts", "window_end_ts",
-        "reference_start_ts", "reference_end_ts", "rejected")
+        "reference_start_ts", "reference_end_ts", "rejected", "reference_digest")
+    # Keys a state saved before they existed lacks, with the value they then read as.
+    _optional_state: ClassVar[dict[str, Any]] = {"reference_digest": None}
 
     def __init__(self, schema: dict[str, str], outputs: dict[str, str],
                  config: MonitorConfig) -> None:
@@ -173,6 +177,7 @@ class ModelMonitor:
         self._reference_start_ts = 0.0
         self._reference_end_ts = 0.0
         self._rejected: dict[str, int] = {}
+        self._reference_digest: str | None = None
         # The finding of a column without rejected values, by column (derived, not state).
         self._clean: dict[str, Finding] = {}
 
@@ -197,6 +202,21 @@ class ModelMonitor:
     def reference_complete(self) -> bool:
         """Whether the reference has been collected."""
         return self._events >= self.config.reference_size
+
+    @property
+    def reference_digest(self) -> str | None:
+        """SHA-256 of the reference as learned, once it is complete (``None`` before).
+
+        The digest is taken over every test's state at the moment the reference
+        closes (canonical JSON), so two references with the same digest judge
+        every window alike; it does not depend on how the events were batched.
+        """
+        return self._reference_digest
+
+    @property
+    def reference_window(self) -> dict[str, float]:
+        """Events, first and last event time of the reference (times 0 until it closes)."""
+        return self._reference_info()
 
     @property
     def events(self) -> int:
@@ -287,6 +307,7 @@ class ModelMonitor:
             tests.outputs.end_reference()
             if tests.joint is not None:
                 tests.joint.end_reference(tests.features.scores_of)
+            self._reference_digest = _digest(tests)
             return None
         features = tests.features.end_window()
         outputs = tests.outputs.end_window()
@@ -360,8 +381,11 @@ class ModelMonitor:
                              f"{state.get('type')!r} version {state.get('version')!r}")
         try:
             monitor = cls(state["schema"], state["outputs"], MonitorConfig(**state["config"]))
+            saved = state["state"]
             for key in cls.state_keys:
-                setattr(monitor, "_" + key, copy.deepcopy(state["state"][key]))
+                value = saved[key] if key in saved or key not in cls._optional_state \
+                    else cls._optional_state[key]
+                setattr(monitor, "_" + key, copy.deepcopy(value))
             tests = state["tests"]
             if tests is not None:
                 built = monitor._build()
@@ -374,6 +398,22 @@ class ModelMonitor:
         except (KeyError, TypeError, ConfigurationError) as exc:
             raise StateError(f"state: cannot restore model_monitor: {exc}") from exc
         return monitor
+
+
+def _digest(tests: _Tests) -> str:
+    """SHA-256 of the tests' state in canonical JSON (sorted keys)."""
+    learned = {"features": tests.features.to_state(), "outputs": tests.outputs.to_state(),
+               "joint": tests.joint.to_state() if tests.joint is not None else None}
+    text = json.dumps(learned, sort_keys=True, separators=(",", ":"), default=_plain)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """What ``json`` cannot encode by itself: numpy scalars and arrays in a state."""
+    tolist = getattr(value, "tolist", None)
+    if tolist is None:
+        raise TypeError(f"not JSON-ready: {type(value).__name__}")
+    return tolist()
 
 
 __all__ = ["CATEGORICAL", "NUMERIC", "Finding", "ModelMonitor", "MonitorConfig", "WindowReport"]

@@ -51,6 +51,9 @@ class StepOutput:
     """Model versions no longer monitored (their label side is to be forgotten too)."""
     limited: dict[str, int] = field(default_factory=dict)
     """What a limit left out without refusing events, by limit (features_per_model)."""
+    references: list[tuple[str, str, dict[str, Any], dict[str, float], str | None]] = field(
+        default_factory=list)
+    """References set: model, version, source, events and span, learned digest (for audit)."""
 
 
 class MonitorEngine:
@@ -168,8 +171,12 @@ class MonitorEngine:
                 continue
             self._clock.seen(key, float(batch.ts.max()))
             policy = self._policies[key]
-            staged = monitor.staged
+            staged, complete = monitor.staged, monitor.reference_complete
             reports = monitor.update_many(batch)
+            if not complete and monitor.reference_complete:
+                output.references.append((*key, {"type": "first_events",
+                                                 "events": monitor.config.reference_size},
+                                          monitor.reference_window, monitor.reference_digest))
             if staged and not monitor.staged:
                 # A version with a few events decodes as dicts; one that keeps sending, typed.
                 self.typed.register(*key, monitor.schema)
@@ -239,6 +246,8 @@ class MonitorEngine:
         if (reference is not None and reference["model_version"] in (None, model_version)
                 and not {(model_id, None), key} & self._rebaselined):
             monitor = ModelMonitor.from_state(reference["monitor"])
+            output.references.append((model_id, model_version, reference["audit_source"],
+                                      monitor.reference_window, monitor.reference_digest))
         else:
             declared = self.settings.models.get(model_id)
             if declared and declared.features:
@@ -401,10 +410,29 @@ _MODEL_VERSION_ATTR = attrgetter("model_version")
 
 
 def _load_references(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Reference files named in the settings, validated against the monitor settings."""
+    """Reference files named in the settings, validated against the monitor settings.
+
+    Each also gets ``audit_source``: the file's path, SHA-256 and size, and the
+    training data it was built from (what the audit trail records).
+    """
+    import hashlib
     from pathlib import Path
 
     from streams.offline.reference import load_reference
 
-    return {model_id: load_reference(Path(model.reference), settings)
-            for model_id, model in settings.models.items() if model.reference}
+    references = {}
+    for model_id, model in settings.models.items():
+        if not model.reference:
+            continue
+        path = Path(model.reference)
+        reference = load_reference(path, settings)
+        content = path.read_bytes()
+        training = reference["source"]
+        reference["audit_source"] = {
+            "type": "file", "path": str(path.resolve()),
+            "sha256": hashlib.sha256(content).hexdigest(), "bytes": len(content),
+            "events": int(reference["monitor"]["config"]["reference_size"]),
+            "training": {key: training.get(key) for key in ("path", "format", "sha256",
+                                                            "rows", "rows_read")}}
+        references[model_id] = reference
+    return references
