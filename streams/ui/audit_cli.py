@@ -23,22 +23,30 @@ from streams.core.audit import CONFIG
 from streams.settings import Settings, load_settings
 
 
-def read_audit(settings: Settings, idle_s: float = 2.0, timeout_s: float = 60.0
-               ) -> list[dict[str, Any]]:
-    """Every record on the audit topic, read until it stays quiet for ``idle_s`` seconds."""
+def read_audit(settings: Settings, idle_s: float = 2.0, first_s: float = 10.0,
+               timeout_s: float = 120.0) -> list[dict[str, Any]]:
+    """Every record on the audit topic, read until it stays quiet for ``idle_s`` seconds.
+
+    The first fetch of a fresh reader can take seconds: until a first record
+    arrives, the reader waits up to ``first_s`` (an empty topic costs that long).
+    """
     from streams.runtime.reader import TopicReader
 
     reader = TopicReader(settings.bootstrap_servers, [settings.topics.name("audit")],
                          kafka=settings.kafka)
     records: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout_s
-    quiet_since = time.monotonic()
+    started = time.monotonic()
+    deadline = started + timeout_s
+    quiet_since = started
     try:
-        while time.monotonic() - quiet_since < idle_s and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
             batch = reader.poll(0.2, max_records=5000)
+            now = time.monotonic()
             if batch:
                 records += [record for _, record in batch]
-                quiet_since = time.monotonic()
+                quiet_since = now
+            elif now - quiet_since >= (idle_s if records else max(idle_s, first_s)):
+                break
     finally:
         reader.close()
     return records
@@ -141,7 +149,8 @@ def add_audit_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         "its partition, each reference set (first events, or a file with its SHA-256 and "
         "size), re-baselines with who asked and why, alerts firing and resolving, retrain "
         "requests. Each record is shown once, however often it was published. Reading stops "
-        "when no record has arrived for --idle seconds.")
+        "when no record has arrived for --idle seconds (before the first record, for up to "
+        "10 seconds).")
     audit.add_argument("--model", required=True, help="model_id")
     audit.add_argument("--version", help="model_version (default: every version); records "
                        "about every version are shown too")
