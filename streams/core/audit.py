@@ -144,6 +144,15 @@ def reference_record(model_id: str, model_version: str, partition: int,
     "file", "path", "sha256", "bytes", "events", "training": {...}}``;
     ``window`` the reference's events and event-time span; ``digest`` the
     SHA-256 of the reference as learned (:attr:`ModelMonitor.reference_digest`).
+
+    Examples
+    --------
+    >>> record = reference_record("m", "v1", 2, {"type": "first_events", "events": 500},
+    ...                           {"events": 500, "start_ts": 0.0, "end_ts": 499.0}, "ab" * 32)
+    >>> record["kind"], record["partition"]
+    ('reference_set', 2)
+    >>> record["summary"]
+    'm v1: reference set from its first 500 events (learned sha256 abababababab)'
     """
     if source["type"] == "file":
         summary = (f"{model_id} {model_version}: reference loaded from {source['path']} "
@@ -162,7 +171,17 @@ def reference_record(model_id: str, model_version: str, partition: int,
 def rebaseline_record(model_id: str, model_version: str | None, partition: int,
                       command: dict[str, Any], offset: int,
                       resolved: list[dict[str, Any]]) -> dict[str, Any]:
-    """An operator's re-baseline, read at control-topic ``offset``: who, why, what it closed."""
+    """An operator's re-baseline, read at control-topic ``offset``: who, why, what it closed.
+
+    Examples
+    --------
+    >>> record = rebaseline_record("m", None, 0, {"requested_by": "ana@ops",
+    ...                            "reason": "new pricing"}, 41, [{"alert_id": "a1"}])
+    >>> record["summary"]
+    'm every version: re-baselined by ana@ops: new pricing (1 open alert resolved)'
+    >>> record["details"]["resolved_alert_ids"], record["details"]["control_offset"]
+    (['a1'], 41)
+    """
     # Free text from the control topic: bounded, as everything a record holds.
     who = (command.get("requested_by") or "unknown")[:MAX_TEXT]
     reason = (command.get("reason") or "requested on the control topic")[:MAX_TEXT]
@@ -174,7 +193,7 @@ def rebaseline_record(model_id: str, model_version: str | None, partition: int,
         REBASELINE, model_id, model_version, partition,
         audit_id(model_id, model_version, REBASELINE, offset, requested_ts, who, reason),
         f"{model_id} {versions}: re-baselined by {who}: {reason} ({len(resolved)} open "
-        "alerts resolved)",
+        f"alert{'' if len(resolved) == 1 else 's'} resolved)",
         {"requested_by": who, "reason": reason, "requested_ts": command.get("ts"),
          "control_offset": offset, "resolved_alert_ids": [a["alert_id"] for a in resolved]})
 

@@ -131,8 +131,9 @@ class Worker:
         ensure_topics(self.settings)
         # An audit record goes to its input partition's number, so a model's records keep
         # their order; an audit topic created with another count falls back to the key.
-        self._audit_partitions = len(self._producer.list_topics(
-            self._audit_topic, timeout=10).topics[self._audit_topic].partitions)
+        audit = self._producer.list_topics(self._audit_topic, timeout=10).topics.get(
+            self._audit_topic)
+        self._audit_partitions = len(audit.partitions) if audit is not None else 0
         if self.settings.worker.metrics_port >= 0:
             self.metrics_port = self.metrics.serve(self.settings.worker.metrics_port,
                                                    self.settings.worker.metrics_host)
