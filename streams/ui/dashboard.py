@@ -12,7 +12,7 @@ Routes:
   ``/api/throughput?limit=``, ``/api/series?model_id=&model_version=&limit=`` —
   the hot view as JSON;
 * ``/api/drilldown?model_id=&model_version=&feature=`` or ``?alert_id=``,
-  ``/api/audit?model_id=&model_version=`` — the drill-down and the audit trail
+  ``/api/audit?model_id=&model_version=&limit=`` — the drill-down and the audit trail
   (:mod:`streams.ui.drilldown`);
 * ``/events`` — server-sent events: one ``snapshot``, then an ``update`` with
   only the new windows, alerts and throughput samples after each write.

@@ -120,15 +120,22 @@ def alert_view(hot: HotView, alert_id: str) -> dict[str, Any]:
 def audit_trail(hot: HotView, query: Mapping[str, str]) -> list[dict[str, Any]]:
     """The live view's audit records, newest first; a model's history when ``model_id`` is given.
 
+    At most ``limit`` records (default: all the live view keeps, 1,000).
+
     A model's history is what ``driftline audit`` prints
     (:func:`~streams.ui.audit_cli.model_history`): its records (of
     ``model_version`` and of every version) and its partitions' ``config`` records.
     """
-    records = hot.audit()
+    text = query.get("limit", str(hot.audit_length))
+    limit = int(text) if text.isdigit() else 0
+    if not 1 <= limit <= hot.audit_length:
+        raise DrillDownError(f"limit: expected an integer from 1 to {hot.audit_length}, "
+                             f"got {text!r}")
     model_id = query.get("model_id")
     if not model_id:
-        return records
-    return model_history(reversed(records), model_id, query.get("model_version"))[::-1]
+        return hot.audit(limit)
+    records = hot.audit()
+    return model_history(reversed(records), model_id, query.get("model_version"))[::-1][:limit]
 
 
 def _features(alert: dict[str, Any]) -> list[str]:

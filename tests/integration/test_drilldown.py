@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -36,6 +37,17 @@ pytestmark = pytest.mark.integration
 def browser() -> Iterator[WebDriver]:
     with headless_chromium("drill-down", 1400) as driver:
         yield driver
+
+
+def click(driver: WebDriver, selector: str) -> None:
+    """Click what ``selector`` finds, again if the page re-rendered it in between."""
+    for _ in range(20):
+        try:
+            driver.find_element(By.CSS_SELECTOR, selector).click()
+            return
+        except StaleElementReferenceException:
+            time.sleep(0.05)
+    driver.find_element(By.CSS_SELECTOR, selector).click()
 
 
 def get(url: str) -> tuple[int, Any]:
@@ -112,6 +124,9 @@ def test_drilldown_json_of_a_feature_an_alert_and_the_audit_trail(
         print(f"\naudit trail of m1 (newest first): {kinds}")
         assert kinds[-1] == "config" and "reference_set" in kinds
         assert alert["alert_id"] in {r["audit_id"] for r in audit if r["kind"] == "alert"}
+        status, latest = get(api + "audit?limit=2")
+        assert status == 200 and latest == audit[:2]
+        assert get(api + "audit?limit=0")[0] == 400
 
 
 def test_the_page_opens_the_drilldown_of_an_alert(
@@ -126,7 +141,7 @@ def test_the_page_opens_the_drilldown_of_an_alert(
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR,
                                               '#audit-table tr[data-kind="reference_set"]'))
         assert browser.find_elements(By.CSS_SELECTOR, '#audit-table tr[data-kind="config"]')
-        browser.find_element(By.CSS_SELECTOR, row).click()
+        click(browser, row)
         figure = '#drilldown .drill-feature[data-feature="x"]'
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, figure + " svg"))
         block = browser.find_element(By.CSS_SELECTOR, figure)
@@ -146,10 +161,10 @@ def test_the_page_opens_the_drilldown_of_an_alert(
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR,
                                               '#drill-audit tr[data-kind="reference_set"]'))
         # A feature button opens a feature's view too.
-        browser.find_element(By.CSS_SELECTOR, '[data-drill-feature="c"]').click()
+        click(browser, '[data-drill-feature="c"]')
         wait.until(lambda d: d.find_elements(
             By.CSS_SELECTOR, '#drilldown .drill-feature[data-feature="c"] svg'))
-        browser.find_element(By.CSS_SELECTOR, row).click()
+        click(browser, row)
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, figure + " svg"))
         time.sleep(0.3)
         ARTIFACTS.mkdir(exist_ok=True)

@@ -207,8 +207,11 @@ function renderDrift() {
       .map((p) => p[1]))].sort();
     let links = card.querySelector(".features");
     if (!links) { links = el("div", { class: "features" }); card.append(links); }
-    links.replaceChildren("drill down: ", ...features.map((feature) => el("button", {
-      type: "button", "data-drill-model": name, "data-drill-feature": feature }, feature)));
+    if (links.dataset.features !== features.join("\n")) {   // kept while unchanged
+      links.dataset.features = features.join("\n");
+      links.replaceChildren("drill down: ", ...features.map((feature) => el("button", {
+        type: "button", "data-drill-model": name, "data-drill-feature": feature }, feature)));
+    }
   }
   document.getElementById("drift-empty").hidden = names.length > 0;
 }

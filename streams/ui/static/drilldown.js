@@ -109,8 +109,8 @@ const Drill = (() => {
 
   async function refreshAudit() {
     try {
-      const records = await getJSON("api/audit", {});
-      auditRows(document.querySelector("#audit-table tbody"), records.slice(0, 100), true);
+      const records = await getJSON("api/audit", { limit: 50 });
+      auditRows(document.querySelector("#audit-table tbody"), records, true);
       document.getElementById("audit-empty").hidden = records.length > 0;
     } catch (error) {
       // The connection pill reports a lost live view; the next refresh tries again.
