@@ -34,8 +34,6 @@ few events cost a few hundred bytes each instead of tens of kilobytes.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -52,6 +50,7 @@ from detectors.config import MonitorConfig
 from detectors.errors import ConfigurationError, StateError, require
 from detectors.multivariate.pca import PCADrift
 from detectors.staged import StagedEvents
+from detectors.state_digest import state_digest
 
 STAGED_EVENTS = 100
 """Events a monitor keeps as they are before it builds its tests (at most ``reference_size``)."""
@@ -307,7 +306,9 @@ class ModelMonitor:
             tests.outputs.end_reference()
             if tests.joint is not None:
                 tests.joint.end_reference(tests.features.scores_of)
-            self._reference_digest = _digest(tests)
+            self._reference_digest = state_digest({
+                "features": tests.features.to_state(), "outputs": tests.outputs.to_state(),
+                "joint": tests.joint.to_state() if tests.joint is not None else None})
             return None
         features = tests.features.end_window()
         outputs = tests.outputs.end_window()
@@ -398,22 +399,6 @@ class ModelMonitor:
         except (KeyError, TypeError, ConfigurationError) as exc:
             raise StateError(f"state: cannot restore model_monitor: {exc}") from exc
         return monitor
-
-
-def _digest(tests: _Tests) -> str:
-    """SHA-256 of the tests' state in canonical JSON (sorted keys)."""
-    learned = {"features": tests.features.to_state(), "outputs": tests.outputs.to_state(),
-               "joint": tests.joint.to_state() if tests.joint is not None else None}
-    text = json.dumps(learned, sort_keys=True, separators=(",", ":"), default=_plain)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _plain(value: Any) -> Any:
-    """What ``json`` cannot encode by itself: numpy scalars and arrays in a state."""
-    tolist = getattr(value, "tolist", None)
-    if tolist is None:
-        raise TypeError(f"not JSON-ready: {type(value).__name__}")
-    return tolist()
 
 
 __all__ = ["CATEGORICAL", "NUMERIC", "Finding", "ModelMonitor", "MonitorConfig", "WindowReport"]

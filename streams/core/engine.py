@@ -410,29 +410,7 @@ _MODEL_VERSION_ATTR = attrgetter("model_version")
 
 
 def _load_references(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Reference files named in the settings, validated against the monitor settings.
+    """Reference files named in the settings (:func:`streams.offline.reference.load_references`)."""
+    from streams.offline.reference import load_references
 
-    Each also gets ``audit_source``: the file's path, SHA-256 and size, and the
-    training data it was built from (what the audit trail records).
-    """
-    import hashlib
-    from pathlib import Path
-
-    from streams.offline.reference import load_reference
-
-    references = {}
-    for model_id, model in settings.models.items():
-        if not model.reference:
-            continue
-        path = Path(model.reference)
-        reference = load_reference(path, settings)
-        content = path.read_bytes()
-        training = reference["source"]
-        reference["audit_source"] = {
-            "type": "file", "path": str(path.resolve()),
-            "sha256": hashlib.sha256(content).hexdigest(), "bytes": len(content),
-            "events": int(reference["monitor"]["config"]["reference_size"]),
-            "training": {key: training.get(key) for key in ("path", "format", "sha256",
-                                                            "rows", "rows_read")}}
-        references[model_id] = reference
-    return references
+    return load_references(settings)
