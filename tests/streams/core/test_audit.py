@@ -135,3 +135,19 @@ def test_the_learned_digest_does_not_depend_on_batching(sizes: list[int]) -> Non
     old = whole.to_state()
     del old["state"]["reference_digest"]
     assert ModelMonitor.from_state(old).reference_digest is None
+
+
+def test_a_control_command_whose_requester_is_no_string_is_dead_lettered() -> None:
+    config = settings()
+    step = PartitionStep(config, MemoryPendingStore())
+    state = PartitionState.fresh(config, 0)
+    step(state, records(events(100)))
+    bad = {"command": "rebaseline", "model_id": "m", "requested_by": 7}
+    output = step(state, [Record(CONTROL, 3, orjson.dumps(bad), b"m")])
+    assert [record["error"] for _, record in output.dead_letters] == ["wrong_type"]
+    assert "requested_by" in output.dead_letters[0][1]["reason"]
+    assert [r["kind"] for r in output.audit] == []
+    long = {"command": "rebaseline", "model_id": "m", "requested_by": "x" * 5000,
+            "reason": "y" * 5000}
+    (record,) = step(state, [Record(CONTROL, 4, orjson.dumps(long), b"m")]).audit
+    assert len(record["details"]["requested_by"]) == len(record["details"]["reason"]) == 1000
