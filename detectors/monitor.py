@@ -50,6 +50,7 @@ from detectors.config import MonitorConfig
 from detectors.errors import ConfigurationError, StateError, require
 from detectors.multivariate.pca import PCADrift
 from detectors.staged import StagedEvents
+from detectors.state_digest import state_digest
 
 STAGED_EVENTS = 100
 """Events a monitor keeps as they are before it builds its tests (at most ``reference_size``)."""
@@ -148,7 +149,9 @@ class ModelMonitor:
     STATE_VERSION: ClassVar[int] = 4
     state_keys: ClassVar[tuple[str, ...]] = (
         "events", "window_index", "window_events", "window_start_ts", "window_end_ts",
-        "reference_start_ts", "reference_end_ts", "rejected")
+        "reference_start_ts", "reference_end_ts", "rejected", "reference_digest")
+    # Keys a state saved before they existed lacks, with the value they then read as.
+    _optional_state: ClassVar[dict[str, Any]] = {"reference_digest": None}
 
     def __init__(self, schema: dict[str, str], outputs: dict[str, str],
                  config: MonitorConfig) -> None:
@@ -173,6 +176,7 @@ class ModelMonitor:
         self._reference_start_ts = 0.0
         self._reference_end_ts = 0.0
         self._rejected: dict[str, int] = {}
+        self._reference_digest: str | None = None
         # The finding of a column without rejected values, by column (derived, not state).
         self._clean: dict[str, Finding] = {}
 
@@ -197,6 +201,21 @@ class ModelMonitor:
     def reference_complete(self) -> bool:
         """Whether the reference has been collected."""
         return self._events >= self.config.reference_size
+
+    @property
+    def reference_digest(self) -> str | None:
+        """SHA-256 of the reference as learned, once it is complete (``None`` before).
+
+        The digest is taken over every test's state at the moment the reference
+        closes (canonical JSON), so two references with the same digest judge
+        every window alike; it does not depend on how the events were batched.
+        """
+        return self._reference_digest
+
+    @property
+    def reference_window(self) -> dict[str, float]:
+        """Events, first and last event time of the reference (times 0 until it closes)."""
+        return self._reference_info()
 
     @property
     def events(self) -> int:
@@ -287,6 +306,9 @@ class ModelMonitor:
             tests.outputs.end_reference()
             if tests.joint is not None:
                 tests.joint.end_reference(tests.features.scores_of)
+            self._reference_digest = state_digest({
+                "features": tests.features.to_state(), "outputs": tests.outputs.to_state(),
+                "joint": tests.joint.to_state() if tests.joint is not None else None})
             return None
         features = tests.features.end_window()
         outputs = tests.outputs.end_window()
@@ -360,8 +382,11 @@ class ModelMonitor:
                              f"{state.get('type')!r} version {state.get('version')!r}")
         try:
             monitor = cls(state["schema"], state["outputs"], MonitorConfig(**state["config"]))
+            saved = state["state"]
             for key in cls.state_keys:
-                setattr(monitor, "_" + key, copy.deepcopy(state["state"][key]))
+                value = saved[key] if key in saved or key not in cls._optional_state \
+                    else cls._optional_state[key]
+                setattr(monitor, "_" + key, copy.deepcopy(value))
             tests = state["tests"]
             if tests is not None:
                 built = monitor._build()

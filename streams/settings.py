@@ -48,7 +48,8 @@ if TYPE_CHECKING:
     # For annotations only: _sinks imports the sinks when a webhook is configured.
     from streams.delivery.webhook import WebhookSettings
 
-TOPIC_ROLES = ("predictions", "labels", "alerts", "retrain", "deadletter", "control", "joined")
+TOPIC_ROLES = ("predictions", "labels", "alerts", "retrain", "deadletter", "control", "joined",
+               "audit")
 MISSING_CHECKPOINT_POLICIES = ("resume", "rewind")
 
 _log = logging.getLogger("driftline.settings")
@@ -69,7 +70,7 @@ class TopicSettings:
         Replicas of each topic created at start-up.
     names
         Role → topic name, for topics that do not follow the prefix
-        (roles: predictions, labels, alerts, retrain, deadletter, control, joined).
+        (roles: predictions, labels, alerts, retrain, deadletter, control, joined, audit).
     """
 
     prefix: str = "driftline."

@@ -16,7 +16,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 SCHEMA_NAMES = ("prediction", "label", "batch", "control", "alert", "retrain", "deadletter",
-                "joined")
+                "joined", "audit")
 ID_PREFIX = "https://driftline.dev/schemas/v1/"
 EVENTS_DOC = Path(__file__).resolve().parents[1] / "docs" / "events.md"
 EXAMPLE = re.compile(r"<!-- example: (?P<name>[a-z_]+) -->\s*```json\n(?P<body>.*?)\n```", re.S)

@@ -51,6 +51,9 @@ class StepOutput:
     """Model versions no longer monitored (their label side is to be forgotten too)."""
     limited: dict[str, int] = field(default_factory=dict)
     """What a limit left out without refusing events, by limit (features_per_model)."""
+    references: list[tuple[str, str, dict[str, Any], dict[str, float], str | None]] = field(
+        default_factory=list)
+    """References set: model, version, source, events and span, learned digest (for audit)."""
 
 
 class MonitorEngine:
@@ -168,8 +171,12 @@ class MonitorEngine:
                 continue
             self._clock.seen(key, float(batch.ts.max()))
             policy = self._policies[key]
-            staged = monitor.staged
+            staged, complete = monitor.staged, monitor.reference_complete
             reports = monitor.update_many(batch)
+            if not complete and monitor.reference_complete:
+                output.references.append((*key, {"type": "first_events",
+                                                 "events": monitor.config.reference_size},
+                                          monitor.reference_window, monitor.reference_digest))
             if staged and not monitor.staged:
                 # A version with a few events decodes as dicts; one that keeps sending, typed.
                 self.typed.register(*key, monitor.schema)
@@ -239,6 +246,8 @@ class MonitorEngine:
         if (reference is not None and reference["model_version"] in (None, model_version)
                 and not {(model_id, None), key} & self._rebaselined):
             monitor = ModelMonitor.from_state(reference["monitor"])
+            output.references.append((model_id, model_version, reference["audit_source"],
+                                      monitor.reference_window, monitor.reference_digest))
         else:
             declared = self.settings.models.get(model_id)
             if declared and declared.features:
@@ -413,10 +422,7 @@ _MODEL_VERSION_ATTR = attrgetter("model_version")
 
 
 def _load_references(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Reference files named in the settings, validated against the monitor settings."""
-    from pathlib import Path
+    """Reference files named in the settings (:func:`streams.offline.reference.load_references`)."""
+    from streams.offline.reference import load_references
 
-    from streams.offline.reference import load_reference
-
-    return {model_id: load_reference(Path(model.reference), settings)
-            for model_id, model in settings.models.items() if model.reference}
+    return load_references(settings)

@@ -39,6 +39,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from detectors.monitor import WindowReport
+from streams.core.audit import (
+    alert_record,
+    config_record,
+    rebaseline_record,
+    reference_record,
+    retrain_record,
+    settings_hash,
+)
 from streams.core.bounds import Retired
 from streams.core.engine import MonitorEngine, group_rows, take_rows, uniform_models
 from streams.core.labels import LabelEngine, LabelRequest, LabelStep
@@ -84,6 +92,8 @@ class PartitionState:
     labels: LabelEngine
     offsets: dict[str, int] = field(default_factory=dict)
     """Next offset to read, per input topic."""
+    config_announced: bool = False
+    """Whether this state's steps have published the settings in force (audit, not saved)."""
 
     @classmethod
     def fresh(cls, settings: Settings, partition: int) -> PartitionState:
@@ -141,6 +151,10 @@ class StepOutput:
     """Times a limit took effect without refusing events: features_per_model (features
     left out), categories_per_feature (windows tested on a full tally), step_bytes (runs
     cut short)."""
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    """Audit records (:mod:`streams.core.audit`), in the order the decisions were taken."""
+    audited: list[int] = field(default_factory=lambda: [0, 0])
+    """Alerts and retrain requests already in ``audit``."""
 
 
 class PartitionStep:
@@ -167,11 +181,16 @@ class PartitionStep:
         self.mapped = {entry.topic: RecordMapper(entry, settings.limits)
                        for entry in settings.inputs
                        if entry.topic in (self.predictions_topic, self.labels_topic)}
+        self.config_hash = settings_hash(settings)
 
     def __call__(self, state: PartitionState,
                  messages: Sequence[InputMessage]) -> StepOutput:
         """Apply ``messages`` (one partition, consumed order) to ``state``; return the outputs."""
         output = StepOutput()
+        if not state.config_announced:
+            output.audit.append(config_record(self.settings, state.partition, state.offsets,
+                                              self.config_hash))
+            state.config_announced = True
         # Read once: the offset of every message, for pending rows and label claimants.
         offsets = np.fromiter(map(_offset, messages), dtype=np.int64, count=len(messages))
         predictions = BatchDecoder(PREDICTION, self.settings.limits, state.monitors.typed)
@@ -236,6 +255,7 @@ class PartitionStep:
             last[topic] = message
             counts[topic] += 1
         flush(True, False)
+        self._audit(output, state.partition)
         self.store.flush()
         for topic, message in last.items():
             if message.offset() is not None:
@@ -266,6 +286,12 @@ class PartitionStep:
         result = state.monitors.process_groups({key: take_rows(events, rows)
                                                 for key, rows in by_version.items()})
         output.windows += result.windows
+        if result.references:
+            # A version's reference is set before any of its alerts.
+            self._audit(output, state.partition)
+            output.audit += [reference_record(model_id, version, state.partition, source,
+                                              window, digest)
+                             for model_id, version, source, window, digest in result.references]
         output.alerts += result.alerts
         output.suppressed.update(result.suppressed)
         output.limited.update(result.limited)
@@ -349,9 +375,22 @@ class PartitionStep:
             alerts = state.monitors.rebaseline(
                 command["model_id"], command.get("model_version"),
                 command.get("reason") or "requested on the control topic", time.time())
+            self._audit(output, state.partition)
+            output.audit.append(rebaseline_record(
+                command["model_id"], command.get("model_version"), state.partition, command,
+                _offset(message), alerts))
             output.alerts += alerts
             output.rebaselines.append((command["model_id"], command.get("model_version"),
                                        len(alerts)))
+
+    @staticmethod
+    def _audit(output: StepOutput, partition: int) -> None:
+        """Audit the alerts and retrain requests produced since the last call, in order."""
+        alerts, retrain = output.audited
+        output.audit += [alert_record(alert, partition) for alert in output.alerts[alerts:]]
+        output.audit += [retrain_record(request, partition)
+                         for request in output.retrain[retrain:]]
+        output.audited[:] = [len(output.alerts), len(output.retrain)]
 
     def _dead_letter(self, output: StepOutput, rejected: Rejected,
                      message: InputMessage) -> None:

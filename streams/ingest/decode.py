@@ -322,7 +322,7 @@ def _check_control(event: dict[str, Any]) -> tuple[str, str, str] | None:
     if event["command"] not in CONTROL_COMMANDS:
         return INVALID_VALUE, "command", f"command: expected one of {list(CONTROL_COMMANDS)}, " \
             f"got {describe(event['command'])}"
-    for name in ("model_version", "reason"):
+    for name in ("model_version", "reason", "requested_by"):
         if event.get(name) is not None and not isinstance(event[name], str):
             return WRONG_TYPE, name, f"{name}: expected a string, got {describe(event[name])}"
     return None

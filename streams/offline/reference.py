@@ -219,6 +219,30 @@ def load_reference(path: Path, settings: Settings | None = None) -> dict[str, An
     return document
 
 
+def load_references(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Reference files named in the settings, validated against the monitor settings.
+
+    Each also gets ``audit_source``: the file's path, SHA-256 and size, and the
+    training data it was built from (what the audit trail records).
+    """
+    references = {}
+    for model_id, model in settings.models.items():
+        if not model.reference:
+            continue
+        path = Path(model.reference)
+        reference = load_reference(path, settings)
+        content = path.read_bytes()
+        training = reference["source"]
+        reference["audit_source"] = {
+            "type": "file", "path": str(path.resolve()),
+            "sha256": hashlib.sha256(content).hexdigest(), "bytes": len(content),
+            "events": int(reference["monitor"]["config"]["reference_size"]),
+            "training": {key: training.get(key) for key in ("path", "format", "sha256",
+                                                            "rows", "rows_read")}}
+        references[model_id] = reference
+    return references
+
+
 def add_reference_commands(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:

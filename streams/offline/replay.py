@@ -220,6 +220,12 @@ class _EventClock:
             now = min(float(window["end_ts"]), now)
         return {**record, "ts": now}
 
+    def stamp_audit(self, record: dict[str, Any]) -> dict[str, Any]:
+        """An audit record with ``ts`` in event time: its window's or reference's end if earlier."""
+        details = record.get("details") or {}
+        span = details.get("window") or details.get("reference")
+        return {**record, "ts": self.stamp({"window": span})["ts"]}
+
 
 def _size(predictions: Path) -> int | None:
     """The input's size in bytes if it is a regular file (standard input may be one)."""
@@ -234,7 +240,7 @@ def _size(predictions: Path) -> int | None:
 def replay(settings: Settings, predictions: Path, out: Path, labels: Path | None = None,
            deadletter_out: Path | None = None, retrain_out: Path | None = None,
            progress: IO[str] | None = sys.stderr,
-           summary: RunSummary | None = None) -> ReplayStats:
+           summary: RunSummary | None = None, audit_out: Path | None = None) -> ReplayStats:
     """Run the monitors over ``predictions`` (one message per line); write alerts to ``out``.
 
     ``predictions`` may be ``-``: standard input. A ``summary`` is shown every
@@ -243,7 +249,8 @@ def replay(settings: Settings, predictions: Path, out: Path, labels: Path | None
     Each line is decoded exactly like a Kafka message (a single event or an
     array) by the same partition step the worker runs; refused lines and
     events go to ``deadletter_out`` when given. ``labels`` are joined in
-    event-time order; retrain requests go to ``retrain_out`` when given.
+    event-time order; retrain requests go to ``retrain_out`` and audit records
+    (:mod:`streams.core.audit`) to ``audit_out`` when given.
     """
     stats = ReplayStats()
     started = time.perf_counter()
@@ -256,6 +263,7 @@ def replay(settings: Settings, predictions: Path, out: Path, labels: Path | None
     bar = _Progress(_size(predictions), progress) if progress is not None else None
     dead_sink = deadletter_out.open("wb") if deadletter_out else None
     retrain_sink = retrain_out.open("wb") if retrain_out else None
+    audit_sink = audit_out.open("wb") if audit_out else None
     clock = _EventClock()
     done_bytes = 0
     # As in the worker: no automatic collections in the middle of a step (see worker.run).
@@ -278,6 +286,9 @@ def replay(settings: Settings, predictions: Path, out: Path, labels: Path | None
                 if retrain_sink is not None:
                     retrain_sink.write(b"".join(orjson.dumps(stamp(r)) + b"\n"
                                                 for r in output.retrain))
+                if audit_sink is not None:
+                    audit_sink.write(b"".join(orjson.dumps(clock.stamp_audit(record)) + b"\n"
+                                              for record in output.audit))
                 stats.dead_letters += len(output.dead_letters)
                 if dead_sink is not None:
                     dead_sink.write(b"".join(orjson.dumps(stamp(record)) + b"\n"
@@ -311,6 +322,8 @@ def replay(settings: Settings, predictions: Path, out: Path, labels: Path | None
             dead_sink.close()
         if retrain_sink:
             retrain_sink.close()
+        if audit_sink:
+            audit_sink.close()
     stats.seconds = time.perf_counter() - started
     if summary is not None:
         summary.finish(state)

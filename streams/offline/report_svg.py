@@ -64,13 +64,14 @@ def _shares(counts: Sequence[float]) -> list[float]:
     return [c / total if total else 0.0 for c in counts]
 
 
-def histogram(distribution: dict[str, Any], window_label: str) -> str:
-    """Reference and window histograms of a numeric feature, overlaid.
+def histogram(distribution: dict[str, Any], window_label: str, side_by_side: bool = False) -> str:
+    """Reference and window histograms of a numeric feature, overlaid (or side by side).
 
     Bins are the reference's quantile bins (p1, p5, p10, …, p95, p99): bar
     heights are shares per unit of the feature, so the shapes compare as
     densities. The two open outer bins (below p1, from p99 on) are drawn as
-    wide as their neighbours.
+    wide as their neighbours. With ``side_by_side`` each bin holds the
+    reference's bar in its left half and the window's in its right half.
     """
     edges: list[float] = distribution["edges"]
     reference = _shares(distribution["reference"])
@@ -98,13 +99,17 @@ def histogram(distribution: dict[str, Any], window_label: str) -> str:
             (reference, window), density, (REFERENCE_COLOR, WINDOW_COLOR), strict=True)):
         for i, (share, height) in enumerate(zip(shares, heights, strict=True)):
             x0, x1 = x_of(bounds[i]), x_of(bounds[i + 1])
+            if side_by_side:
+                middle = (x0 + x1) / 2
+                x0, x1 = (x0, middle) if side == 0 else (middle, x1)
             h = height / top * plot_h
             span = ("below " + _number(edges[0]) if i == 0 else
                     "from " + _number(edges[-1]) if i == bins - 1 else
                     f"{_number(bounds[i])} to {_number(bounds[i + 1])}")
             body.append(f'<rect class="bar {("reference", "window")[side]}" x="{x0 + 0.5:.1f}" '
                         f'y="{TOP + plot_h - h:.1f}" width="{max(x1 - x0 - 1, 0.5):.1f}" '
-                        f'height="{h:.1f}" fill="{color}" opacity="{0.45 if side else 0.6}">'
+                        f'height="{h:.1f}" fill="{color}" '
+                        f'opacity="{0.85 if side_by_side else 0.45 if side else 0.6}">'
                         f'<title>{escape(names[side])}: {share:.1%} of values {span}</title>'
                         "</rect>")
     last_tick = -math.inf

@@ -1,4 +1,10 @@
-"""Create driftline's topics at start-up (idempotent)."""
+"""Create driftline's topics at start-up (idempotent).
+
+The audit topic is created with ``cleanup.policy=compact``: its records are
+kept for good (no time or size retention), and compaction only drops a record
+published again under the same key (:mod:`streams.core.audit` explains the
+keys). Tansu accepts the setting but never compacts.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,8 @@ from streams.runtime.connections import client_config, cluster_metadata
 from streams.settings import TOPIC_ROLES, Settings
 
 log = logging.getLogger(__name__)
+
+AUDIT_TOPIC_CONFIG = {"cleanup.policy": "compact"}
 
 
 def ensure_topics(settings: Settings, timeout_s: float = 15.0) -> list[str]:
@@ -43,7 +51,8 @@ def ensure_topics(settings: Settings, timeout_s: float = 15.0) -> list[str]:
         return []
     admin = AdminClient(client_config(settings.bootstrap_servers, settings.kafka))
     futures = admin.create_topics([
-        NewTopic(name, settings.topics.partitions, settings.topics.replication_factor)
+        NewTopic(name, settings.topics.partitions, settings.topics.replication_factor,
+                 config=AUDIT_TOPIC_CONFIG if name == settings.topics.name("audit") else {})
         for name in missing])
     created = []
     for name, future in futures.items():

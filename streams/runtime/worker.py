@@ -30,6 +30,7 @@ import redis
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from detectors.monitor import WindowReport
+from streams.core.audit import alert_record, audit_key
 from streams.core.engine import MonitorEngine
 from streams.core.labels import LabelEngine
 from streams.core.step import PartitionState, PartitionStep, StepOutput
@@ -82,6 +83,8 @@ class Worker:
         self._joined_topic = settings.topics.name("joined")
         self._alerts_topic = settings.topics.name("alerts")
         self._deadletter_topic = settings.topics.name("deadletter")
+        self._audit_topic = settings.topics.name("audit")
+        self._audit_partitions = 0
         # One outage policy for every Redis call the state depends on; the live view
         # (a convenience) only logs its failures.
         self._retry = RedisRetry(on_change=self.metrics.redis_changed)
@@ -91,7 +94,7 @@ class Worker:
         self._hot = HotView(settings.redis_url, settings.group_id, security=settings.redis)
         self._last_totals = (0, 0, 0)
         self._hot_pending: tuple[list[tuple[str, str, WindowReport, int]],
-                                 list[dict[str, Any]]] = ([], [])
+                                 list[dict[str, Any]], list[dict[str, Any]]] = ([], [], [])
         self._pending = RedisPendingStore(settings.redis_url, settings.group_id,
                                           settings.labels.pending_ttl_s, retry=self._retry,
                                           security=settings.redis)
@@ -119,6 +122,11 @@ class Worker:
         self._store.ping()
         self._retry.cancel = stop            # asked to stop, a call waiting for Redis gives up
         ensure_topics(self.settings)
+        # An audit record goes to its input partition's number, so a model's records keep
+        # their order; an audit topic created with another count falls back to the key.
+        audit = self._producer.list_topics(self._audit_topic, timeout=10).topics.get(
+            self._audit_topic)
+        self._audit_partitions = len(audit.partitions) if audit is not None else 0
         if self.settings.worker.metrics_port >= 0:
             self.metrics_port = self.metrics.serve(self.settings.worker.metrics_port,
                                                    self.settings.worker.metrics_host)
@@ -272,6 +280,16 @@ class Worker:
         for record in output.joined:
             self._producer.produce(self._joined_topic, orjson.dumps(record),
                                    key=record["model_id"], on_delivery=self._delivered)
+        self._publish_audit(output.audit)
+
+    def _publish_audit(self, records: list[dict[str, Any]]) -> None:
+        for record in records:
+            partition = record["partition"]
+            self._producer.produce(self._audit_topic, orjson.dumps(record),
+                                   key=audit_key(record), on_delivery=self._delivered,
+                                   **({"partition": partition}
+                                      if 0 <= partition < self._audit_partitions else {}))
+        self._hot_pending[2].extend(records)
 
     def _publish_alerts(self, alerts: list[dict[str, Any]]) -> None:
         for alert in alerts:
@@ -282,12 +300,12 @@ class Worker:
         self.stats.alerts += len(alerts)
 
     def _write_hot_view(self) -> None:
-        reports, alerts = self._hot_pending
-        if not reports and not alerts:
+        reports, alerts, audit = self._hot_pending
+        if not reports and not alerts and not audit:
             return
-        self._hot_pending = ([], [])
+        self._hot_pending = ([], [], [])
         try:
-            self._hot.write(reports, alerts)
+            self._hot.write(reports, alerts, audit)
         except redis.RedisError as exc:
             # The live view is a convenience; checkpoints (same Redis) report real trouble.
             log.warning("hot view not updated: %s", exc)
@@ -366,6 +384,7 @@ class Worker:
         log.info("assigned %s", [(tp.topic, tp.partition, tp.offset) for tp in partitions])
         consumer.assign(partitions)
         self._publish_alerts(resets)
+        self._publish_audit([alert_record(alert, alert["partition"]) for alert in resets])
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         try:

@@ -7,6 +7,12 @@ Workers write, per step, in one pipeline:
   points ``{index, end_ts, events, scores: {name: statistic/threshold}}``, capped;
 * ``{prefix}alerts`` — list, newest first, of alert events, capped;
 * ``{prefix}throughput`` — list, newest first, of ``{ts, events_per_s, …}``, capped;
+* ``{prefix}detail:{model_id}|{model_version}`` — hash ``feature`` → the last closed
+  window's distribution verdict: statistic, threshold, explanation, and the reference
+  and window histograms (what the drill-down draws);
+* ``{prefix}drifted:{model_id}|{model_version}`` — list, newest first, of the same for
+  each feature whose window drifted, capped (the histograms behind an alert);
+* ``{prefix}audit`` — list, newest first, of audit records, capped;
 * a message on the pub/sub channel ``{prefix}updates`` after each write, so a
   dashboard can push changes at once instead of polling.
 
@@ -17,11 +23,12 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
-from detectors.monitor import WindowReport
+from detectors.monitor import Finding, WindowReport
 from streams.settings_security import RedisSettings
 from streams.state.connect import redis_client
 
@@ -35,10 +42,13 @@ class HotView:
     """Write and read the live view of one consumer group."""
 
     def __init__(self, redis_url: str, group_id: str, series_length: int = 360,
-                 alerts_length: int = 200, security: RedisSettings | None = None) -> None:
+                 alerts_length: int = 200, security: RedisSettings | None = None,
+                 audit_length: int = 1000, drifted_length: int = 100) -> None:
         self.prefix = f"driftline:hot:{group_id}:"
         self.series_length = series_length
         self.alerts_length = alerts_length
+        self.audit_length = audit_length
+        self.drifted_length = drifted_length
         self._redis = redis_client(redis_url, security, socket_timeout=5.0)
 
     @property
@@ -47,9 +57,9 @@ class HotView:
         return self.prefix + "updates"
 
     def write(self, reports: list[tuple[str, str, WindowReport, int]],
-              alerts: list[dict[str, Any]]) -> None:
-        """Record closed windows ``(model_id, model_version, report, events)`` and alerts."""
-        if not reports and not alerts:
+              alerts: list[dict[str, Any]], audit: Sequence[dict[str, Any]] = ()) -> None:
+        """Record closed windows ``(model_id, model_version, report, events)``, alerts, audit."""
+        if not reports and not alerts and not audit:
             return
         pipe = self._redis.pipeline(transaction=False)
         for model_id, model_version, report, events in reports:
@@ -57,6 +67,7 @@ class HotView:
                 continue          # its alarm is in the alerts; the series holds closed windows
             name = f"{model_id}|{model_version}"
             scores = {}
+            statistics = {}
             drifted = []
             for finding in report.findings:
                 result = finding.result
@@ -67,8 +78,13 @@ class HotView:
                 scores[label] = round(score, 4)
                 if result.drift:
                     drifted.append(label)
+                if finding.check == "distribution":
+                    statistics[label] = [_finite(result.statistic), _finite(threshold),
+                                         result.detector]
+                    self._write_detail(pipe, name, finding, report)
             point = {"index": report.index, "start_ts": report.start_ts, "end_ts": report.end_ts,
-                     "events": report.events, "scores": scores, "drifted": drifted}
+                     "events": report.events, "scores": scores, "drifted": drifted,
+                     "statistics": statistics}
             pipe.lpush(self.prefix + "series:" + name, orjson.dumps(point))
             pipe.ltrim(self.prefix + "series:" + name, 0, self.series_length - 1)
             pipe.hset(self.prefix + "models", name, orjson.dumps({
@@ -79,8 +95,30 @@ class HotView:
             pipe.lpush(self.prefix + "alerts", orjson.dumps(alert))
         if alerts:
             pipe.ltrim(self.prefix + "alerts", 0, self.alerts_length - 1)
-        pipe.publish(self.channel, orjson.dumps({"windows": len(reports), "alerts": len(alerts)}))
+        for record in audit:
+            pipe.lpush(self.prefix + "audit", orjson.dumps(record))
+        if audit:
+            pipe.ltrim(self.prefix + "audit", 0, self.audit_length - 1)
+        pipe.publish(self.channel, orjson.dumps({"windows": len(reports), "alerts": len(alerts),
+                                                 "audit": len(audit)}))
         pipe.execute()
+
+    def _write_detail(self, pipe: Any, name: str, finding: Finding,
+                      report: WindowReport) -> None:
+        """A distribution verdict of a closed window, with its histograms (the drill-down)."""
+        result = finding.result
+        detail = orjson.dumps({
+            "kind": finding.kind, "feature": finding.feature, "detector": result.detector,
+            "statistic": _finite(result.statistic), "threshold": _finite(result.threshold),
+            "p_value": result.p_value, "drift": result.drift, "severity": result.severity,
+            "explanation": result.explanation, "distribution": result.distribution,
+            "window": {"index": report.index, "start_ts": report.start_ts,
+                       "end_ts": report.end_ts, "events": report.events},
+            "reference": report.reference})
+        pipe.hset(self.prefix + "detail:" + name, finding.feature, detail)
+        if result.drift:
+            pipe.lpush(self.prefix + "drifted:" + name, detail)
+            pipe.ltrim(self.prefix + "drifted:" + name, 0, self.drifted_length - 1)
 
     def write_throughput(self, point: dict[str, Any]) -> None:
         """Record one throughput sample (events/s and friends)."""
@@ -144,7 +182,28 @@ class HotView:
         raw = self._redis.lrange(self.prefix + "alerts", 0, limit - 1)
         return [orjson.loads(item) for item in raw]
 
+    def details(self, model_id: str, model_version: str) -> dict[str, dict[str, Any]]:
+        """The last closed window's distribution verdict of every feature of a version."""
+        raw = self._redis.hgetall(f"{self.prefix}detail:{model_id}|{model_version}")
+        return {key.decode() if isinstance(key, bytes) else str(key): orjson.loads(value)
+                for key, value in raw.items()}
+
+    def drifted(self, model_id: str, model_version: str) -> list[dict[str, Any]]:
+        """Verdicts of drifted windows of a version, newest first (histograms included)."""
+        raw = self._redis.lrange(f"{self.prefix}drifted:{model_id}|{model_version}", 0, -1)
+        return [orjson.loads(item) for item in raw]
+
+    def audit(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """Most recent audit records, newest first."""
+        raw = self._redis.lrange(self.prefix + "audit", 0, limit - 1)
+        return [orjson.loads(item) for item in raw]
+
     def throughput(self, limit: int = 360) -> list[dict[str, Any]]:
         """Throughput samples, oldest first."""
         raw = self._redis.lrange(self.prefix + "throughput", 0, limit - 1)
         return [orjson.loads(item) for item in reversed(raw)]
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no infinity: a statistic or threshold that is not finite reads null."""
+    return value if math.isfinite(value) else None

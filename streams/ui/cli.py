@@ -12,6 +12,7 @@ from detectors.errors import ConfigurationError
 from detectors.synthetic import SCENARIOS
 from streams.errors import DriftlineError
 from streams.offline.reference import add_reference_commands
+from streams.ui.audit_cli import add_audit_command
 from streams.ui.commands import (
     cmd_bench_join,
     cmd_bench_quality,
@@ -186,6 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--out", type=Path, required=True, help="where to write alerts (JSONL)")
     replay.add_argument("--deadletter", type=Path,
                         help="where to write dead letters (JSONL; default: not written)")
+    replay.add_argument("--audit-out", type=Path, help="where to write the audit records "
+                        "(JSONL; default: not written): the settings hash, each reference set, "
+                        "alert and retrain request, as the worker publishes them on the audit "
+                        "topic")
     replay.add_argument("--quiet", action="store_true", help="no progress bar")
     replay.add_argument("--report", type=Path, help="also write the run's HTML report here "
                         "(one self-contained page: models, windows, alerts with their "
@@ -244,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     status_cmd.set_defaults(run=cmd_status)
 
     add_reference_commands(commands)
+    add_audit_command(commands)
 
     rebaseline = commands.add_parser(
         "rebaseline", help="accept the new normal: restart a model's reference",
@@ -254,7 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     rebaseline.add_argument("--model", required=True, help="model_id")
     rebaseline.add_argument("--version", help="model_version (default: every version)")
     rebaseline.add_argument("--reason", default="requested by an operator",
-                            help="recorded in the resolution alerts")
+                            help="recorded in the resolution alerts and the audit trail")
+    rebaseline.add_argument("--by", help="who asks, as the audit trail records it (default: "
+                            "user@host of this shell)")
     rebaseline.set_defaults(run=cmd_rebaseline)
 
     bench = commands.add_parser("bench", help="benchmarks that print figures",

@@ -159,13 +159,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
                               "labels": str(args.labels) if args.labels else None}, settings)
     stats = replay(settings, args.predictions, args.out, labels=args.labels,
                    deadletter_out=args.deadletter, retrain_out=args.retrain_out,
-                   progress=None if args.quiet else sys.stderr, summary=summary)
+                   progress=None if args.quiet else sys.stderr, summary=summary,
+                   audit_out=args.audit_out)
     print(f"replayed {stats.events:,} events ({stats.lines:,} lines, {stats.labels:,} labels, "
           f"{stats.joined:,} joined) in {stats.seconds:.2f} s = "
           f"{stats.events_per_second:,.0f} events/s; {stats.windows:,} windows, "
           f"{stats.alerts} alerts → {args.out}, {stats.retrain} retrain requests"
           f"{' → ' + str(args.retrain_out) if args.retrain_out else ''}, "
-          f"{stats.dead_letters} dead letters", file=sys.stderr)
+          f"{stats.dead_letters} dead letters"
+          f"{'; audit records → ' + str(args.audit_out) if args.audit_out else ''}",
+          file=sys.stderr)
     if summary is not None:
         from streams.offline.report import read_alerts, write_report
         from streams.offline.run_summary import write_summary
@@ -217,7 +220,7 @@ def cmd_rebaseline(args: argparse.Namespace) -> int:
     settings = _settings(args)
     cluster_metadata(settings.bootstrap_servers, kafka=settings.kafka)
     command = {"command": "rebaseline", "model_id": args.model, "ts": time.time(),
-               "reason": args.reason}
+               "reason": args.reason, "requested_by": args.by or _operator()}
     if args.version:
         command["model_version"] = args.version
     failures: list[str] = []
@@ -234,6 +237,18 @@ def cmd_rebaseline(args: argparse.Namespace) -> int:
     print(f"rebaseline of {args.model} {args.version or '(all versions)'} published to "
           f"{settings.topics.name('control')}")
     return 0
+
+
+def _operator() -> str:
+    """Who runs this command, as the audit trail records it: ``user@host``."""
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):       # no name for this uid (a container)
+        user = f"uid {os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
 
 
 def cmd_tail(args: argparse.Namespace) -> int:

@@ -11,6 +11,9 @@ Routes:
 * ``/api/models``, ``/api/labels``, ``/api/alerts?limit=``,
   ``/api/throughput?limit=``, ``/api/series?model_id=&model_version=&limit=`` —
   the hot view as JSON;
+* ``/api/drilldown?model_id=&model_version=&feature=`` or ``?alert_id=``,
+  ``/api/audit?model_id=&model_version=&limit=`` — the drill-down and the audit trail
+  (:mod:`streams.ui.drilldown`);
 * ``/events`` — server-sent events: one ``snapshot``, then an ``update`` with
   only the new windows, alerts and throughput samples after each write.
 
@@ -41,6 +44,7 @@ from streams.runtime.connections import redacted
 from streams.settings import Settings
 from streams.state.connect import async_redis_client, redis_client
 from streams.state.hotview import HotView
+from streams.ui import drilldown
 from streams.ui.access import access_middleware
 
 log = logging.getLogger("driftline.dashboard")
@@ -202,6 +206,27 @@ async def _series(request: web.Request) -> web.Response:
                        request.query["model_version"], _limit(request, 360))
 
 
+async def _drilldown_view(request: web.Request, view: Any) -> web.Response:
+    """``view(hot_view, query)`` as JSON; its refusals as 400 (bad request) or 404 (unknown)."""
+    try:
+        value = await asyncio.to_thread(view, request.app[_HOT_VIEW], dict(request.query))
+    except drilldown.NotInLiveView as exc:
+        raise web.HTTPNotFound(text=str(exc)) from exc
+    except drilldown.DrillDownError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from exc
+    except redis.RedisError as exc:
+        raise web.HTTPServiceUnavailable(text=f"hot view unreadable: {exc}") from exc
+    return web.Response(body=orjson.dumps(value), content_type="application/json")
+
+
+async def _drilldown(request: web.Request) -> web.Response:
+    return await _drilldown_view(request, drilldown.drilldown)
+
+
+async def _audit(request: web.Request) -> web.Response:
+    return await _drilldown_view(request, drilldown.audit_trail)
+
+
 async def _send(response: web.StreamResponse, event: str, payload: Any) -> None:
     await response.write(b"event: " + event.encode() + b"\ndata: " + orjson.dumps(payload)
                          + b"\n\n")
@@ -275,6 +300,8 @@ def make_app(settings: Settings, hot: HotView | None = None) -> web.Application:
     app.router.add_get("/api/alerts", _alerts)
     app.router.add_get("/api/throughput", _throughput)
     app.router.add_get("/api/series", _series)
+    app.router.add_get("/api/drilldown", _drilldown)
+    app.router.add_get("/api/audit", _audit)
     app.router.add_get("/events", _events)
     app.router.add_static("/static", STATIC_DIR)
     return app

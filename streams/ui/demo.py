@@ -150,6 +150,7 @@ def run_demo(settings: Settings, events: int, rate: float, scenario: str,
                 result.delivery = _wait_for_delivery(delivery[1], len(result.alerts), 60.0)
             result.labels = HotView(settings.redis_url, settings.group_id,
                                     security=settings.redis).labels()
+            _print_audit(settings, spec.model_id, out)
             if stay is not None:
                 where = f" at {dashboard.url}" if dashboard is not None else ""
                 print(f"\nall predictions published; the stack and dashboard{where} stay up "
@@ -267,6 +268,14 @@ def _print_alerts(reader: TopicReader, spec: ScenarioSpec, result: DemoResult,
                   f"events {start_index:,}–{end_index:,}  {record['detector']} "
                   f"{record['statistic']:.3g} > {record['threshold']:.3g}\n"
                   f"      {record['explanation']}", file=out, flush=True)
+
+
+def _print_audit(settings: Settings, model_id: str, out: IO[str]) -> None:
+    """The model's audit trail, as ``driftline audit --model`` prints it."""
+    from streams.ui.audit_cli import model_history, print_history, read_audit
+
+    print(f"\n── audit trail of {model_id} (driftline audit --model {model_id}) ──", file=out)
+    print_history(model_history(read_audit(settings, idle_s=1.0), model_id), model_id, out)
 
 
 def _summarise(result: DemoResult, out: IO[str]) -> None:

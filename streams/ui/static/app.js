@@ -200,6 +200,18 @@ function renderDrift() {
     if (ranked.length > COLORED_TESTS) {
       legend.append(el("span", {}, `+ ${ranked.length - COLORED_TESTS} more (gray)`));
     }
+    // Every feature with a distribution test opens its drill-down (drilldown.js).
+    const features = [...new Set([...tests.keys()].map((test) => test.split(":"))
+      .filter((p) => p.length === 2 && p[1] !== "(joint)" &&
+                     (p[0] === "data_drift" || p[0] === "prediction_drift"))
+      .map((p) => p[1]))].sort();
+    let links = card.querySelector(".features");
+    if (!links) { links = el("div", { class: "features" }); card.append(links); }
+    if (links.dataset.features !== features.join("\n")) {   // kept while unchanged
+      links.dataset.features = features.join("\n");
+      links.replaceChildren("drill down: ", ...features.map((feature) => el("button", {
+        type: "button", "data-drill-model": name, "data-drill-feature": feature }, feature)));
+    }
   }
   document.getElementById("drift-empty").hidden = names.length > 0;
 }

@@ -15,9 +15,11 @@ from tests.contract import validate
 
 def replay_into(out: Path, predictions: Path, labels: Path) -> dict[str, bytes]:
     out.mkdir()
-    paths = {name: out / f"{name}.jsonl" for name in ("alerts", "retrain", "deadletter")}
+    paths = {name: out / f"{name}.jsonl" for name in ("alerts", "retrain", "deadletter",
+                                                          "audit")}
     replay(load_settings(environ={}), predictions, paths["alerts"], labels=labels,
-           deadletter_out=paths["deadletter"], retrain_out=paths["retrain"], progress=None)
+           deadletter_out=paths["deadletter"], retrain_out=paths["retrain"], progress=None,
+           audit_out=paths["audit"])
     return {name: path.read_bytes() for name, path in paths.items()}
 
 
@@ -43,6 +45,18 @@ def test_two_replays_of_the_same_files_are_byte_identical(tmp_path: Path) -> Non
     for request in map(orjson.loads, first["retrain"].splitlines()):
         validate(request, "retrain")
         assert request["training_window"]["end_ts"] <= request["ts"] <= last_ts
+    audit = [orjson.loads(line) for line in first["audit"].splitlines()]
+    for record in audit:
+        validate(record, "audit")
+    kinds = [r["kind"] for r in audit]
+    assert kinds[:2] == ["config", "reference_set"], kinds
+    # Every alert and retrain request is in the trail, in the order they were published.
+    alert_ids = [orjson.loads(line)["alert_id"] for line in first["alerts"].splitlines()]
+    assert [r["audit_id"] for r in audit if r["kind"] == "alert"] == alert_ids
+    retrain_ids = [orjson.loads(line)["retrain_id"] for line in first["retrain"].splitlines()]
+    assert [r["audit_id"] for r in audit if r["kind"] == "retrain_request"] == retrain_ids
+    # Stamped with event time: a reference at its last event, an alert at its window's end.
+    assert audit[1]["ts"] == audit[1]["details"]["reference"]["end_ts"]
     (dead,) = map(orjson.loads, first["deadletter"].splitlines())
     validate(dead, "deadletter")
     # Stamped with the newest prediction of its chunk (the broken line is line 30,001).

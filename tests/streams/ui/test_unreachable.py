@@ -40,6 +40,7 @@ def run_without_stack(*command: str) -> tuple[subprocess.CompletedProcess[str], 
     (("worker",), "redis"),  # Redis is checked first
     (("tail", "--limit", "1"), "kafka"),
     (("rebaseline", "--model", "credit-risk"), "kafka"),
+    (("audit", "--model", "credit-risk"), "kafka"),
 ])
 def test_a_command_without_its_stack_fails_in_two_lines(command: tuple[str, ...],
                                                         needs: str) -> None:
