@@ -12,6 +12,7 @@ from detectors.errors import ConfigurationError
 from detectors.synthetic import SCENARIOS
 from streams.errors import DriftlineError
 from streams.offline.reference import add_reference_commands
+from streams.settings_service import LOG_FORMATS
 from streams.ui.commands import (
     cmd_bench_join,
     cmd_bench_quality,
@@ -28,6 +29,7 @@ from streams.ui.commands import (
     cmd_up,
     cmd_worker,
 )
+from streams.ui.logs import configure_logging
 from streams.version import driftline_version
 
 DESCRIPTION = """\
@@ -79,6 +81,11 @@ def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
                          "defaults and environment variables)")
     options.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                          default="INFO" if top else argparse.SUPPRESS, help="default: INFO")
+    options.add_argument("--log-format", choices=list(LOG_FORMATS),
+                         default=None if top else argparse.SUPPRESS,
+                         help="text lines, or one JSON object per line (ts, level, logger, "
+                         "message) for a log collector (default: log.format, "
+                         "DRIFTLINE_LOG_FORMAT, else text)")
 
 
 class _CommandParser(argparse.ArgumentParser):
@@ -318,11 +325,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _configured_log_format(config: Path | None) -> str:
+    """``log.format`` of the settings; ``text`` when they do not load (the command says why)."""
+    from streams.settings import load_settings
+
+    # Quiet: the command loads them again, and logs their warnings in the chosen format.
+    logging.disable(logging.CRITICAL)
+    try:
+        return load_settings(config).log.format
+    except (DriftlineError, ConfigurationError):
+        return "text"
+    finally:
+        logging.disable(logging.NOTSET)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``driftline`` console script."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_level, args.log_format or _configured_log_format(args.config))
     try:
         code: int = args.run(args)
     except (DriftlineError, ConfigurationError) as exc:

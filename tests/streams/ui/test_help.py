@@ -107,7 +107,7 @@ def test_every_environment_variable_a_help_text_names_is_read() -> None:
     assert {"DRIFTLINE_CONFIG", "DRIFTLINE_BOOTSTRAP_SERVERS", "DRIFTLINE_DASHBOARD_PORT"} <= named
     for variable in sorted(named - {"DRIFTLINE_CONFIG"}):
         changed = False
-        for value in ("7", "1234", "true", "other.example:1", "0.5"):
+        for value in ("7", "1234", "true", "other.example:1", "0.5", "json"):
             try:
                 changed = load_settings(environ={variable: value}) != defaults
             except (SettingsError, ConfigurationError):
