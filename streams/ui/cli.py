@@ -117,17 +117,21 @@ def build_parser() -> argparse.ArgumentParser:
         "worker", help="run one worker against the configured Kafka and Redis",
         description="Consume the predictions, labels and control topics in batches, monitor "
         "every model, join labels to their predictions, publish alerts, retrain requests and "
-        "dead letters, checkpoint state with offsets to Redis and serve Prometheus metrics "
-        "(worker.metrics_port, default 9464). Start more workers with the same group_id to "
-        "scale out over partitions. SIGTERM stops it cleanly. Needs a running Kafka and "
-        "Redis: `driftline up` starts both, with a worker of its own.")
+        "dead letters and checkpoint state with offsets to Redis. It runs inside a Faust app "
+        "whose one web port (web.host:web.port, DRIFTLINE_WEB_HOST/PORT, default "
+        "127.0.0.1:8765) serves the live dashboard, Prometheus /metrics, /healthz (alive) "
+        "and /readyz (partitions assigned, Redis and broker reachable). Start more workers "
+        "with the same group_id to scale out over partitions. SIGTERM stops it cleanly, "
+        "after a last checkpoint. Needs a running Kafka and Redis: `driftline up` starts "
+        "both, with a worker of its own.")
     worker.set_defaults(run=cmd_worker)
 
     up = commands.add_parser(
         "up", help="start the embedded stack (Tansu broker, Redis), a worker and the dashboard",
         description="Start a Tansu Kafka broker and a redis-server on free loopback ports, "
-        "create the topics, run a worker and serve the live dashboard (dashboard.port, "
-        "default 8765; a free port if that one is busy; -1 = none); prints the addresses. "
+        "create the topics and run a worker, whose web port serves the live dashboard, "
+        "/metrics and the probes (web.port, default 8765; a free port if that one is busy; "
+        "-1 = none); prints the addresses. "
         "Ctrl-C or SIGTERM stops all of them (they also stop if this process is killed).")
     up.set_defaults(run=cmd_up)
 
@@ -137,10 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
         "recent alerts, label coverage and throughput, pushed to the page (server-sent "
         "events) as the workers write the live view in Redis. Reads the configured redis_url "
         "and group_id (e.g. DRIFTLINE_REDIS_URL=<the Redis `driftline up` printed>); listens "
-        "on dashboard.host:dashboard.port (DRIFTLINE_DASHBOARD_HOST/PORT, default "
-        "127.0.0.1:8765). Ctrl-C stops it.")
+        "on web.host:web.port (DRIFTLINE_WEB_HOST/PORT, default 127.0.0.1:8765; every "
+        "worker serves the same page on its own web port) with /healthz and /readyz. "
+        "Ctrl-C stops it.")
     dashboard.add_argument("--port", type=int, help="port to listen on (0 = any free port; "
-                           "default: dashboard.port)")
+                           "default: web.port)")
     dashboard.set_defaults(run=cmd_dashboard)
 
     demo = commands.add_parser(
