@@ -30,6 +30,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any, cast
 
 import faust
@@ -126,8 +127,9 @@ def make_app(settings: Settings, *, worker: bool = True,
         web_port=port,
         web_bind=settings.web.host,
         web_host=settings.web.host,
-        web_application_options={"middlewares": [access_middleware(settings.dashboard,
-                                                                   OPEN_PATHS)]},
+        # The Host allow-list's default names the address the port listens on.
+        web_application_options={"middlewares": [access_middleware(
+            replace(settings.dashboard, host=settings.web.host), OPEN_PATHS)]},
     )
     app.worker_service = WorkerService(settings, worker_factory) if worker else None
     app.health = Health(settings, app.worker_service)

@@ -27,6 +27,7 @@ class Served:
     def __init__(self, app: DriftlineApp) -> None:
         self.app = app
         self.port = int(app.conf.web_port)
+        self.host = str(app.conf.web_bind)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=run_app, args=(app, self.stop), daemon=True)
 
@@ -35,7 +36,7 @@ class Served:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                if probe.connect_ex((self.host, self.port)) == 0:
                     return self
             time.sleep(0.02)
         raise RuntimeError(f"nothing listens on port {self.port}")
@@ -45,10 +46,10 @@ class Served:
         self.thread.join(30)
 
 
-def serve(dashboard: DashboardSettings) -> Iterator[Served]:
+def serve(dashboard: DashboardSettings, host: str = "127.0.0.1") -> Iterator[Served]:
     # Nothing listens on port 9: the refused requests never reach Redis.
     settings = replace(Settings(), redis_url="redis://127.0.0.1:9/0", dashboard=dashboard,
-                       web=WebSettings(port=0))
+                       web=WebSettings(port=0, host=host))
     with Served(make_app(settings, worker=False)) as running:
         yield running
 
@@ -65,7 +66,7 @@ def locked_dashboard() -> Iterator[Served]:
 
 def get(dashboard: Served, path: str = "/", host: str | None = None,
         **headers: str) -> tuple[int, dict[str, str], bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", dashboard.port, timeout=10)
+    connection = http.client.HTTPConnection(dashboard.host, dashboard.port, timeout=10)
     try:
         connection.putrequest("GET", path, skip_host=True)
         connection.putheader("Host", host or f"127.0.0.1:{dashboard.port}")
@@ -130,3 +131,10 @@ def test_the_probes_answer_without_credentials_or_a_known_host(locked_dashboard:
 
 def test_a_dashboard_without_a_worker_serves_no_metrics(open_dashboard: Served) -> None:
     assert get(open_dashboard, "/metrics")[0] == 404
+
+
+def test_the_address_the_web_port_listens_on_is_an_allowed_host() -> None:
+    # Any 127/8 address is this machine: one that is not 127.0.0.1 stands for a pod's IP.
+    for running in serve(DashboardSettings(), host="127.0.0.2"):
+        assert get(running, host=f"127.0.0.2:{running.port}")[0] == 200
+        assert get(running, host=f"127.0.0.3:{running.port}")[0] == 403
