@@ -37,6 +37,7 @@ import faust
 from faust.app.base import BootStrategy
 from faust.web import Request, Response, View
 
+from streams.errors import DriftlineError
 from streams.runtime.probes import HEALTH, METRICS_ROUTES, OPEN_PATHS, PROBE_ROUTES, Health
 from streams.runtime.worker import Worker, WorkerStats
 from streams.runtime.worker_service import WorkerService
@@ -191,7 +192,12 @@ async def serve(app: DriftlineApp, stop: threading.Event | None = None) -> Worke
                                   name="driftline-stop", daemon=True)
         waiter.start()
     try:
-        await app.start()
+        try:
+            await app.start()
+        except OSError as exc:
+            raise DriftlineError(f"web.port: cannot serve on {app.conf.web_bind}:"
+                                 f"{app.conf.web_port} ({exc}); set DRIFTLINE_WEB_PORT to a "
+                                 "free port (0 = any)") from exc
         await finished.wait()
     finally:
         await app.stop()

@@ -6,6 +6,7 @@ lazily), and the worker in these tests fails or is never started.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from dataclasses import replace
@@ -59,3 +60,12 @@ def test_a_batch_loop_that_fails_stops_the_app_with_its_error() -> None:
     assert app.health is not None and app.health.alive() == {
         "alive": False, "reason": "the worker's batch loop failed: DriftlineError('redis_url: "
         "cannot reach redis://127.0.0.1:9/0')"}
+
+
+def test_a_busy_web_port_is_an_error_naming_the_setting() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        app = make_app(settings(port=taken.getsockname()[1]), worker=False)
+        with pytest.raises(DriftlineError, match=r"web.port: cannot serve on 127.0.0.1:\d+ "):
+            run_app(app, threading.Event())
