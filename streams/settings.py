@@ -35,6 +35,7 @@ from streams.settings_security import (
     read_secret,
     redis_settings,
 )
+from streams.settings_service import LogSettings, WebSettings, web_settings
 from streams.settings_sources import (
     CONFIG_VAR,
     apply_environment,
@@ -159,10 +160,11 @@ class WorkerSettings:
     session_timeout_ms
         Kafka consumer-group session timeout.
     metrics_port
-        Port of the Prometheus ``/metrics`` endpoint (0 = any free port, -1 = off).
+        Deprecated: ``/metrics`` is served on the worker's one web port, ``web.port``.
+        When set (and ``web.port`` is not), it is used as ``web.port``, with a warning.
     metrics_host
-        Address the metrics endpoint listens on: this machine only unless set
-        (``0.0.0.0`` for a Prometheus elsewhere, e.g. in a container).
+        Deprecated: when set (and ``web.host`` is not), it is used as ``web.host``, with
+        a warning.
     metrics_max_series
         Most labelled series per metric; beyond it new label values are not exported.
     missing_checkpoint
@@ -252,15 +254,18 @@ class LabelSettings:
 
 @dataclass(frozen=True)
 class DashboardSettings:
-    """Where the live web dashboard listens (``driftline dashboard``, ``up`` and ``demo``).
+    """Who may read the live web dashboard, served on the worker's web port (``web``).
 
     Parameters
     ----------
     port
-        Port of the page (0 = any free port, -1 = no dashboard in ``up``/``demo``).
+        Deprecated: the dashboard is served on ``web.port``. When set (and neither
+        ``web.port`` nor ``worker.metrics_port`` is), it is used as ``web.port``, with a
+        warning.
     host
-        Address it listens on. The default keeps it on this machine; before listening
-        on another address, set a ``token`` or a ``username`` and ``password``.
+        Deprecated: when set (and ``web.host`` is not), it is used as ``web.host``, with
+        a warning. Before listening on an address other than loopback, set a ``token``
+        or a ``username`` and ``password``.
     allowed_hosts
         Host names (``Host`` header, without port) the page answers to; any other is
         refused, a defence against DNS rebinding. Empty: ``localhost``, ``127.0.0.1``,
@@ -385,6 +390,8 @@ class Settings:
     performance: PerformanceConfig = field(default_factory=PerformanceConfig)
     estimation: EstimationConfig = field(default_factory=EstimationConfig)
     dashboard: DashboardSettings = field(default_factory=DashboardSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    log: LogSettings = field(default_factory=LogSettings)
     inputs: tuple[InputSettings, ...] = ()
 
     def with_overrides(self, **changes: Any) -> Settings:
@@ -397,7 +404,9 @@ _SECTIONS: dict[str, type] = {
     "worker": WorkerSettings, "labels": LabelSettings, "alerts": AlertSettings,
     "dashboard": DashboardSettings, "performance": PerformanceConfig,
     "estimation": EstimationConfig, "redis": RedisSettings, "delivery": DeliverySettings,
+    "web": WebSettings, "log": LogSettings,
 }
+
 
 
 def load_settings(path: str | Path | None = None,
@@ -466,6 +475,7 @@ def _build(raw: dict[str, Any], env: Mapping[str, str]) -> Settings:
                             f"no metrics endpoint), got {worker.metrics_port}")
     if topics.partitions < 1:
         raise SettingsError(f"topics.partitions: expected an integer >= 1, got {topics.partitions}")
+    values["web"] = web_settings(raw, values)
     return Settings(**values)
 
 

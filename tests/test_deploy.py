@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from detectors.base import TestResult
 from detectors.monitor import Finding, WindowReport
 from streams.runtime.metrics import WorkerMetrics
-from streams.settings import WorkerSettings
+from streams.settings_service import WebSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -240,7 +240,7 @@ def test_prometheus_scrapes_every_worker(prometheus: dict[str, Any]) -> None:
     (sd,) = jobs["driftline-worker"]["dns_sd_configs"]
     assert sd["names"] == ["worker"]
     assert sd["type"] == "A"
-    assert sd["port"] == WorkerSettings().metrics_port
+    assert sd["port"] == WebSettings().port
     assert jobs["driftline-worker"].get("metrics_path", "/metrics") == "/metrics"
 
 
@@ -319,4 +319,4 @@ def test_compose_opens_nothing_by_default() -> None:
     assert services["kafka"]["ports"] == ["127.0.0.1:9094:9094"]
     # Workers have no host port; their metrics listen inside the network for Prometheus.
     assert "ports" not in services["worker"]
-    assert services["worker"]["environment"]["DRIFTLINE_WORKER_METRICS_HOST"] == "0.0.0.0"
+    assert services["worker"]["environment"]["DRIFTLINE_WEB_HOST"] == "0.0.0.0"

@@ -22,6 +22,10 @@ message. With ``warmup=False`` the whole stream is measured from its first
 event, one-time costs included (at 200,000 events, half of the 20-model stream
 is reference).
 
+The worker runs as ``driftline worker`` runs it: inside its Faust app
+(:func:`streams.runtime.app.make_app`, web server on a free port), its batch loop
+in the thread of the app's worker service.
+
 Times run from the first message received (or the mark) to the last, so group
 joins and start-up are excluded; the worker polls with a short timeout
 (:data:`POLL_TIMEOUT_S`) so that waiting for a last batch that never fills is
@@ -273,18 +277,28 @@ class MarkedWorker(Worker):
 
 
 def worker_rate(settings: Settings, topic: FilledTopic) -> float:
-    """Events/s of a driftline worker over the measured part of ``topic``.
+    """Events/s of a driftline worker, inside its Faust app, over the measured part of ``topic``.
 
-    The worker reads the whole topic; its clock runs from the moment it has
-    read the warm-up part (or, without one, from the start of its first batch)
-    to the end of its last batch.
+    The worker runs as ``driftline worker`` runs it: its batch loop in the thread of
+    the app's worker service, next to the app's event loop and web server. It reads
+    the whole topic; its clock runs from the moment it has read the warm-up part (or,
+    without one, from the start of its first batch) to the end of its last batch.
     """
-    worker = MarkedWorker(settings, topic.warmup_messages)
+    from streams.runtime.app import make_app, run_app
+
+    app = make_app(settings, worker_factory=lambda s: MarkedWorker(s, topic.warmup_messages))
+    service = app.worker_service
+    assert service is not None
     stop = threading.Event()
-    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread = threading.Thread(target=run_app, args=(app, stop), daemon=True)
     thread.start()
-    total_messages = topic.warmup_messages + topic.messages
     deadline = time.monotonic() + 300
+    while service.worker is None and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    worker = service.worker
+    if not isinstance(worker, MarkedWorker):
+        raise RuntimeError(f"the app did not start its worker: {service.error!r}")
+    total_messages = topic.warmup_messages + topic.messages
     while worker.stats.messages < total_messages and time.monotonic() < deadline:
         time.sleep(0.05)
     stop.set()
@@ -303,7 +317,7 @@ def worker_rate(settings: Settings, topic: FilledTopic) -> float:
 
 
 def bench_settings(stack: EmbeddedStack, environ: Mapping[str, str] | None = None) -> Settings:
-    """Settings for one measurement: fresh topics and group, one partition, no metrics port.
+    """Settings for one measurement: fresh topics and group, one partition, a free web port.
 
     ``environ`` adds settings variables (:data:`MONITOR_VARIABLES`, say).
     """
@@ -313,7 +327,7 @@ def bench_settings(stack: EmbeddedStack, environ: Mapping[str, str] | None = Non
         "DRIFTLINE_BOOTSTRAP_SERVERS": stack.bootstrap_servers,
         "DRIFTLINE_REDIS_URL": stack.redis_url, "DRIFTLINE_GROUP_ID": f"bench-{tag}",
         "DRIFTLINE_TOPIC_PREFIX": f"bench{tag}.", "DRIFTLINE_PARTITIONS": "1",
-        "DRIFTLINE_SESSION_TIMEOUT_MS": "6000", "DRIFTLINE_METRICS_PORT": "-1"})
+        "DRIFTLINE_SESSION_TIMEOUT_MS": "6000", "DRIFTLINE_WEB_PORT": "0"})
     settings = settings.with_overrides(worker=replace(settings.worker,
                                                       poll_timeout_s=POLL_TIMEOUT_S))
     ensure_topics(settings)

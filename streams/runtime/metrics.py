@@ -20,7 +20,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     Info,
-    start_http_server,
+    generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
@@ -251,7 +251,6 @@ class WorkerMetrics:
         """Count one published alert."""
         self.alerts.labels(alert["kind"], alert["status"]).inc()
 
-    def serve(self, port: int, host: str = "0.0.0.0") -> int:  # noqa: S104 - an exporter
-        """Serve ``/metrics`` on ``host:port`` (0 = any free port); return the port."""
-        server, _thread = start_http_server(port, addr=host, registry=self.registry)
-        return int(server.server_port)
+    def exposition(self) -> bytes:
+        """Every metric in the Prometheus text format (what ``/metrics`` answers)."""
+        return bytes(generate_latest(self.registry))

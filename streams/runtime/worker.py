@@ -75,7 +75,8 @@ class Worker:
         self.settings = settings
         self.stats = WorkerStats()
         self.metrics = WorkerMetrics(settings.worker.metrics_max_series)
-        self.metrics_port: int | None = None
+        self.assignments = 0
+        """Assignments received from the group so far (``/readyz``: 0 = not yet a member)."""
         # The inputs: driftline's topics, or a mapped topic of the user's own per role
         # (the checkpoints and pending predictions are then keyed by the mapped topic).
         self._topic, self._labels_topic, self._control_topic = input_topics(settings)
@@ -127,11 +128,6 @@ class Worker:
         audit = self._producer.list_topics(self._audit_topic, timeout=10).topics.get(
             self._audit_topic)
         self._audit_partitions = len(audit.partitions) if audit is not None else 0
-        if self.settings.worker.metrics_port >= 0:
-            self.metrics_port = self.metrics.serve(self.settings.worker.metrics_port,
-                                                   self.settings.worker.metrics_host)
-            log.info("metrics on http://%s:%d/metrics", self.settings.worker.metrics_host,
-                     self.metrics_port)
         # The label monitors' challengers use river: pay for its import now, not at the
         # first label.
         import river.linear_model  # noqa: F401
@@ -383,6 +379,7 @@ class Worker:
             self._pending.restore(partition, state.offsets.get(self._topic))
         log.info("assigned %s", [(tp.topic, tp.partition, tp.offset) for tp in partitions])
         consumer.assign(partitions)
+        self.assignments += 1
         self._publish_alerts(resets)
         self._publish_audit([alert_record(alert, alert["partition"]) for alert in resets])
 
@@ -409,6 +406,22 @@ class Worker:
         # A newer owner claimed it. Its messages are skipped, not paused: librdkafka keeps a
         # paused partition paused when the next rebalance gives it back.
         self._forget([TopicPartition(self._topic, partition)])
+
+    def partitions(self) -> list[int]:
+        """Partition numbers this worker owns now (any thread; a copy)."""
+        return sorted(self._partitions)
+
+    def broker_reachable(self, timeout_s: float) -> bool:
+        """Whether the broker answers a metadata request for the predictions topic.
+
+        Asked through the producer, whose client is safe to use from another thread
+        (the web server's probe) while the batch loop runs.
+        """
+        try:
+            self._producer.list_topics(self._topic, timeout=timeout_s)
+        except KafkaException:
+            return False
+        return True
 
     def engines(self) -> dict[int, MonitorEngine]:
         """The monitor engines of the partitions currently assigned (read-only use)."""

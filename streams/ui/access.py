@@ -4,8 +4,10 @@ The ``Host`` check is the defence against DNS rebinding: a web page elsewhere
 that points its own name at 127.0.0.1 makes the browser send that name, which
 is refused. Credentials are required only when configured (``dashboard.token``
 or ``dashboard.username``/``password``); the page, ``/api`` and ``/events`` all
-sit behind them. A browser that followed a link with ``?token=…`` gets a cookie,
-so the page's own requests (``EventSource`` cannot set headers) carry it.
+sit behind them. The operational endpoints on the same port (``/metrics`` and the
+probes) are not the dashboard's: they are left open. A browser that followed a
+link with ``?token=…`` gets a cookie, so the page's own requests (``EventSource``
+cannot set headers) carry it.
 """
 
 from __future__ import annotations
@@ -35,12 +37,20 @@ def host_name(header: str) -> str:
     return header.rpartition(":")[0].lower() if header.count(":") == 1 else header.lower()
 
 
-def access_middleware(settings: DashboardSettings) -> Middleware:
-    """An aiohttp middleware that enforces ``settings``' allowed hosts and credentials."""
+def access_middleware(settings: DashboardSettings,
+                      open_paths: frozenset[str] = frozenset()) -> Middleware:
+    """An aiohttp middleware that enforces ``settings``' allowed hosts and credentials.
+
+    ``open_paths`` (``/metrics``, ``/healthz``, ``/readyz``) are served to anyone who
+    reaches the port: Prometheus and the kubelet name the pod by its address, and
+    carry no dashboard credentials.
+    """
     allowed = settings.host_names()
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in open_paths:
+            return await handler(request)
         if "*" not in allowed and host_name(request.host) not in allowed:
             raise web.HTTPForbidden(text=f"unknown Host {request.host!r}: add it to "
                                          "dashboard.allowed_hosts\n")

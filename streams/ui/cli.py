@@ -12,6 +12,7 @@ from detectors.errors import ConfigurationError
 from detectors.synthetic import SCENARIOS
 from streams.errors import DriftlineError
 from streams.offline.reference import add_reference_commands
+from streams.settings_service import LOG_FORMATS
 from streams.ui.audit_cli import add_audit_command
 from streams.ui.commands import (
     cmd_bench_join,
@@ -30,6 +31,7 @@ from streams.ui.commands import (
     cmd_up,
     cmd_worker,
 )
+from streams.ui.logs import configure_logging
 from streams.version import driftline_version
 
 DESCRIPTION = """\
@@ -81,6 +83,11 @@ def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
                          "defaults and environment variables)")
     options.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                          default="INFO" if top else argparse.SUPPRESS, help="default: INFO")
+    options.add_argument("--log-format", choices=list(LOG_FORMATS),
+                         default=None if top else argparse.SUPPRESS,
+                         help="text lines, or one JSON object per line (ts, level, logger, "
+                         "message) for a log collector (default: log.format, "
+                         "DRIFTLINE_LOG_FORMAT, else text)")
 
 
 class _CommandParser(argparse.ArgumentParser):
@@ -112,10 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
         "worker", help="run one worker against the configured Kafka and Redis",
         description="Consume the predictions, labels and control topics in batches, monitor "
         "every model, join labels to their predictions, publish alerts, retrain requests and "
-        "dead letters, checkpoint state with offsets to Redis and serve Prometheus metrics "
-        "(worker.metrics_port, default 9464). Start more workers with the same group_id to "
-        "scale out over partitions. SIGTERM stops it cleanly. Needs a running Kafka and "
-        "Redis: `driftline up` starts both, with a worker of its own.")
+        "dead letters and checkpoint state with offsets to Redis. It runs inside a Faust app "
+        "whose one web port (web.host:web.port, DRIFTLINE_WEB_HOST/PORT, default "
+        "127.0.0.1:8765) serves the live dashboard, Prometheus /metrics, /healthz (alive) "
+        "and /readyz (partitions assigned, Redis and broker reachable). Start more workers "
+        "with the same group_id to scale out over partitions. SIGTERM stops it cleanly, "
+        "after a last checkpoint. Needs a running Kafka and Redis: `driftline up` starts "
+        "both, with a worker of its own.")
     worker.set_defaults(run=cmd_worker)
 
     deliver = commands.add_parser(
@@ -134,9 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser(
         "up", help="start the embedded stack (Tansu broker, Redis), a worker and the dashboard",
         description="Start a Tansu Kafka broker and a redis-server on free loopback ports, "
-        "create the topics, run a worker and serve the live dashboard (dashboard.port, "
-        "default 8765; a free port if that one is busy; -1 = none) and, when webhooks are "
-        "configured (sinks.webhooks), `driftline deliver`; prints the addresses. "
+        "create the topics and run a worker, whose web port serves the live dashboard, "
+        "/metrics and the probes (web.port, default 8765; a free port if that one is busy; "
+        "-1 = none), and, when webhooks are configured (sinks.webhooks), `driftline deliver`; "
+        "prints the addresses. "
         "Ctrl-C or SIGTERM stops all of them (they also stop if this process is killed).")
     up.set_defaults(run=cmd_up)
 
@@ -146,10 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
         "recent alerts, label coverage and throughput, pushed to the page (server-sent "
         "events) as the workers write the live view in Redis. Reads the configured redis_url "
         "and group_id (e.g. DRIFTLINE_REDIS_URL=<the Redis `driftline up` printed>); listens "
-        "on dashboard.host:dashboard.port (DRIFTLINE_DASHBOARD_HOST/PORT, default "
-        "127.0.0.1:8765). Ctrl-C stops it.")
+        "on web.host:web.port (DRIFTLINE_WEB_HOST/PORT, default 127.0.0.1:8765; every "
+        "worker serves the same page on its own web port) with /healthz and /readyz. "
+        "Ctrl-C stops it.")
     dashboard.add_argument("--port", type=int, help="port to listen on (0 = any free port; "
-                           "default: dashboard.port)")
+                           "default: web.port)")
     dashboard.set_defaults(run=cmd_dashboard)
 
     demo = commands.add_parser(
@@ -342,11 +354,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _configured_log_format(config: Path | None) -> str:
+    """``log.format`` of the settings; ``text`` when they do not load (the command says why)."""
+    from streams.settings import load_settings
+
+    # Quiet: the command loads them again, and logs their warnings in the chosen format.
+    logging.disable(logging.CRITICAL)
+    try:
+        return load_settings(config).log.format
+    except (DriftlineError, ConfigurationError):
+        return "text"
+    finally:
+        logging.disable(logging.NOTSET)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``driftline`` console script."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_level, args.log_format or _configured_log_format(args.config))
     try:
         code: int = args.run(args)
     except (DriftlineError, ConfigurationError) as exc:

@@ -39,17 +39,22 @@ class _Stop:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    """Run one worker until SIGTERM/SIGINT."""
+    """Run one worker inside its Faust app until SIGTERM/SIGINT."""
+    from streams.runtime.app import make_app, run_app
     from streams.runtime.connections import cluster_metadata, require_redis
-    from streams.runtime.worker import Worker
 
     settings = _settings(args)
     # Checked before the worker's clients exist: their librdkafka logs would flood stderr.
     require_redis(settings.redis_url, security=settings.redis)
     cluster_metadata(settings.bootstrap_servers, kafka=settings.kafka)
-    stop = _Stop()
-    stats = Worker(settings).run(stop.event)
-    logging.getLogger("driftline").info("worker stopped: %s", stats)
+    app = make_app(settings)
+    log = logging.getLogger("driftline")
+    if app.web_url is not None:
+        url = app.web_url
+        log.info("metrics on %smetrics; dashboard %s; probes %shealthz, %sreadyz", url, url,
+                 url, url)
+    stats = run_app(app)
+    log.info("worker stopped: %s", stats)
     return 0
 
 
@@ -68,11 +73,10 @@ def cmd_deliver(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    """Run the embedded stack, a worker and the dashboard until SIGTERM/SIGINT."""
+    """Run the embedded stack and a worker (its Faust app: dashboard too) until SIGTERM/SIGINT."""
     from streams.runtime.topics import ensure_topics
     from streams.stack.embedded import EmbeddedStack, spawn, stop_process
-    from streams.ui.dashboard import start_dashboard
-    from streams.ui.demo import embedded_settings, spawn_delivery, worker_env
+    from streams.ui.demo import embedded_settings, spawn_delivery, web_url, worker_env
 
     settings = _settings(args)
     stop = _Stop()
@@ -80,7 +84,6 @@ def cmd_up(args: argparse.Namespace) -> int:
         assert stack.workdir is not None
         settings = embedded_settings(settings, stack)
         ensure_topics(settings)
-        dashboard = start_dashboard(settings)
         worker = spawn([sys.executable, "-m", "streams.ui.cli", "worker"],
                        stack.workdir / "worker.log", env=worker_env(settings, args.config))
         delivery = spawn_delivery(settings, stack.workdir, args.config)
@@ -88,11 +91,13 @@ def cmd_up(args: argparse.Namespace) -> int:
                       f"http://127.0.0.1:{delivery[1]}/healthz (log "
                       f"{stack.workdir / 'deliver.log'})" if delivery is not None
                       else "(off: no sinks.webhooks)")
+        url = web_url(settings)
         print(f"driftline is up.\n  Kafka (Tansu): {stack.bootstrap_servers}\n"
               f"  Redis:         {stack.redis_url}\n"
-              f"  dashboard:     {dashboard.url if dashboard else '(off: dashboard.port -1)'}\n"
-              f"  metrics:       http://127.0.0.1:{settings.worker.metrics_port}/metrics\n"
-              f"  worker pid:    {worker.pid} "
+              f"  dashboard:     {url or '(off: web.port -1)'}\n"
+              + (f"  metrics:       {url}metrics\n  probes:        {url}healthz, {url}readyz\n"
+                 if url else "")
+              + f"  worker pid:    {worker.pid} "
               f"(log {stack.workdir / 'worker.log'})\n"
               f"  alert delivery: {delivering}\n"
               f"  publish to {settings.topics.name('predictions')}, read "
@@ -108,8 +113,6 @@ def cmd_up(args: argparse.Namespace) -> int:
                     return 1
                 time.sleep(0.5)
         finally:
-            if dashboard is not None:
-                dashboard.close()
             if delivery is not None:
                 stop_process(delivery[0])
             stop_process(worker)
@@ -117,17 +120,22 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    """Serve the live dashboard against a running stack until SIGTERM/SIGINT."""
-    from streams.runtime.connections import require_redis
-    from streams.ui.dashboard import serve
+    """Serve the live dashboard (a Faust app without a worker) until SIGTERM/SIGINT."""
+    from dataclasses import replace
+
+    from streams.runtime.app import make_app, run_app
+    from streams.runtime.connections import redacted, require_redis
 
     settings = _settings(args)
     require_redis(settings.redis_url, security=settings.redis)
     if args.port is not None:
-        from dataclasses import replace
-
-        settings = settings.with_overrides(dashboard=replace(settings.dashboard, port=args.port))
-    serve(settings, _Stop().event)
+        settings = settings.with_overrides(web=replace(settings.web, port=args.port))
+    if settings.web.port < 0:
+        raise DriftlineError("web.port: expected a port (0 = any free port), got -1")
+    app = make_app(settings, worker=False)
+    print(f"driftline dashboard: {app.web_url}  (hot view of group {settings.group_id!r} in "
+          f"{redacted(settings.redis_url)}; Ctrl-C stops)", flush=True)
+    run_app(app)
     return 0
 
 

@@ -1,5 +1,10 @@
 """The live web dashboard: a page, JSON reads of the hot view, and server-sent events.
 
+Served on the worker's one web port (:mod:`streams.runtime.app`): its handlers are
+plain aiohttp functions listed in :data:`DASHBOARD_ROUTES`, registered there as
+Faust views; :func:`install_dashboard` gives the web application what they read.
+Who may read it: :mod:`streams.ui.access`.
+
 The worker keeps the live view in Redis (:class:`~streams.state.hotview.HotView`) and
 announces every write on its pub/sub channel. This server subscribes to that
 channel and pushes what is new to each open page over ``/events``; it never
@@ -27,9 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
-import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
@@ -39,13 +42,11 @@ import orjson
 import redis
 from aiohttp import web
 
-from streams.errors import DriftlineError
-from streams.runtime.connections import redacted
 from streams.settings import Settings
-from streams.state.connect import async_redis_client, redis_client
+from streams.state.connect import async_redis_client
 from streams.state.hotview import HotView
 from streams.ui import drilldown
-from streams.ui.access import access_middleware
+from streams.ui.routes import Route
 
 log = logging.getLogger("driftline.dashboard")
 
@@ -286,139 +287,33 @@ async def _on_shutdown(app: web.Application) -> None:
     app[_CLOSING].set()
 
 
-def make_app(settings: Settings, hot: HotView | None = None) -> web.Application:
-    """Build the dashboard's aiohttp application for ``settings``' Redis and group."""
-    app = web.Application(middlewares=[access_middleware(settings.dashboard)])
-    app[_SETTINGS] = settings
-    app[_HOT_VIEW] = hot or HotView(settings.redis_url, settings.group_id,
-                                           security=settings.redis)
-    app[_CLOSING] = asyncio.Event()
-    app.on_shutdown.append(_on_shutdown)
-    app.router.add_get("/", _page)
-    app.router.add_get("/api/models", _models)
-    app.router.add_get("/api/labels", _labels)
-    app.router.add_get("/api/alerts", _alerts)
-    app.router.add_get("/api/throughput", _throughput)
-    app.router.add_get("/api/series", _series)
-    app.router.add_get("/api/drilldown", _drilldown)
-    app.router.add_get("/api/audit", _audit)
-    app.router.add_get("/events", _events)
-    app.router.add_static("/static", STATIC_DIR)
-    return app
+DASHBOARD_ROUTES: tuple[Route, ...] = (
+    Route("/", _page),
+    Route("/api/models", _models),
+    Route("/api/labels", _labels),
+    Route("/api/alerts", _alerts),
+    Route("/api/throughput", _throughput),
+    Route("/api/series", _series),
+    Route("/api/drilldown", _drilldown),
+    Route("/api/audit", _audit),
+    Route("/events", _events),
+)
+"""Every page and read of the dashboard: registered as views of the worker's web app."""
 
 
-class Dashboard:
-    """The dashboard served from a background thread with its own event loop.
+def install_dashboard(web_app: web.Application, settings: Settings,
+                      hot: HotView | None = None) -> None:
+    """Give ``web_app`` what the dashboard's handlers read, and its static files.
 
-    ``start()`` returns once the port is bound (or raises); ``close()`` ends the
-    open event streams and stops the server. Being a thread, it goes when the
-    process goes: nothing outlives ``driftline up``.
+    The routes themselves are :data:`DASHBOARD_ROUTES`, registered by the app
+    factory (:func:`streams.runtime.app.make_app`) with the other views of the port.
     """
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.port = settings.dashboard.port
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopped: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-
-    @property
-    def url(self) -> str:
-        """Address of the page."""
-        host = self.settings.dashboard.host
-        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - display only
-        return f"http://{shown}:{self.port}/"
-
-    def start(self, fallback_to_free_port: bool = False) -> str:
-        """Serve in the background; return the URL.
-
-        With ``fallback_to_free_port`` a busy configured port is replaced by a
-        free one (the demo should not fail for a port); otherwise it is an error.
-        """
-        self._thread = threading.Thread(target=self._run, args=(fallback_to_free_port,),
-                                        name="driftline-dashboard", daemon=True)
-        self._thread.start()
-        self._ready.wait(30)
-        if self._error is not None:
-            raise DriftlineError(f"dashboard.port: cannot serve on "
-                                 f"{self.settings.dashboard.host}:{self.port} "
-                                 f"({self._error})") from self._error
-        return self.url
-
-    def close(self) -> None:
-        """Stop serving (open pages see the stream end)."""
-        if self._loop is not None and self._stopped is not None and self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._stopped.set)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def __enter__(self) -> Dashboard:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _run(self, fallback_to_free_port: bool) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            runner = loop.run_until_complete(self._bind(fallback_to_free_port))
-        except BaseException as exc:  # noqa: BLE001 - handed to start()'s caller
-            self._error = exc
-            self._ready.set()
-            loop.close()
-            return
-        self._ready.set()
-        try:
-            assert self._stopped is not None
-            loop.run_until_complete(self._stopped.wait())
-        finally:
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
-
-    async def _bind(self, fallback_to_free_port: bool) -> web.AppRunner:
-        self._stopped = asyncio.Event()
-        runner = web.AppRunner(make_app(self.settings), access_log=None, shutdown_timeout=2.0)
-        await runner.setup()
-        host = self.settings.dashboard.host
-        if (host not in ("127.0.0.1", "::1", "localhost") and not self.settings.dashboard.token
-                and not self.settings.dashboard.username):
-            log.warning("the dashboard listens on %s without credentials: anyone who reaches "
-                        "it reads it (set dashboard.token or dashboard.username/password)", host)
-        try:
-            await web.TCPSite(runner, host, self.port).start()
-        except OSError as exc:
-            if not (fallback_to_free_port and exc.errno == errno.EADDRINUSE):
-                await runner.cleanup()
-                raise
-            log.warning("dashboard port %d is busy; using a free port", self.port)
-            await web.TCPSite(runner, host, 0).start()
-        self.port = int(runner.addresses[0][1])
-        return runner
+    web_app[_SETTINGS] = settings
+    web_app[_HOT_VIEW] = hot or HotView(settings.redis_url, settings.group_id,
+                                        security=settings.redis)
+    web_app[_CLOSING] = asyncio.Event()
+    web_app.on_shutdown.append(_on_shutdown)
+    web_app.router.add_static("/static", STATIC_DIR)
 
 
-def start_dashboard(settings: Settings) -> Dashboard | None:
-    """Start the dashboard for ``driftline up``/``demo``; ``None`` when ``port`` is -1."""
-    if settings.dashboard.port < 0:
-        return None
-    dashboard = Dashboard(settings)
-    dashboard.start(fallback_to_free_port=True)
-    return dashboard
-
-
-def serve(settings: Settings, stop: threading.Event) -> None:
-    """``driftline dashboard``: serve against a running stack until ``stop`` is set."""
-    try:
-        redis_client(settings.redis_url, settings.redis, socket_timeout=5.0).ping()
-    except redis.RedisError as exc:
-        raise DriftlineError(f"redis_url: cannot reach {redacted(settings.redis_url)} ({exc}); "
-                             "point DRIFTLINE_REDIS_URL at the stack's Redis") from exc
-    if settings.dashboard.port < 0:
-        raise DriftlineError("dashboard.port: expected a port (0 = any free port), got -1")
-    with Dashboard(settings) as dashboard:
-        print(f"driftline dashboard: {dashboard.url}  (hot view of group "
-              f"{settings.group_id!r} in {redacted(settings.redis_url)}; Ctrl-C stops)", flush=True)
-        stop.wait()
+__all__ = ["DASHBOARD_ROUTES", "LiveFeed", "install_dashboard"]

@@ -8,7 +8,9 @@ alerts topic like any consumer would, and printed as they arrive.
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -30,9 +32,9 @@ from streams.stack.embedded import EmbeddedStack, free_port, spawn, stop_process
 from streams.state.checkpoint import CheckpointStore
 from streams.state.hotview import HotView
 from streams.ui.console import window_metric
-from streams.ui.dashboard import start_dashboard
 
 EVENTS_PER_MESSAGE = 100
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -58,12 +60,40 @@ class DemoResult:
 
 
 def embedded_settings(settings: Settings, stack: EmbeddedStack) -> Settings:
-    """Point ``settings`` at an embedded stack, with a free port for the worker's metrics."""
+    """Point ``settings`` at an embedded stack, with a web port the worker can bind.
+
+    The configured ``web.port`` is kept when it is free (the dashboard's usual
+    address); a busy one, or 0, is replaced by a free port: the demo should not
+    fail for a port. -1 stays: no web server.
+    """
     from dataclasses import replace
 
+    port = settings.web.port
+    if port == 0 or (port > 0 and _busy(settings.web.host, port)):
+        if port > 0:
+            log.warning("web port %d is busy; using a free port", port)
+        port = free_port()
     return settings.with_overrides(
         bootstrap_servers=stack.bootstrap_servers, redis_url=stack.redis_url,
-        worker=replace(settings.worker, metrics_port=free_port(), metrics_host="127.0.0.1"))
+        web=replace(settings.web, port=port))
+
+
+def _busy(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def web_url(settings: Settings) -> str | None:
+    """The dashboard's address on the worker's web port (``None``: no web server)."""
+    if settings.web.port < 0:
+        return None
+    host = settings.web.host
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - display only
+    return f"http://{shown}:{settings.web.port}/"
 
 
 def worker_env(settings: Settings, config: Path | None = None) -> dict[str, str]:
@@ -83,8 +113,8 @@ def worker_env(settings: Settings, config: Path | None = None) -> dict[str, str]
             "DRIFTLINE_SESSION_TIMEOUT_MS": str(settings.worker.session_timeout_ms),
             "DRIFTLINE_REFERENCE_SIZE": str(settings.monitor.reference_size),
             "DRIFTLINE_WINDOW_SIZE": str(settings.monitor.window_size),
-            "DRIFTLINE_METRICS_PORT": str(settings.worker.metrics_port),
-            "DRIFTLINE_METRICS_HOST": settings.worker.metrics_host,
+            "DRIFTLINE_WEB_PORT": str(settings.web.port),
+            "DRIFTLINE_WEB_HOST": settings.web.host,
             "DRIFTLINE_JOINED_TOPIC": str(settings.labels.joined_topic).lower()}
 
 
@@ -121,12 +151,12 @@ def run_demo(settings: Settings, events: int, rate: float, scenario: str,
     with EmbeddedStack() as stack:
         assert stack.workdir is not None
         settings = embedded_settings(settings, stack)
-        print(f"driftline demo: Tansu broker {stack.bootstrap_servers}, Redis {stack.redis_url}, "
-              f"metrics http://127.0.0.1:{settings.worker.metrics_port}/metrics", file=out)
+        url = web_url(settings)
+        print(f"driftline demo: Tansu broker {stack.bootstrap_servers}, Redis {stack.redis_url}"
+              + (f", metrics {url}metrics" if url else ""), file=out)
         ensure_topics(settings)
-        dashboard = start_dashboard(settings)
-        if dashboard is not None:
-            print(f"live dashboard: {dashboard.url}", file=out, flush=True)
+        if url is not None:
+            print(f"live dashboard: {url}", file=out, flush=True)
         worker = spawn([sys.executable, "-m", "streams.ui.cli", "worker"],
                        stack.workdir / "worker.log", env=worker_env(settings, config))
         print(f"worker pid {worker.pid} (log: {stack.workdir / 'worker.log'})", file=out)
@@ -152,7 +182,7 @@ def run_demo(settings: Settings, events: int, rate: float, scenario: str,
                                     security=settings.redis).labels()
             _print_audit(settings, spec.model_id, out)
             if stay is not None:
-                where = f" at {dashboard.url}" if dashboard is not None else ""
+                where = f" at {url}" if url is not None else ""
                 print(f"\nall predictions published; the stack and dashboard{where} stay up "
                       "until Ctrl-C", file=out, flush=True)
                 stay.wait()
@@ -160,8 +190,6 @@ def run_demo(settings: Settings, events: int, rate: float, scenario: str,
             done.set()
             printer.join(5.0)
             reader.close()
-            if dashboard is not None:
-                dashboard.close()
             if delivery is not None:
                 stop_process(delivery[0])
             stop_process(worker)

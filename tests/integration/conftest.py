@@ -12,6 +12,7 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
+from streams.runtime.app import make_app, run_app
 from streams.runtime.reader import TopicReader
 from streams.runtime.worker import Worker
 from streams.settings import Settings, load_settings
@@ -36,19 +37,39 @@ def settings(stack: EmbeddedStack) -> Settings:
         "DRIFTLINE_SESSION_TIMEOUT_MS": "6000",
         "DRIFTLINE_REFERENCE_SIZE": "1000",
         "DRIFTLINE_WINDOW_SIZE": "500",
-        "DRIFTLINE_METRICS_PORT": "0",
+        "DRIFTLINE_WEB_PORT": "0",
     })
     return base
 
 
 class RunningWorker:
-    """A worker on a thread, stopped (and checkpointed) at teardown."""
+    """A worker inside its Faust app (``make_app``) on a thread, stopped (and checkpointed)
+    at teardown; its web port serves the dashboard, ``/metrics`` and the probes."""
 
     def __init__(self, settings: Settings) -> None:
-        self.worker = Worker(settings)
+        self.app = make_app(settings)
         self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.worker.run, args=(self.stop,), daemon=True)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
+        service = self.app.worker_service
+        assert service is not None
+        deadline = time.monotonic() + 30
+        while service.worker is None and self.thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if service.worker is None:
+            raise RuntimeError(f"the app did not start its worker: {self.error!r}")
+        self.worker: Worker = service.worker
+
+    def _run(self) -> None:
+        try:
+            run_app(self.app, self.stop)
+        except BaseException as exc:  # noqa: BLE001 - kept for the test to look at
+            self.error = exc
+
+    @property
+    def web_port(self) -> int:
+        return int(self.app.conf.web_port)
 
     def close(self) -> None:
         self.stop.set()

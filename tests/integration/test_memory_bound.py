@@ -26,7 +26,12 @@ pytestmark = pytest.mark.integration
 
 MODELS = 5000
 EVENTS_PER_MODEL = 10
-RSS_BOUND_MIB = 200
+# The worker runs inside its Faust app (issue #16): faust-streaming, mode, aiokafka's
+# modules and the app's services add about 25 MiB whatever the models (measured on the
+# same machine, same run of this test: idle 148 -> 172 MiB, peak 201 -> 228 MiB). What the
+# models cost is bounded separately: the growth from idle.
+RSS_BOUND_MIB = 240
+GROWTH_BOUND_MIB = 80
 
 
 def produce_models(settings: Settings, models: list[str]) -> dict[str, int]:
@@ -71,7 +76,7 @@ def memory_mib(pid: int) -> dict[str, float]:
                 (line.split(":", 1) for line in status) if key in ("VmRSS", "VmHWM")}
 
 
-def test_5000_models_of_10_events_stay_within_200_mib_with_the_default_limits(
+def test_5000_models_of_10_events_stay_within_240_mib_with_the_default_limits(
         settings: Settings, tmp_path: Path) -> None:
     # The default topic layout (6 partitions) and default monitor and limit settings.
     settings = replace(settings, topics=replace(settings.topics, partitions=6),
@@ -95,6 +100,8 @@ def test_5000_models_of_10_events_stay_within_200_mib_with_the_default_limits(
         worker.wait(30)
     assert peak <= RSS_BOUND_MIB, f"worker peak RSS {peak:.0f} MiB (idle {idle['VmRSS']:.0f} " \
                                   f"MiB) for {MODELS} models"
+    assert peak - idle["VmRSS"] <= GROWTH_BOUND_MIB, f"{MODELS} models took the worker from " \
+        f"{idle['VmRSS']:.0f} to {peak:.0f} MiB"
 
 
 def test_models_past_the_partition_limit_are_dead_lettered_and_counted(
@@ -117,6 +124,6 @@ def test_models_past_the_partition_limit_are_dead_lettered_and_counted(
                  for model, _ in engine.models}
     assert len(monitored) == sum(min(n, 5) for n in per_partition)
     assert monitored.isdisjoint(refused) and monitored | refused == set(models)
-    assert wait_for(lambda: running.worker.metrics_port is not None)
-    assert sample(scrape(running.worker.metrics_port), "driftline_dead_letters_total",
+    assert wait_for(lambda: running.web_port > 0)
+    assert sample(scrape(running.web_port), "driftline_dead_letters_total",
                   error="too_many_models") == refused_events

@@ -40,19 +40,19 @@ def test_metrics_endpoint_reports_events_dead_letters_and_drift_scores(
     ensure_topics(settings)
     running = start_worker(settings)
     produce(settings, as_arrays(events(1000) + events(1000, start=1000, shift=1.5)) + [b"{bad"])
-    assert wait_for(lambda: running.worker.metrics_port is not None)
+    assert wait_for(lambda: running.web_port > 0)
 
     def settled() -> bool:
         # The worker counts a message before its step runs: wait for the step's metrics.
         try:
-            families = scrape(running.worker.metrics_port)
+            families = scrape(running.web_port)
             return (sample(families, "driftline_windows_total") == 2 and
                     sample(families, "driftline_dead_letters_total", error="invalid_json") == 1)
         except AssertionError:
             return False
 
     assert wait_for(settled), running.worker.stats
-    families = scrape(running.worker.metrics_port)
+    families = scrape(running.web_port)
     text = families["__text__"]
     topic = settings.topics.name("predictions")
     assert sample(families, "driftline_input_events_total", topic=topic) == 2000
@@ -83,18 +83,18 @@ def test_label_join_counts_are_counters_that_keep_counting(settings: Settings,
     # 300 labels, one of them twice, and one for a prediction that never came.
     first = [label(i) for i in range(300)] + [label(7), label(10_000)]
     produce(settings, as_arrays(first), topic_role="labels")
-    assert wait_for(lambda: running.worker.metrics_port is not None)
+    assert wait_for(lambda: running.web_port > 0)
 
     def counted(status: str, expected: float) -> bool:
         try:
-            return sample(scrape(running.worker.metrics_port), "driftline_label_events_total",
+            return sample(scrape(running.web_port), "driftline_label_events_total",
                           model_id="m1", status=status) == expected
         except AssertionError:
             return False
 
-    assert wait_for(lambda: counted("joined", 300)), scrape(running.worker.metrics_port)[
+    assert wait_for(lambda: counted("joined", 300)), scrape(running.web_port)[
         "__text__"]
-    families = scrape(running.worker.metrics_port)
+    families = scrape(running.web_port)
     assert families["driftline_label_events"].type == "counter"
     assert "driftline_label_events{" not in families["__text__"]
     assert sample(families, "driftline_label_events_total", model_id="m1",
@@ -103,5 +103,5 @@ def test_label_join_counts_are_counters_that_keep_counting(settings: Settings,
                   status="duplicates") == 1
     assert families["driftline_labels_waiting"].type == "gauge"
     produce(settings, as_arrays([label(i) for i in range(300, 600)]), topic_role="labels")
-    assert wait_for(lambda: counted("joined", 600)), scrape(running.worker.metrics_port)[
+    assert wait_for(lambda: counted("joined", 600)), scrape(running.web_port)[
         "__text__"]

@@ -69,3 +69,29 @@ def test_webhook_secrets_come_from_the_environment(tmp_path: Path) -> None:
         load_settings(write(tmp_path, text), environ={})
     with pytest.raises(SettingsError, match=r"sinks.webhooks\[0\].secret: unknown key"):
         load_settings(write(tmp_path, text.replace("secret_env", "secret")), environ={})
+
+
+def test_the_web_port_replaces_the_dashboard_and_metrics_ports(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from streams.settings_service import WebSettings
+
+    assert load_settings(environ={}).web == WebSettings(8765, "127.0.0.1")
+    with caplog.at_level("WARNING", logger="driftline.settings"):
+        old = load_settings(environ={"DRIFTLINE_METRICS_PORT": "9464",
+                                     "DRIFTLINE_DASHBOARD_HOST": "0.0.0.0"})
+    assert old.web == WebSettings(9464, "0.0.0.0")
+    assert "worker.metrics_port is deprecated" in caplog.text
+    assert "using worker.metrics_port as web.port" in caplog.text
+    assert "using dashboard.host as web.host" in caplog.text
+    # The dashboard's port is used when the metrics port is not set.
+    assert load_settings(environ={"DRIFTLINE_DASHBOARD_PORT": "9000"}).web.port == 9000
+    # web.<key> wins over both.
+    both = load_settings(environ={"DRIFTLINE_WEB_PORT": "7000", "DRIFTLINE_METRICS_PORT": "1"})
+    assert both.web.port == 7000
+
+
+def test_web_and_log_settings_are_validated() -> None:
+    with pytest.raises(SettingsError, match=r"web.port: expected a port"):
+        load_settings(environ={"DRIFTLINE_WEB_PORT": "70000"})
+    with pytest.raises(SettingsError, match=r"log.format: expected text or json, got 'xml'"):
+        load_settings(environ={"DRIFTLINE_LOG_FORMAT": "xml"})

@@ -19,6 +19,7 @@ KEYS = env_keys(Settings)
 
 # A valid value other than the default, as text, for keys whose type alone cannot make one.
 SPECIAL: dict[str, tuple[str, Any]] = {
+    "log.format": ("json", "json"),
     "models": ("{fraud: {task: regression}}", None),
     "topics.names": ("{alerts: pager}", {"alerts": "pager"}),
     "sinks.webhooks": ("[{url: 'http://127.0.0.1:9/hook'}]", None),

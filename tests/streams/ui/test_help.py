@@ -104,10 +104,10 @@ def test_every_environment_variable_a_help_text_names_is_read() -> None:
             first, *alternatives = match.split("/")
             stem = first.rsplit("_", 1)[0]
             named |= {first, *(f"{stem}_{alternative}" for alternative in alternatives)}
-    assert {"DRIFTLINE_CONFIG", "DRIFTLINE_BOOTSTRAP_SERVERS", "DRIFTLINE_DASHBOARD_PORT"} <= named
+    assert {"DRIFTLINE_CONFIG", "DRIFTLINE_BOOTSTRAP_SERVERS", "DRIFTLINE_WEB_PORT"} <= named
     for variable in sorted(named - {"DRIFTLINE_CONFIG"}):
         changed = False
-        for value in ("7", "1234", "true", "other.example:1", "0.5"):
+        for value in ("7", "1234", "true", "other.example:1", "0.5", "json"):
             try:
                 changed = load_settings(environ={variable: value}) != defaults
             except (SettingsError, ConfigurationError):
