@@ -13,6 +13,14 @@ Only the drift findings of a segment's monitor are reported (``data_drift``,
 sees every event. Each report and finding carries the segment's
 ``name=value``, and a drifting finding's explanation starts with it.
 
+A monitor's update has a fixed cost per call (about a millisecond for 20
+features), and a segment's share of a batch is small: a segment's events
+therefore wait, in the compact form of :mod:`detectors.staged`, until
+``feed_events`` of them have arrived, or until the version has seen
+``MAX_WAIT`` × ``feed_events`` events since the oldest of them (so a rare
+segment is not held back for long), and are then fed at once. Windows
+count events, so the reports are the same; they come up to that much later.
+
 The number of segment values with a monitor is capped (``max_segments``):
 events of later values are counted, not monitored. The false-alarm budget is
 shared with the whole version's monitor through
@@ -31,9 +39,14 @@ from detectors.batch import ColumnBatch
 from detectors.config import MonitorConfig
 from detectors.errors import ConfigurationError, StateError, require
 from detectors.monitor import DATA_DRIFT, PREDICTION_DRIFT, Finding, ModelMonitor, WindowReport
+from detectors.staged import StagedEvents
 
 SEGMENT_KINDS = (DATA_DRIFT, PREDICTION_DRIFT)
 """Finding kinds a segment's monitor reports."""
+FEED_EVENTS = 1000
+"""A segment's events are fed to its monitor this many at a time (or after ``MAX_WAIT``)."""
+MAX_WAIT = 20
+"""Waiting events are fed once the version has seen ``MAX_WAIT × feed_events`` since."""
 
 
 class SegmentMonitors:
@@ -49,14 +62,18 @@ class SegmentMonitors:
         Settings of each segment's monitor: its share of the version's
         false-alarm budget (:meth:`~detectors.config.MonitorConfig.split_budget`).
     max_segments
-        Segment values with a monitor; events of further values are counted in
-        :attr:`overflow`.
+        Segment values with a monitor; events of further values are counted
+        (:meth:`take_overflow`).
+    feed_events
+        A segment's events wait until this many have arrived (or until the
+        version has seen ``MAX_WAIT`` times as many) and are fed at once.
 
     Examples
     --------
     >>> rng = np.random.default_rng(5)
     >>> config = MonitorConfig(reference_size=1000, window_size=500).split_budget(2)[1]
-    >>> segments = SegmentMonitors({"x": "numeric"}, {}, config, max_segments=2)
+    >>> segments = SegmentMonitors({"x": "numeric"}, {}, config, max_segments=2,
+    ...                            feed_events=100)
     >>> x = rng.normal(size=6000)
     >>> web = np.arange(0, 6000, 2)                        # every other event is web's
     >>> x[web[web >= 3000]] += 2.0                         # web shifts halfway through
@@ -71,17 +88,22 @@ class SegmentMonitors:
     STATE_VERSION: ClassVar[int] = 1
 
     def __init__(self, schema: dict[str, str], outputs: dict[str, str], config: MonitorConfig,
-                 max_segments: int) -> None:
+                 max_segments: int, feed_events: int = FEED_EVENTS) -> None:
         require(max_segments >= 1, "max_segments", "an integer >= 1", max_segments)
+        require(feed_events >= 1, "feed_events", "an integer >= 1", feed_events)
         self.schema = dict(schema)
         self.outputs = dict(outputs)
         self.config = config
         self.max_segments = max_segments
+        self.feed_events = feed_events
         self._reset()
 
     def _reset(self) -> None:
         self._monitors: dict[str, ModelMonitor] = {}
         self._overflow = 0
+        self._events = 0                              # the version's, since created
+        self._waiting: dict[str, StagedEvents] = {}   # events not yet fed, per segment
+        self._since: dict[str, int] = {}              # _events when the oldest of them came
 
     def __len__(self) -> int:
         """Segment values with a monitor."""
@@ -110,16 +132,30 @@ class SegmentMonitors:
         Each segment's reports come in its stream order.
         """
         reports: list[WindowReport] = []
+        if len(batch) == 0:
+            return reports
+        stacked: StagedEvents | None = None    # the batch, stacked once for every segment
         for segment, rows in rows_of.items():
-            monitor = self._monitors.get(segment)
-            if monitor is None:
+            if segment not in self._monitors:
                 if len(self._monitors) >= self.max_segments:
                     self._overflow += len(rows)
                     continue
-                monitor = self._monitors[segment] = ModelMonitor(self.schema, self.outputs,
-                                                                 self.config)
-            taken = batch.take(np.asarray(rows, dtype=np.intp))
-            for report in monitor.update_many(taken):
+                self._monitors[segment] = ModelMonitor(self.schema, self.outputs, self.config)
+            stacked = stacked or StagedEvents.append(None, batch, share=False)
+            events = stacked.take(np.asarray(rows, dtype=np.intp))
+            waiting = self._waiting.get(segment)
+            if waiting is None:
+                self._waiting[segment], self._since[segment] = events, self._events
+            else:
+                self._waiting[segment] = waiting.extend(events)
+        self._events += len(batch)
+        patience = MAX_WAIT * self.feed_events
+        for segment in [s for s, waiting in self._waiting.items()
+                        if len(waiting) >= self.feed_events
+                        or self._events - self._since[s] >= patience]:
+            del self._since[segment]
+            monitor = self._monitors[segment]
+            for report in monitor.update_many(self._waiting.pop(segment).batch()):
                 tagged = _tagged(report, segment)
                 if tagged.findings:
                     reports.append(tagged)
@@ -130,7 +166,10 @@ class SegmentMonitors:
         return {"type": "segment_monitors", "version": self.STATE_VERSION,
                 "max_segments": self.max_segments, "schema": dict(self.schema),
                 "outputs": dict(self.outputs), "config": self.config.__dict__.copy(),
-                "overflow": self._overflow,
+                "overflow": self._overflow, "feed_events": self.feed_events,
+                "events": self._events, "since": dict(self._since),
+                "waiting": {segment: waiting.to_plain()
+                            for segment, waiting in self._waiting.items()},
                 "monitors": {segment: monitor.to_state()
                              for segment, monitor in self._monitors.items()}}
 
@@ -142,8 +181,12 @@ class SegmentMonitors:
                              f"got {state.get('type')!r} version {state.get('version')!r}")
         try:
             segments = cls(state["schema"], state["outputs"], MonitorConfig(**state["config"]),
-                           state["max_segments"])
+                           state["max_segments"], state["feed_events"])
             segments._overflow = int(state["overflow"])
+            segments._events = int(state["events"])
+            segments._since = {segment: int(at) for segment, at in state["since"].items()}
+            segments._waiting = {segment: StagedEvents.from_plain(plain)
+                                 for segment, plain in state["waiting"].items()}
             segments._monitors = {segment: ModelMonitor.from_state(monitor)
                                   for segment, monitor in state["monitors"].items()}
         except (KeyError, TypeError, ValueError, ConfigurationError) as exc:

@@ -127,7 +127,9 @@ class SegmentDrift:
         """
         monitors = self._monitors.get(key)
         if monitors is None:
-            if self.max_segments and key not in self._unwatched and any(segments_of(events)):
+            # The first and last events only: a warning is not worth a pass over every event.
+            if (self.max_segments and key not in self._unwatched
+                    and any(segments_of([events[0], events[-1]]))):
                 self._unwatched.add(key)
                 log.warning("model %s version %s: events name segments, but its first events "
                             "did not: its drift is watched for the whole version only (its "

@@ -108,16 +108,39 @@ def test_state_round_trip_resumes_as_if_uninterrupted() -> None:
             reports += feed(segments, batch, rows, start, stop, step=700)
             state = orjson.loads(orjson.dumps(segments.to_state()))
             segments = SegmentMonitors.from_state(state)
-        # Batches cut elsewhere interleave the segments otherwise: each segment's own
-        # reports (windows count its events) are what must not change.
-        return sorted((r.segment, r.index, r.partial, r.events,
-                       sorted(f.feature for f in r.drifted)) for r in reports)
+        return [(r.segment, r.index, r.partial, r.events, sorted(f.feature for f in r.drifted))
+                for r in reports]
 
     uninterrupted = run(None)
     assert any(drifted for *_, drifted in uninterrupted)
-    # Mid-reference for most segments, and mid-window after the change.
-    assert run(12_345) == uninterrupted
-    assert run(41_000) == uninterrupted
+    # The same batches, restored in between: mid-reference for most segments, with events
+    # waiting to be fed, and mid-window after the change.
+    assert run(700 * 18) == uninterrupted
+    assert run(700 * 59) == uninterrupted
+
+
+def fed_events(segments: SegmentMonitors) -> dict[str, int]:
+    return {s: m.events for s in segments.segments if (m := segments.monitor(s)) is not None}
+
+
+def test_events_wait_until_enough_have_come_for_their_segment() -> None:
+    batch, rows = stream(seed=4, events=40_000, shifted=None)
+    segments = SegmentMonitors(SCHEMA, {}, CONFIG, max_segments=SEGMENTS, feed_events=500)
+    feed(segments, batch, rows, 0, 4000)
+    # ~200 events per region so far: every one still waits, none has reached a monitor.
+    assert set(fed_events(segments).values()) == {0}
+    feed(segments, batch, rows, 4000, 40_000)
+    fed = fed_events(segments)
+    waiting = {s: len(rows[s]) - fed[s] for s in fed}
+    assert all(0 <= count < 500 + 1000 for count in waiting.values())
+    assert sum(fed.values()) >= 40_000 - 20 * 1500
+    # A rare segment is not held back for long: MAX_WAIT × feed_events events of the version.
+    rare = SegmentMonitors(SCHEMA, {}, CONFIG, max_segments=2, feed_events=500)
+    feed(rare, batch, {"region=r0": rows["region=r0"][:3]}, 0, 9000)
+    monitor = rare.monitor("region=r0")
+    assert monitor is not None and monitor.events == 0
+    feed(rare, batch, {}, 9000, 11_000)
+    assert monitor.events == 3
 
 
 def test_a_state_of_another_kind_is_refused_by_name() -> None:
