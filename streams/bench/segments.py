@@ -13,7 +13,7 @@ budget split as the engine splits it
   flagged finding is a false alarm (a sequential alarm repeated by its
   window's full report counts once), counted for the whole version and for
   the segments, per 10M events of the version.
-* **one segment shifts**: the value with the 8th largest share (4.2 % of the
+* **one segment shifts**: the value with the 8th largest share (3.5 % of the
   events) has ``normal_0`` shifted by 1 sd from event 300,000 on; detected
   when a report of that segment flags ``normal_0``, with the delay in that
   segment's events and in the version's; the whole version's own verdict is
@@ -42,7 +42,7 @@ from detectors.batch import ColumnBatch
 from detectors.config import MonitorConfig
 from detectors.monitor import ModelMonitor, WindowReport
 from detectors.segments import SegmentMonitors
-from streams.bench.features import SCHEMA, batches
+from streams.bench.features import BATCH, SCHEMA, batches
 
 SEGMENTS = 20
 SHIFT_AT = 300_000
@@ -94,7 +94,8 @@ def _alarms(reports: list[WindowReport], seen: set[tuple[str | None, int, str]])
     return flagged
 
 
-def run_segments(seed: int, events: int, shift: bool = False) -> SegmentRun:
+def run_segments(seed: int, events: int, shift: bool = False,
+                 shift_at: int = SHIFT_AT) -> SegmentRun:
     """Feed one run to a whole version's monitor and its 20 segments' monitors."""
     whole_config, each = MonitorConfig().split_budget(SEGMENTS)
     whole = ModelMonitor(SCHEMA, {}, whole_config)
@@ -105,7 +106,7 @@ def run_segments(seed: int, events: int, shift: bool = False) -> SegmentRun:
     for batch, rows, value in segmented(seed, events):
         index = position + np.arange(len(batch))
         if shift:
-            moved = (value == SHIFTED) & (index >= SHIFT_AT)
+            moved = (value == SHIFTED) & (index >= shift_at)
             if moved.any():
                 column = batch.columns[SHIFTED_FEATURE]
                 column.values[moved] += 1.0      # normal_0 has sd 1
@@ -116,14 +117,14 @@ def run_segments(seed: int, events: int, shift: bool = False) -> SegmentRun:
         run.whole_seconds += middle - started
         run.segment_seconds += time.process_time() - middle
         for report, feature in _alarms(whole_reports, seen):
-            if shift and feature == SHIFTED_FEATURE and report.end_ts >= SHIFT_AT:
+            if shift and feature == SHIFTED_FEATURE and report.end_ts >= shift_at:
                 run.whole_detected = True
             else:
                 run.whole_alarms += 1
-        moved_so_far = (value == SHIFTED) & (index >= SHIFT_AT)
+        moved_so_far = (value == SHIFTED) & (index >= shift_at)
         for report, feature in _alarms(segment_reports, seen):
             if shift and report.segment == target and feature == SHIFTED_FEATURE and (
-                    report.end_ts >= SHIFT_AT):
+                    report.end_ts >= shift_at):
                 if run.detected_at is None:
                     run.detected_at = int(report.end_ts)
                     run.segment_delay = target_events + int(
@@ -136,26 +137,34 @@ def run_segments(seed: int, events: int, shift: bool = False) -> SegmentRun:
 
 
 def segment_memory(events_per_segment: int) -> tuple[float, float]:
-    """KiB one segment's monitor holds after ``events_per_segment`` events, and its state's."""
-    whole_config, each = MonitorConfig().split_budget(SEGMENTS)
-    stream = list(segmented(1, events_per_segment * SEGMENTS))
+    """KiB one segment's monitor holds after ``events_per_segment`` events, and its state's.
+
+    The 20 values take equal shares here, so that every monitor is at the same point.
+    """
+    _, each = MonitorConfig().split_budget(SEGMENTS)
+    stream = []
+    for batch in batches(1, events_per_segment * SEGMENTS, None):
+        value = np.arange(len(batch)) % SEGMENTS
+        stream.append((batch, {f"region=r{v}": np.flatnonzero(value == v)
+                               for v in range(SEGMENTS)}))
     gc.collect()
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        segments = SegmentMonitors(SCHEMA, {}, each, SEGMENTS)
-        for batch, rows, _ in stream:
+        segments = SegmentMonitors(SCHEMA, {}, each, SEGMENTS, feed_events=BATCH // SEGMENTS)
+        for batch, rows in stream:
             segments.update_many(batch, rows)
         gc.collect()
         held = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
-    state = len(orjson.dumps(segments.to_state(), option=orjson.OPT_SERIALIZE_NUMPY))
+    state = len(orjson.dumps(segments.to_state()))
     return held / len(segments) / 1024, state / len(segments) / 1024
 
 
 def run_segment_bench(out: IO[str] = sys.stdout, events: int = 10_000_000, seeds: int = 3,
-                      shift_events: int = SHIFT_EVENTS) -> dict[str, Any]:
+                      shift_events: int = SHIFT_EVENTS, shift_at: int = SHIFT_AT,
+                      memory_events: tuple[int, int] = (2500, 6000)) -> dict[str, Any]:
     """Run the stationary seeds, the shifted run and the memory probe; print and return them."""
     print(f"\ndrift per segment: 20-feature model, {SEGMENTS} segment values (shares "
           f"{SHARES[0]:.1%} … {SHARES[-1]:.1%}), budget split half/half "
@@ -167,12 +176,12 @@ def run_segment_bench(out: IO[str] = sys.stdout, events: int = 10_000_000, seeds
     print(f"stationary, {seeds} × {events:,} events: false alarms whole version {whole}, "
           f"segments {segment}; per 10M events of the version: "
           f"{1e7 * (whole + segment) / max(total, 1):.2f}", file=out, flush=True)
-    shifted = run_segments(0, shift_events, shift=True)
+    shifted = run_segments(0, shift_events, shift=True, shift_at=shift_at)
     detected = ("not detected" if shifted.detected_at is None else
-                f"detected {shifted.detected_at - SHIFT_AT:,} events after the shift "
+                f"detected {shifted.detected_at - shift_at:,} events after the shift "
                 f"({shifted.segment_delay:,} of the segment's)")
     print(f"region=r{SHIFTED} ({SHARES[SHIFTED]:.1%} of events) {SHIFTED_FEATURE} +1 sd from "
-          f"event {SHIFT_AT:,}: {detected}; the whole version "
+          f"event {shift_at:,}: {detected}; the whole version "
           f"{'also flagged it' if shifted.whole_detected else 'did not flag it'}; "
           f"other false alarms {shifted.whole_alarms + shifted.segment_alarms}", file=out)
     whole_us = [1e6 * r.whole_seconds / r.events for r in stationary]
@@ -180,10 +189,11 @@ def run_segment_bench(out: IO[str] = sys.stdout, events: int = 10_000_000, seeds
     print(f"CPU µs/event (min/median over seeds): whole version {min(whole_us):.2f}/"
           f"{float(np.median(whole_us)):.2f}, with its {SEGMENTS} segments {min(both_us):.2f}/"
           f"{float(np.median(both_us)):.2f}", file=out)
-    collecting, collecting_state = segment_memory(2500)
-    after, after_state = segment_memory(6000)
+    collecting, collecting_state = segment_memory(memory_events[0])
+    after, after_state = segment_memory(memory_events[1])
     print(f"memory per segment monitor: {collecting:,.0f} KiB while collecting its reference "
-          f"(2,500 events), {after:,.0f} KiB after (6,000 events); checkpointed state "
+          f"({memory_events[0]:,} events), {after:,.0f} KiB after ({memory_events[1]:,} "
+          f"events); checkpointed state "
           f"{collecting_state:,.0f} / {after_state:,.0f} KiB", file=out, flush=True)
     return {"events": total, "whole_alarms": whole, "segment_alarms": segment,
             "detected_at": shifted.detected_at, "segment_delay": shifted.segment_delay,

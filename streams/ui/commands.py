@@ -260,7 +260,7 @@ def cmd_bench_step(args: argparse.Namespace) -> int:
     """Measure the partition step's CPU time per event, with and without segments."""
     from streams.bench.step import run_step_bench
 
-    run_step_bench(args.events, args.segments, args.rounds)
+    run_step_bench(args.events, args.segments, args.rounds, args.warmup)
     return 0
 
 
