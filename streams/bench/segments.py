@@ -61,6 +61,7 @@ class SegmentRun:
     segment_alarms: int = 0
     detected_at: int | None = None         # version's event at which the segment alarmed
     segment_delay: int | None = None       # the same, in the shifted segment's events
+    raised_at: int | None = None           # version's events fed when the alarm came out
     whole_detected: bool = False
     whole_seconds: float = 0.0
     segment_seconds: float = 0.0
@@ -102,7 +103,8 @@ def run_segments(seed: int, events: int, shift: bool = False,
     segments = SegmentMonitors(SCHEMA, {}, each, SEGMENTS)
     run = SegmentRun(events)
     seen: set[tuple[str | None, int, str]] = set()
-    target, position, target_events = f"region=r{SHIFTED}", 0, 0
+    target, position = f"region=r{SHIFTED}", 0
+    moved_events: list[NDArray[np.intp]] = []     # the shifted segment's, since the shift
     for batch, rows, value in segmented(seed, events):
         index = position + np.arange(len(batch))
         if shift:
@@ -121,17 +123,18 @@ def run_segments(seed: int, events: int, shift: bool = False,
                 run.whole_detected = True
             else:
                 run.whole_alarms += 1
-        moved_so_far = (value == SHIFTED) & (index >= shift_at)
+        moved_events.append(index[(value == SHIFTED) & (index >= shift_at)])
         for report, feature in _alarms(segment_reports, seen):
             if shift and report.segment == target and feature == SHIFTED_FEATURE and (
                     report.end_ts >= shift_at):
                 if run.detected_at is None:
+                    # Reports carry event time: the alarm's event, whenever it came out.
                     run.detected_at = int(report.end_ts)
-                    run.segment_delay = target_events + int(
-                        np.count_nonzero(moved_so_far & (index <= report.end_ts)))
+                    run.segment_delay = int(np.count_nonzero(
+                        np.concatenate(moved_events) <= report.end_ts))
+                    run.raised_at = position + len(batch)
             else:
                 run.segment_alarms += 1
-        target_events += int(np.count_nonzero(moved_so_far))
         position += len(batch)
     return run
 
@@ -178,8 +181,10 @@ def run_segment_bench(out: IO[str] = sys.stdout, events: int = 10_000_000, seeds
           f"{1e7 * (whole + segment) / max(total, 1):.2f}", file=out, flush=True)
     shifted = run_segments(0, shift_events, shift=True, shift_at=shift_at)
     detected = ("not detected" if shifted.detected_at is None else
-                f"detected {shifted.detected_at - shift_at:,} events after the shift "
-                f"({shifted.segment_delay:,} of the segment's)")
+                f"detected at the version's event {shifted.detected_at - shift_at:,} after the "
+                f"shift (the segment's {shifted.segment_delay:,}th), raised once "
+                f"{(shifted.raised_at or 0) - shift_at:,} had been fed (its events wait "
+                "to be fed in bulk)")
     print(f"region=r{SHIFTED} ({SHARES[SHIFTED]:.1%} of events) {SHIFTED_FEATURE} +1 sd from "
           f"event {shift_at:,}: {detected}; the whole version "
           f"{'also flagged it' if shifted.whole_detected else 'did not flag it'}; "
@@ -197,6 +202,7 @@ def run_segment_bench(out: IO[str] = sys.stdout, events: int = 10_000_000, seeds
           f"{collecting_state:,.0f} / {after_state:,.0f} KiB", file=out, flush=True)
     return {"events": total, "whole_alarms": whole, "segment_alarms": segment,
             "detected_at": shifted.detected_at, "segment_delay": shifted.segment_delay,
+            "raised_at": shifted.raised_at,
             "whole_detected": shifted.whole_detected, "whole_us": whole_us, "both_us": both_us,
             "memory_kib": (collecting, after), "state_kib": (collecting_state, after_state)}
 

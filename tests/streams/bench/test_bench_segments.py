@@ -20,6 +20,7 @@ def test_the_segment_bench_counts_false_alarms_and_finds_the_shifted_segment() -
     # The shifted value (3.5 % of events, +1 sd) is found in its segment, not by the version.
     assert result["detected_at"] is not None and result["detected_at"] >= 160_000
     assert 0 < result["segment_delay"] <= 3000
+    assert result["raised_at"] >= result["detected_at"]
     assert not result["whole_detected"]
     assert "memory per segment monitor" in text
     assert all(kib > 0 for kib in (*result["memory_kib"], *result["state_kib"]))
