@@ -101,6 +101,20 @@ class TestResult:
         """Plain-dict form, ready for orjson."""
         return asdict(self)
 
+    def prefixed(self, prefix: str) -> TestResult:
+        """A copy whose explanation starts with ``prefix`` (both still made on first read).
+
+        >>> result = TestResult(detector="ks", drift=True, statistic=0.2, threshold=0.1,
+        ...                     p_value=None, effect_size=0.2, severity="warning",
+        ...                     window_events=500, explanation=lambda: "mean 0 -> 1")
+        >>> result.prefixed("segment channel=web: ").explanation
+        'segment channel=web: mean 0 -> 1'
+        """
+        copy = object.__new__(TestResult)
+        copy.__dict__.update(self.__dict__)
+        copy.__dict__["_explanation"] = lambda: prefix + self.explanation
+        return copy
+
 
 class WindowedTest(ABC, Generic[ColumnT]):
     """Reference-then-windows two-sample test over one column.

@@ -45,6 +45,10 @@ class NumericColumn:
         """Return rows ``start:stop`` (views, no copy)."""
         return NumericColumn(self.values[start:stop], self.missing[start:stop])
 
+    def take(self, rows: NDArray[np.intp]) -> NumericColumn:
+        """Return the given rows, in that order (copies)."""
+        return NumericColumn(self.values[rows], self.missing[rows])
+
 
 @dataclass(frozen=True)
 class CategoricalColumn:
@@ -55,6 +59,11 @@ class CategoricalColumn:
     def slice(self, start: int, stop: int) -> CategoricalColumn:
         """Return rows ``start:stop``."""
         return CategoricalColumn(self.values[start:stop])
+
+    def take(self, rows: NDArray[np.intp]) -> CategoricalColumn:
+        """Return the given rows, in that order."""
+        values = self.values
+        return CategoricalColumn([values[row] for row in rows.tolist()])
 
     @cached_property
     def tally(self) -> Counter[str | None]:
@@ -278,6 +287,18 @@ class ColumnBatch:
             outputs={name: col.slice(start, stop) for name, col in self.outputs.items()},
             rejected=self.rejected if start == 0 else {},
         )
+
+    def take(self, rows: NDArray[np.intp]) -> ColumnBatch:
+        """The events at ``rows`` (ascending), e.g. those of one segment; no rejected counts.
+
+        >>> batch = ColumnBatch.from_numeric(ts=[1.0, 2.0, 3.0], x=[0.5, 1.5, 2.5])
+        >>> batch.take(np.array([0, 2])).columns["x"].values.tolist()
+        [0.5, 2.5]
+        """
+        return ColumnBatch(
+            ts=self.ts[rows],
+            columns={name: col.take(rows) for name, col in self.columns.items()},
+            outputs={name: col.take(rows) for name, col in self.outputs.items()})
 
     @classmethod
     def from_numeric(cls, ts: list[float], **features: list[float]) -> ColumnBatch:

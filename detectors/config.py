@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from detectors.errors import require
 from detectors.multivariate.pca import MAX_COLUMNS
@@ -92,6 +92,29 @@ class MonitorConfig:
                 f"an integer in [2, {MAX_COLUMNS}]", self.joint_max_features)
         require(self.max_tracked_categories >= TESTED_CATEGORIES, "max_tracked_categories",
                 f"an integer >= {TESTED_CATEGORIES}", self.max_tracked_categories)
+
+    def split_budget(self, segments: int) -> tuple[MonitorConfig, MonitorConfig]:
+        """The whole version's settings and each segment monitor's, sharing one budget.
+
+        Half the false-alarm budget (``alpha`` per window and ``1 /
+        false_alarm_events`` per event) stays with the monitor of the whole model
+        version; the other half is split evenly over at most ``segments``
+        segment monitors, each taking its share per event *it* sees. An event
+        reaches at most ``segments`` of them, so their false alarms together stay
+        within that half however the events spread over segment values, and the
+        version keeps its total budget.
+
+        Examples
+        --------
+        >>> whole, segment = MonitorConfig().split_budget(20)
+        >>> whole.false_alarm_events, segment.false_alarm_events, segment.alpha
+        (20000000.0, 400000000.0, 2.5e-08)
+        """
+        require(segments >= 1, "segments", "an integer >= 1", segments)
+        whole = replace(self, alpha=self.alpha / 2, false_alarm_events=2 * self.false_alarm_events)
+        each = replace(self, alpha=self.alpha / (2 * segments),
+                       false_alarm_events=2 * segments * self.false_alarm_events)
+        return whole, each
 
     @property
     def sequential_rate(self) -> float:

@@ -97,6 +97,8 @@ class WindowReport:
     findings: list[Finding]
     reference: dict[str, float] = field(default_factory=dict)
     partial: bool = False
+    segment: str | None = None
+    """``name=value`` of the segment whose monitor raised it; None for the whole version."""
 
     @property
     def drifted(self) -> list[Finding]:

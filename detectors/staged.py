@@ -54,10 +54,13 @@ class StagedEvents:
         return int(self.numeric.shape[1])
 
     @classmethod
-    def append(cls, staged: StagedEvents | None, batch: ColumnBatch) -> StagedEvents:
+    def append(cls, staged: StagedEvents | None, batch: ColumnBatch,
+               share: bool = True) -> StagedEvents:
         """``staged`` (may be ``None``) followed by ``batch``'s events (its ``rejected``: not kept).
 
         A column absent from either side is missing throughout its rows there.
+        Repeated categories become one string object each, unless ``share`` is
+        false and ``staged`` is ``None`` (a short-lived copy: not worth the pass).
         """
         rows, categorical = [batch.ts], {}
         names: list[tuple[str, str]] = []
@@ -70,7 +73,8 @@ class StagedEvents:
                     categorical[(part, name)] = column.values
         if staged is None:
             return cls(np.array(rows, dtype=np.float64), tuple(names),
-                       {key: _shared(values) for key, values in categorical.items()})
+                       {key: _shared(values) if share else values
+                        for key, values in categorical.items()})
         before, after = len(staged), len(batch)
         all_names = (*staged.numeric_names,
                      *(key for key in names if key not in staged.numeric_names))
@@ -84,6 +88,29 @@ class StagedEvents:
                                 *categorical.get(key, [None] * after)])
                   for key in [*staged.categorical, *categorical]}
         return cls(numeric, all_names, joined)
+
+    def take(self, rows: NDArray[np.intp]) -> StagedEvents:
+        """The events at ``rows`` (e.g. one segment's), in that order.
+
+        >>> staged = StagedEvents.append(None, ColumnBatch.from_numeric(ts=[1.0, 2.0, 3.0],
+        ...                                                            x=[0.5, 1.5, 2.5]))
+        >>> staged.take(np.array([0, 2])).batch().columns["x"].values.tolist()
+        [0.5, 2.5]
+        """
+        picked = rows.tolist()
+        return StagedEvents(self.numeric[:, rows], self.numeric_names,
+                            {key: [values[row] for row in picked]
+                             for key, values in self.categorical.items()})
+
+    def extend(self, more: StagedEvents) -> StagedEvents:
+        """These events followed by ``more``'s (one concatenation when the columns agree)."""
+        if (more.numeric_names == self.numeric_names
+                and more.categorical.keys() == self.categorical.keys()):
+            return StagedEvents(np.concatenate([self.numeric, more.numeric], axis=1),
+                                self.numeric_names,
+                                {key: values + more.categorical[key]
+                                 for key, values in self.categorical.items()})
+        return StagedEvents.append(self, more.batch())
 
     def batch(self) -> ColumnBatch:
         """The staged events as one batch (no ``rejected`` counts: the monitor kept them)."""

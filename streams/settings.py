@@ -110,6 +110,12 @@ class LimitSettings:
     max_step_bytes
         Message bytes decoded at once: a partition step's run of predictions (or labels)
         is processed in parts of about this size, so wide events cannot exhaust memory.
+    max_drift_segments
+        Segment values (``name=value``) per model version with their own drift monitor
+        (0: drift is watched per model version only). A version whose first events name
+        segments shares its false-alarm budget: half for the whole version, half split
+        evenly over this many segment monitors; events of further values are counted,
+        not monitored.
     idle_expiry_s
         A model version without predictions for this long (event time; see
         docs/design.md) is forgotten: open alerts resolve, its next events start afresh.
@@ -126,6 +132,7 @@ class LimitSettings:
     max_versions_per_model: int = 10
     max_features_per_model: int = 1000
     max_step_bytes: int = 16 * 1_048_576
+    max_drift_segments: int = 20
     idle_expiry_s: float = 7 * 86400.0
     key_policy: str = "reject"
 
@@ -133,6 +140,8 @@ class LimitSettings:
         for name in ("max_models_per_partition", "max_versions_per_model",
                      "max_features_per_model", "max_step_bytes"):
             require(getattr(self, name) >= 1, name, "an integer >= 1", getattr(self, name))
+        require(self.max_drift_segments >= 0, "max_drift_segments",
+                "an integer >= 0 (0: no segment drift monitors)", self.max_drift_segments)
         require(math.isfinite(self.idle_expiry_s) and self.idle_expiry_s > 0, "idle_expiry_s",
                 "a positive number of seconds", self.idle_expiry_s)
         require(self.key_policy in KEY_POLICIES, "key_policy", f"one of {list(KEY_POLICIES)}",

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
 from typing import Any
 
+from detectors.batch import ColumnBatch
 from detectors.monitor import CATEGORICAL, ModelMonitor, WindowReport
 from streams.core.alerts import AlertPolicy, AlertRateLimit
 from streams.core.bounds import (
@@ -24,6 +25,7 @@ from streams.core.bounds import (
     Retired,
     VersionClock,
 )
+from streams.core.segment_drift import DRIFT_SEGMENTS, SegmentDrift
 from streams.ingest.columnar import RowProblem, build_batch, infer_schema, output_schema
 from streams.ingest.typed import TypedModels, untyped
 from streams.settings import Settings
@@ -75,6 +77,8 @@ class MonitorEngine:
         """Models whose events the step decodes straight into typed structs."""
         # Models whose state changed since the last take_changed(): what a checkpoint writes.
         self._changed: set[str] = set()
+        self.segments = SegmentDrift(settings.limits.max_drift_segments, self.alert_policy)
+        """Drift monitors per segment value of the versions whose first events name segments."""
 
     def note_rejected(self, model_id: str, field: str) -> None:
         """Count a value refused before its event could be read (e.g. ``1e400``).
@@ -132,6 +136,7 @@ class MonitorEngine:
         self._changed.add(key[0])
         self.typed.forget(*key)
         self._clock.forget(key)
+        alerts = self.segments.drop(key, reason, at_ts)
         versions = self._versions[key[0]]
         del versions[key[1]]
         if not versions:
@@ -139,7 +144,7 @@ class MonitorEngine:
             if retire:
                 self._rate_limits.pop(key[0], None)
                 self._unattributed.pop(key[0], None)
-        return self._policies.pop(key).resolve_all(reason, at_ts)
+        return self._policies.pop(key).resolve_all(reason, at_ts) + alerts
 
     def process(self, events: list[dict[str, Any]]) -> StepOutput:
         """Feed validated prediction events (in stream order), dicts or typed structs."""
@@ -189,12 +194,22 @@ class MonitorEngine:
                     self._count_full_categories(monitor, report, output)
             for reason, count in policy.take_suppressed().items():
                 output.suppressed[reason] = output.suppressed.get(reason, 0) + count
+            if self.segments.max_segments:
+                self._feed_segments(key, group, batch, problems, output)
         expiry_s = self.settings.limits.idle_expiry_s
         for key in self._clock.idle():
             self._retire(output, Retired(*key, IDLE, f"expired: no predictions for {expiry_s:g} "
                                          "s of event time (limits.idle_expiry_s)",
                                          self._clock.last(key) + expiry_s))
         return output
+
+    def _feed_segments(self, key: tuple[str, str], group: list[Any], batch: ColumnBatch,
+                       problems: list[RowProblem], output: StepOutput) -> None:
+        alerts, overflow = self.segments.feed(key, group, batch, {p.row for p in problems},
+                                              output.suppressed)
+        output.alerts += alerts
+        if overflow:
+            output.limited[DRIFT_SEGMENTS] = output.limited.get(DRIFT_SEGMENTS, 0) + overflow
 
     def _retire(self, output: StepOutput, retired: Retired) -> None:
         output.retired.append(retired)
@@ -254,7 +269,11 @@ class MonitorEngine:
                 schema = dict(declared.features)
             else:
                 schema = self._inferred_schema(model_id, events, output)
-            monitor = ModelMonitor(schema, output_schema(events), self.settings.monitor)
+            outputs, config = output_schema(events), self.settings.monitor
+            if self.segments.wanted(events):
+                config, each = config.split_budget(self.segments.max_segments)
+                self.segments.start(key, schema, outputs, each)
+            monitor = ModelMonitor(schema, outputs, config)
         self._add(key, monitor, self.alert_policy(model_id, model_version))
         return monitor
 
@@ -314,7 +333,8 @@ class MonitorEngine:
             "models": [
                 {"model_id": mid, "model_version": ver, "monitor": monitor.to_state(),
                  "policy": self._policies[(mid, ver)].to_state(),
-                 "last_ts": _finite(self._clock.last((mid, ver)))}
+                 "last_ts": _finite(self._clock.last((mid, ver))),
+                 **self.segments.to_state((mid, ver))}
                 for (mid, ver), monitor in self._monitors.items()
                 if models is None or mid in models
             ],
@@ -339,6 +359,7 @@ class MonitorEngine:
             key = (entry["model_id"], entry["model_version"])
             engine._add(key, ModelMonitor.from_state(entry["monitor"]),
                         engine.alert_policy(*key, state=entry["policy"]))
+            engine.segments.restore(key, entry)
             # None: saved before expiry existed, idle from the first event after the restore.
             engine._clock.restore(key, entry.get("last_ts"))
         return engine

@@ -203,7 +203,7 @@ def _alert(alert: dict[str, Any], distributions: dict[str, dict[str, Any]],
     window = alert.get("window") or {}
     head = " · ".join(escape(str(x)) for x in (
         alert.get("kind"), f'{alert["model_id"]} {alert["model_version"]}',
-        alert.get("feature") or alert.get("segment")) if x)
+        alert.get("feature"), alert.get("segment")) if x)
     p_value = alert.get("p_value")
     facts = [f'{escape(str(alert.get("detector")))} {_stat(alert.get("statistic"))} vs '
              f'threshold {_stat(alert.get("threshold"))}'

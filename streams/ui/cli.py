@@ -18,6 +18,7 @@ from streams.ui.commands import (
     cmd_bench_join,
     cmd_bench_quality,
     cmd_bench_replay,
+    cmd_bench_step,
     cmd_bench_throughput,
     cmd_dashboard,
     cmd_deliver,
@@ -318,6 +319,25 @@ def build_parser() -> argparse.ArgumentParser:
                               help="events (default 200,000)")
     replay_bench.add_argument("--rounds", type=_count, default=3, help="rounds (default 3)")
     replay_bench.set_defaults(run=cmd_bench_replay)
+    step_bench = benches.add_parser(
+        "step", help="CPU µs/event of the partition step, with and without segments, next "
+        "to orjson.loads of the same messages",
+        description="Encode a stationary scenario (one event per message) and a copy whose "
+        "events name one of --segments segment values, then, --rounds times, time in CPU "
+        "seconds: orjson.loads of every message, the partition step over the plain stream "
+        "and over the segmented one (fresh state, worker.batch_size messages per step, "
+        "labels' pending predictions kept in memory). The steady state is timed, after "
+        "--warmup events in which every segment collects its reference and calibrates its "
+        "tests (their cost is shown in brackets). Prints µs/event and ratios to "
+        "orjson.loads per round, then min/median.")
+    step_bench.add_argument("--events", type=_count, default=200_000,
+                            help="timed events (default 200,000)")
+    step_bench.add_argument("--warmup", type=int, default=150_000,
+                            help="events fed before the timed ones (default 150,000)")
+    step_bench.add_argument("--segments", type=_count, default=20,
+                            help="segment values (default 20)")
+    step_bench.add_argument("--rounds", type=_count, default=3, help="rounds (default 3)")
+    step_bench.set_defaults(run=cmd_bench_step)
     join_bench = benches.add_parser(
         "join", help="worker events/s with labels joined, next to raw consume+orjson; "
         "Redis memory per million pending predictions",
@@ -338,11 +358,19 @@ def build_parser() -> argparse.ArgumentParser:
         "stream through ModelMonitor, printing detection, mean/max delay, false alarms per "
         "million events and µs/event. Concept drift: error streams of online classifiers on "
         "river's SEA, Agrawal, Hyperplane and STAGGER with abrupt and gradual drifts, scoring "
-        "driftline's default error-stream detector and river's detectors by MCC and delay.")
-    quality.add_argument("--part", choices=["all", "features", "concept"], default="all")
+        "driftline's default error-stream detector and river's detectors by MCC and delay. "
+        "Segments: the 20-feature model with 20 segment values through the whole version's "
+        "monitor and its segments' (budget split as the worker splits it): false alarms "
+        "over --segment-events stationary events per seed, one segment's 1σ shift "
+        "detected, CPU µs/event with and without the segments, memory per segment monitor.")
+    quality.add_argument("--part", choices=["all", "features", "concept", "segments"],
+                         default="all")
     quality.add_argument("--seeds", type=int, default=3, help="seeds per stream (default 3)")
     quality.add_argument("--stationary-events", type=int, default=10_000_000,
                          help="events of the stationary stream per seed (default 10M)")
+    quality.add_argument("--segment-events", type=int, default=10_000_000,
+                         help="events of the 20-segment stationary stream per seed "
+                         "(default 10M)")
     quality.add_argument("--concept-events", type=int, default=100_000,
                          help="events per concept stream (default 100,000)")
     quality.add_argument("--concept-detectors", nargs="+", metavar="NAME",

@@ -305,6 +305,14 @@ def cmd_bench_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_step(args: argparse.Namespace) -> int:
+    """Measure the partition step's CPU time per event, with and without segments."""
+    from streams.bench.step import run_step_bench
+
+    run_step_bench(args.events, args.segments, args.rounds, args.warmup)
+    return 0
+
+
 def cmd_bench_quality(args: argparse.Namespace) -> int:
     """Detection quality: feature drift through the monitor, concept drift vs river."""
     if args.part in ("all", "features"):
@@ -316,4 +324,8 @@ def cmd_bench_quality(args: argparse.Namespace) -> int:
 
         run_concept_bench(seeds=args.seeds, events=args.concept_events,
                           detectors=args.concept_detectors)
+    if args.part in ("all", "segments"):
+        from streams.bench.segments import run_segment_bench
+
+        run_segment_bench(events=args.segment_events, seeds=args.seeds)
     return 0

@@ -26,13 +26,23 @@ def format_alert(alert: dict[str, Any], color: bool) -> str:
     ...     "window": {"events": 500}, "explanation": "mean 0 → 1"}, color=False))
     1970-01-01T00:00:00Z FIRING   warning  data_drift       m/v1 x  ks 0.2 > 0.1 (500 events)
         mean 0 → 1
+
+    An alert about one segment names it after the feature:
+
+    >>> print(format_alert({"ts": 0, "status": "firing", "severity": "warning",
+    ...     "kind": "data_drift", "model_id": "m", "model_version": "v1", "feature": "x",
+    ...     "segment": "region=eu", "detector": "ks", "statistic": 0.2, "threshold": 0.1,
+    ...     "window": {"events": 500}, "explanation": "segment region=eu: mean 0 → 1"},
+    ...     color=False).split("  ks")[0])
+    1970-01-01T00:00:00Z FIRING   warning  data_drift       m/v1 x [region=eu]
     """
     when = datetime.fromtimestamp(alert["ts"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     status = alert["status"].upper()
     tone = _COLORS.get("resolved" if alert["status"] == "resolved" else alert["severity"], "")
     start, end = (tone, _RESET) if color and tone else ("", "")
     head = (f"{when} {start}{status:8} {alert['severity']:8}{end} {alert['kind']:16} "
-            f"{alert['model_id']}/{alert['model_version']} {alert.get('feature') or '-'}  "
+            f"{alert['model_id']}/{alert['model_version']} {alert.get('feature') or '-'}"
+            f"{' [' + alert['segment'] + ']' if alert.get('segment') else ''}  "
             f"{alert['detector']} {alert['statistic']:.3g} > {alert['threshold']:.3g} "
             f"({alert['window']['events']} events)")
     return f"{head}\n    {alert['explanation']}"

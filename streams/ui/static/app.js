@@ -124,7 +124,8 @@ function renderAlerts(open) {
   for (const alert of open) {
     list.append(el("li", { "data-alert-id": alert.alert_id },
       el("span", { class: "badge " + alert.severity }, alert.severity), " ",
-      el("span", { class: "what" }, `${alert.model_id} ${alert.kind} ${alert.feature || ""}`),
+      el("span", { class: "what" }, `${alert.model_id} ${alert.kind} ${alert.feature || ""}` +
+         (alert.segment ? ` [${alert.segment}]` : "")),
       el("div", { class: "since" }, "firing since " + clock(alert.ts) + " · " +
          alert.detector + " " + Charts.formatNumber(alert.statistic))));
   }
@@ -143,7 +144,8 @@ function renderAlerts(open) {
         el("td", {}, el("span", { class: "badge " + alert.status }, alert.status)),
         el("td", {}, el("span", { class: "badge " + alert.severity }, alert.severity)),
         el("td", {}, `${alert.model_id} ${alert.model_version}`),
-        el("td", {}, alert.kind), el("td", {}, alert.feature || "–"),
+        el("td", {}, alert.kind),
+        el("td", {}, (alert.feature || "–") + (alert.segment ? ` [${alert.segment}]` : "")),
         el("td", {}, `${alert.detector} ${Charts.formatNumber(alert.statistic)} / ` +
                      Charts.formatNumber(alert.threshold)),
         el("td", { class: "explanation" }, alert.explanation));
