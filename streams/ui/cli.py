@@ -165,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--labels", type=Path, help="labels JSONL (optional): joined with the "
                         "predictions in event-time order for performance, concept-drift and "
                         "retrain checks")
+    replay.add_argument("--control", type=Path, help="control commands JSONL (optional), e.g. "
+                        "the ticks a worker published on the control topic: each is read "
+                        "after the prediction lines its predictions_offset counts, so quiet "
+                        "models close their windows and raise no_data as they did live")
     replay.add_argument("--retrain-out", type=Path,
                         help="where to write retrain requests (JSONL; default: not written)")
     replay.add_argument("--out", type=Path, required=True, help="where to write alerts (JSONL)")

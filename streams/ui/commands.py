@@ -122,7 +122,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     stdin = str(args.predictions) == STDIN
-    for path in (args.labels,) if stdin else (args.predictions, args.labels):
+    for path in (args.labels, args.control) if stdin else (args.predictions, args.labels,
+                                                           args.control):
         if path is not None and not path.is_file():
             raise DriftlineError(f"no such file: {path}")
     summary = None
@@ -133,7 +134,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
                               "labels": str(args.labels) if args.labels else None}, settings)
     stats = replay(settings, args.predictions, args.out, labels=args.labels,
                    deadletter_out=args.deadletter, retrain_out=args.retrain_out,
-                   progress=None if args.quiet else sys.stderr, summary=summary)
+                   progress=None if args.quiet else sys.stderr, summary=summary,
+                   control=args.control)
     print(f"replayed {stats.events:,} events ({stats.lines:,} lines, {stats.labels:,} labels, "
           f"{stats.joined:,} joined) in {stats.seconds:.2f} s = "
           f"{stats.events_per_second:,.0f} events/s; {stats.windows:,} windows, "
