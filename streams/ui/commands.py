@@ -258,6 +258,14 @@ def cmd_bench_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_ticks(args: argparse.Namespace) -> int:
+    """Measure what ticks cost the partition step, next to a bare decode."""
+    from streams.bench.ticks import run_ticks_bench
+
+    run_ticks_bench(args.events, args.models, args.rounds, args.ticks_every)
+    return 0
+
+
 def cmd_bench_quality(args: argparse.Namespace) -> int:
     """Detection quality: feature drift through the monitor, concept drift vs river."""
     if args.part in ("all", "features"):
