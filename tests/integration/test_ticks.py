@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from streams.core.silence import TickSettings
@@ -24,6 +25,8 @@ from tests.integration.conftest import (
     read_until,
     wait_for,
 )
+
+pytestmark = pytest.mark.integration
 
 
 def partition_records(settings: Settings, topic: str, partition: int) -> list[tuple[int, bytes]]:
