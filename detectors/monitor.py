@@ -229,6 +229,51 @@ class ModelMonitor:
         """Whether the monitor still keeps its first events instead of its tests."""
         return self._tests is None
 
+    @property
+    def window_events(self) -> int:
+        """Events in the open window (0 while the reference is being collected)."""
+        return self._window_events if self.reference_complete else 0
+
+    def close_window(self, min_events: int) -> WindowReport | None:
+        """Close the open window early, with the events it has (its model went quiet).
+
+        A window of at least ``min_events`` events is tested like a full one and
+        its report returned (``events`` says how many it had: a shorter window
+        gives each test wider thresholds, so only a larger change is found,
+        at the same false-alarm rate). A shorter one is dropped untested and
+        None returned: its events still count, the sequential detectors have
+        seen them, and its rejected-value counts join the next window. Without
+        an open window (a reference still being collected, or no event since
+        the last close) nothing changes and None is returned.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> monitor = ModelMonitor({"x": "numeric"}, {}, MonitorConfig(reference_size=1000,
+        ...                                                              window_size=500))
+        >>> x = np.random.default_rng(1).normal(size=1300)
+        >>> monitor.update_many(ColumnBatch.from_numeric(ts=np.arange(1300.0), x=x))
+        []
+        >>> monitor.window_events, monitor.close_window(min_events=200).events
+        (300, 300)
+        >>> monitor.window_events, monitor.close_window(min_events=200)
+        (0, None)
+        """
+        require(isinstance(min_events, int) and min_events >= 1, "min_events",
+                "an integer >= 1", min_events)
+        tests, events = self._tests, self.window_events
+        if tests is None or events == 0:
+            return None
+        if events < min_events:
+            self._window_events = 0
+            tests.features.end_window()
+            tests.outputs.end_window()
+            if tests.joint is not None:
+                tests.joint.end_window()
+            self._window_index += 1
+            return None
+        return self._close(tests)
+
     def update_many(self, batch: ColumnBatch) -> list[WindowReport]:
         """Feed a batch; return its reports in stream order.
 
@@ -300,7 +345,7 @@ class ModelMonitor:
             for row, findings in by_row.items()]
 
     def _close(self, tests: _Tests) -> WindowReport | None:
-        self._window_events = 0
+        events, self._window_events = self._window_events, 0
         if self._events == self.config.reference_size:
             self._reference_start_ts = self._window_start_ts
             self._reference_end_ts = self._window_end_ts
@@ -325,10 +370,10 @@ class ModelMonitor:
         if tests.joint is not None:
             findings.append(Finding(DATA_DRIFT, JOINT, "joint_distribution",
                                     tests.joint.end_window()))
-        findings += self._rejected_findings()
+        findings += self._rejected_findings(events)
         report = WindowReport(
             index=self._window_index, start_ts=self._window_start_ts,
-            end_ts=self._window_end_ts, events=self.config.window_size, findings=findings,
+            end_ts=self._window_end_ts, events=events, findings=findings,
             reference=self._reference_info())
         self._window_index += 1
         return report
@@ -337,20 +382,21 @@ class ModelMonitor:
         return {"events": self.config.reference_size,
                 "start_ts": self._reference_start_ts, "end_ts": self._reference_end_ts}
 
-    def _rejected_findings(self) -> list[Finding]:
+    def _rejected_findings(self, events: int) -> list[Finding]:
         findings = []
         for name in sorted(set(self.schema) | set(self.outputs) | set(self._rejected)):
             count = self._rejected.get(name, 0)
-            finding = self._clean.get(name) if count == 0 else None
+            finding = self._clean.get(name) if count == 0 and events == self.config.window_size \
+                else None
             if finding is None:
                 finding = Finding(DATA_QUALITY, name, "rejected_values", TestResult(
                     detector="rejected_values", drift=count > 0, statistic=float(count),
-                    threshold=0.0, p_value=None, effect_size=count / self.config.window_size,
-                    severity="warning", window_events=self.config.window_size,
+                    threshold=0.0, p_value=None, effect_size=count / events,
+                    severity="warning", window_events=events,
                     explanation=f"{count} events with non-finite or wrongly typed values"
                     f"{'' if name == '(event)' else f' in {name!r}'} went to the dead-letter "
                     "topic", reference={}))
-                if count == 0:  # the same every window: built once
+                if count == 0 and events == self.config.window_size:  # the same every window
                     self._clean[name] = finding
             findings.append(finding)
         self._rejected = {}

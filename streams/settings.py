@@ -25,6 +25,7 @@ from detectors.errors import ConfigurationError, require
 from detectors.monitor import MonitorConfig
 from detectors.performance import EstimationConfig, PerformanceConfig
 from streams.core.alerts import AlertSettings
+from streams.core.silence import TickSettings
 from streams.errors import SettingsError
 from streams.settings_delivery import DeliverySettings
 from streams.settings_inputs import InputSettings, parse_inputs
@@ -395,6 +396,7 @@ class Settings:
     sinks: SinkSettings = field(default_factory=SinkSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    ticks: TickSettings = field(default_factory=TickSettings)
     labels: LabelSettings = field(default_factory=LabelSettings)
     performance: PerformanceConfig = field(default_factory=PerformanceConfig)
     estimation: EstimationConfig = field(default_factory=EstimationConfig)
@@ -411,7 +413,7 @@ class Settings:
 _SECTIONS: dict[str, type] = {
     "topics": TopicSettings, "monitor": MonitorConfig, "limits": LimitSettings,
     "worker": WorkerSettings, "labels": LabelSettings, "alerts": AlertSettings,
-    "dashboard": DashboardSettings, "performance": PerformanceConfig,
+    "dashboard": DashboardSettings, "performance": PerformanceConfig, "ticks": TickSettings,
     "estimation": EstimationConfig, "redis": RedisSettings, "delivery": DeliverySettings,
     "web": WebSettings, "log": LogSettings,
 }

@@ -32,6 +32,7 @@ FIRING = "firing"
 RESOLVED = "resolved"
 RATE_LIMIT_KIND = "alert_rate_limit"
 MONITOR_RESET_KIND = "monitor_reset"
+NO_DATA_KIND = "no_data"
 ALL_MODELS = "*"        # model_id/model_version of an event about every model of a partition
 HOUR_S = 3600.0
 MAX_GROUP_SIZE = 100     # members per event: 100 members are ~45 KB, far below Kafka's 1 MiB
@@ -232,6 +233,55 @@ def monitor_reset_event(group_id: str, partition: int, committed: Mapping[str, i
                         "monitor state of every model in it is lost (did Redis lose its data?). "
                         f"Its monitors start afresh from {where}"),
         "ts": ts}
+
+
+def no_data_event(model_id: str, model_version: str, status: str, since: float, now: float,
+                  data_ts: float, threshold: float, fired_as: str | None = None,
+                  explanation: str | None = None) -> dict[str, Any]:
+    """The alert that a model sent no predictions for ``threshold`` seconds, or its end.
+
+    ``since`` and ``now`` are tick times (:mod:`streams.core.silence`): the model is
+    quiet from ``since``, and ``now`` is the latest tick. ``data_ts`` is event
+    time: the last prediction's ``ts`` (firing) or the returning one's (resolved),
+    the alert's window. The id depends on the model, the status and ``since`` only.
+
+    >>> event = no_data_event("m", "v1", "firing", since=100.0, now=1900.0, data_ts=90.0,
+    ...                       threshold=1800.0)
+    >>> event["kind"], event["statistic"], event["window"], event["alert_id"][:8]
+    ('no_data', 1800.0, {'start_ts': 90.0, 'end_ts': 90.0, 'events': 0}, '3a0ffe69')
+    """
+    key = f"{model_id}|{NO_DATA_KIND}"
+    quiet = now - since
+    if explanation is None and status == FIRING:
+        explanation = (f"no predictions from model {model_id} (any version) for {quiet:,.0f} s "
+                       f"of tick time (ticks.no_data_after_s = {threshold:g}); the last one, of "
+                       f"version {model_version}, had ts {_when(data_ts)}")
+    elif explanation is None:
+        explanation = (f"predictions of model {model_id} arrive again (ts {_when(data_ts)}) "
+                       f"after at least {quiet:,.0f} s without any")
+    event: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "alert_id": alert_id(f"{key}|{status}|{since!r}"),
+        "dedup_key": key, "group_key": key, "model_id": model_id,
+        "model_version": model_version, "kind": NO_DATA_KIND, "status": status,
+        "severity": "warning" if status == FIRING else "info", "feature": None,
+        "segment": None, "detector": "no_data", "statistic": quiet, "threshold": threshold,
+        "p_value": None, "effect_size": 0.0,
+        "window": {"start_ts": data_ts, "end_ts": data_ts, "events": 0},
+        "reference": {}, "quiet_since": since, "explanation": explanation, "ts": time.time()}
+    if fired_as is not None:
+        event["resolves"] = fired_as
+        event["fired_severity"] = "warning"
+    return event
+
+
+def _when(ts: float) -> str:
+    if not math.isfinite(ts):
+        return "unknown"
+    try:
+        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return f"{ts:g}"
 
 
 def _finding_event(model_id: str, model_version: str, key: str, finding: Finding,

@@ -12,7 +12,6 @@ import logging
 import math
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from operator import attrgetter, itemgetter
 from typing import Any
 
 from detectors.batch import ColumnBatch
@@ -25,13 +24,16 @@ from streams.core.bounds import (
     Retired,
     VersionClock,
 )
+from streams.core.rows import group_rows, take_rows, uniform_models
 from streams.core.segment_drift import DRIFT_SEGMENTS, SegmentDrift
+from streams.core.silence import Silence
 from streams.ingest.columnar import RowProblem, build_batch, infer_schema, output_schema
-from streams.ingest.typed import TypedModels, untyped
+from streams.ingest.typed import TypedModels
 from streams.settings import Settings
 
 STATE_VERSION = 1
 FEATURES_PER_MODEL = "features_per_model"
+SHORT_WINDOWS = "min_window_events"   # idle windows dropped untested, counted as a limit
 CATEGORIES = "categories_per_feature"
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,7 @@ class MonitorEngine:
         self._changed: set[str] = set()
         self.segments = SegmentDrift(settings.limits.max_drift_segments, self.alert_policy)
         """Drift monitors per segment value of the versions whose first events name segments."""
+        self._silence = Silence(settings.ticks)
 
     def note_rejected(self, model_id: str, field: str) -> None:
         """Count a value refused before its event could be read (e.g. ``1e400``).
@@ -144,7 +147,39 @@ class MonitorEngine:
             if retire:
                 self._rate_limits.pop(key[0], None)
                 self._unattributed.pop(key[0], None)
-        return self._policies.pop(key).resolve_all(reason, at_ts) + alerts
+        return (self._policies.pop(key).resolve_all(reason, at_ts) + alerts
+                + self._silence.forget(key, not versions, reason, at_ts))
+
+    def heard(self, last_offsets: dict[tuple[str, str], int]) -> list[dict[str, Any]]:
+        """Note the offset of each monitored version's last prediction read; resolutions.
+
+        A model's first prediction after a ``no_data`` alert resolves it.
+        """
+        alerts: list[dict[str, Any]] = []
+        for key, offset in last_offsets.items():
+            if key in self._monitors:
+                alerts += self._silence.heard(key, offset, self._clock.last(key))
+        return alerts
+
+    def tick(self, ts: float, predictions_offset: int) -> StepOutput:
+        """Apply a tick (:mod:`streams.core.silence`): close idle windows, raise ``no_data``."""
+        output = StepOutput()
+        result = self._silence.tick(ts, predictions_offset, self._clock.last)
+        self._changed |= result.changed
+        output.alerts += result.alerts
+        for key in result.idle:
+            monitor = self._monitors[key]
+            events = monitor.window_events
+            report = monitor.close_window(self.settings.ticks.min_window_events)
+            if report is None:
+                if events:
+                    output.limited[SHORT_WINDOWS] = output.limited.get(SHORT_WINDOWS, 0) + 1
+                continue
+            output.windows += 1
+            output.reports.append((key[0], key[1], report))
+            output.alerts.extend(self._policies[key].apply(report))
+            self._count_full_categories(monitor, report, output)
+        return output
 
     def process(self, events: list[dict[str, Any]]) -> StepOutput:
         """Feed validated prediction events (in stream order), dicts or typed structs."""
@@ -334,7 +369,8 @@ class MonitorEngine:
                 {"model_id": mid, "model_version": ver, "monitor": monitor.to_state(),
                  "policy": self._policies[(mid, ver)].to_state(),
                  "last_ts": _finite(self._clock.last((mid, ver))),
-                 **self.segments.to_state((mid, ver))}
+                 **self.segments.to_state((mid, ver)),
+                 **self._silence.version_state((mid, ver))}
                 for (mid, ver), monitor in self._monitors.items()
                 if models is None or mid in models
             ],
@@ -342,6 +378,7 @@ class MonitorEngine:
                             if models is None or model_id in models],
             # The partition's clock; each version's own time is in its model's entry.
             "clock": self._clock.to_state(),
+            "ticks": self._silence.to_state(),
         }
 
     @classmethod
@@ -362,84 +399,13 @@ class MonitorEngine:
             engine.segments.restore(key, entry)
             # None: saved before expiry existed, idle from the first event after the restore.
             engine._clock.restore(key, entry.get("last_ts"))
+            engine._silence.restore(key, entry)
+        engine._silence.restore_head(state.get("ticks"))
         return engine
 
 
 def _finite(ts: float) -> float | None:
     return ts if math.isfinite(ts) else None
-
-
-def group_rows(events: list[Any]) -> dict[tuple[str, str], list[int]]:
-    """Row numbers per (model_id, model_version), in stream order; one pass only when mixed.
-
-    Events are dicts or typed structs (:mod:`streams.ingest.typed`), or both.
-
-    Examples
-    --------
-    >>> e = [{"model_id": "a", "model_version": "1"}, {"model_id": "b", "model_version": "1"},
-    ...      {"model_id": "a", "model_version": "1"}]
-    >>> group_rows(e)
-    {('a', '1'): [0, 2], ('b', '1'): [1]}
-    """
-    if not events:
-        return {}
-    kinds: list[Any] = list(map(type, events))
-    if kinds.count(kinds[0]) == len(kinds) and kinds[0] is not dict:
-        # All typed structs of one model: its id is the struct type's (no getattr per event).
-        versions = list(map(_MODEL_VERSION_ATTR, events))
-        if versions.count(versions[0]) == len(versions):
-            return {(kinds[0].model_id, versions[0]): list(range(len(events)))}
-        model_ids = [kinds[0].model_id] * len(events)
-    else:
-        typed = dict not in kinds
-        try:
-            model_ids = list(map(_MODEL_ID_ATTR if typed else _MODEL_ID, events))
-            versions = list(map(_MODEL_VERSION_ATTR if typed else _MODEL_VERSION, events))
-        except (AttributeError, TypeError):    # dicts and typed structs in one list
-            model_ids = [e["model_id"] if type(e) is dict else e.model_id for e in events]
-            versions = [e["model_version"] if type(e) is dict else e.model_version
-                        for e in events]
-        if (model_ids.count(model_ids[0]) == len(model_ids)
-                and versions.count(versions[0]) == len(versions)):
-            return {(model_ids[0], versions[0]): list(range(len(events)))}
-    groups: dict[tuple[str, str], list[int]] = {}
-    for row, key in enumerate(zip(model_ids, versions, strict=True)):
-        rows = groups.get(key)
-        if rows is None:
-            rows = groups[key] = []
-        rows.append(row)
-    return groups
-
-
-def take_rows(events: list[Any], rows: list[int]) -> list[Any]:
-    """``events`` at ``rows`` (the list itself when the rows are all of it, in order)."""
-    return events if len(rows) == len(events) else [events[row] for row in rows]
-
-
-def uniform_models(events: list[Any], groups: dict[tuple[str, str], list[int]]) -> None:
-    """Make a model's events all dicts, in place, where some are dicts and some typed structs.
-
-    A message of a known model that the typed decoder refused (a new version,
-    an extra feature) is decoded as dicts; its model's other events of the run
-    follow, as the generic path decodes them, so each model's columns and
-    pending rows are built one way. Other models keep their structs.
-    """
-    present = set(map(type, events))
-    if dict not in present or len(present) == 1:
-        return      # all typed, or all dicts
-    kinds: dict[str, set[type]] = {}
-    for (model_id, _), rows in groups.items():
-        kinds.setdefault(model_id, set()).update(map(type, take_rows(events, rows)))
-    for (model_id, _), rows in groups.items():
-        if dict in kinds[model_id] and len(kinds[model_id]) > 1:
-            for row in rows:
-                if type(events[row]) is not dict:
-                    events[row] = untyped(events[row])
-
-
-_MODEL_ID, _MODEL_VERSION = itemgetter("model_id"), itemgetter("model_version")
-_MODEL_ID_ATTR = attrgetter("model_id")
-_MODEL_VERSION_ATTR = attrgetter("model_version")
 
 
 def _load_references(settings: Settings) -> dict[str, dict[str, Any]]:

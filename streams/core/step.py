@@ -48,8 +48,9 @@ from streams.core.audit import (
     settings_hash,
 )
 from streams.core.bounds import Retired
-from streams.core.engine import MonitorEngine, group_rows, take_rows, uniform_models
+from streams.core.engine import MonitorEngine
 from streams.core.labels import LabelEngine, LabelRequest, LabelStep
+from streams.core.rows import group_rows, take_rows, uniform_models
 from streams.ingest.batch import BatchDecoder, DecodedBatch
 from streams.ingest.bounded import reencode
 from streams.ingest.deadletter import Source, dead_letter, kept_key
@@ -58,6 +59,7 @@ from streams.ingest.decode import (
     LABEL,
     NON_FINITE,
     PREDICTION,
+    TICK,
     Decoded,
     Rejected,
     decode_safely,
@@ -70,6 +72,7 @@ from streams.state.pending import ColumnarPendingStore
 STATE_VERSION = 1
 STEP_BYTES = "step_bytes"
 _MAX_MODEL_ID = 256
+_EVERYTHING_READ = 2**63 - 1
 
 
 class InputMessage(Protocol):
@@ -144,6 +147,8 @@ class StepOutput:
     events: int = 0
     labels: int = 0
     windows: int = 0
+    ticks: int = 0
+    """Ticks applied (see :mod:`streams.core.silence`)."""
     rebaselines: list[tuple[str, str | None, int]] = field(default_factory=list)
     retired: list[Retired] = field(default_factory=list)
     """Model versions no longer monitored (idle, or a limit made room)."""
@@ -313,6 +318,9 @@ class PartitionStep:
                                                path=problem.path, clipped=clipped),
                               messages[origin])
         event_offsets = offsets[np.asarray(decoded.origins)]
+        # Rows are in stream order: a version's last row holds its newest offset.
+        output.alerts += state.monitors.heard({key: int(event_offsets[rows[-1]])
+                                               for key, rows in by_version.items()})
         for model_id, rows in _by_model(by_version).items():
             step = state.labels.on_predictions(model_id, take_rows(events, rows),
                                                event_offsets[rows])
@@ -371,7 +379,11 @@ class PartitionStep:
         for rejected in decoded.rejected:
             self._dead_letter(output, rejected, message)
         for command in decoded.events:
-            # Only "rebaseline" exists so far; decode refuses any other command.
+            if command["command"] == TICK:
+                self._tick(state, command, output)
+                self._audit(output, state.partition)    # no_data alerts are decisions too
+                continue
+            # Otherwise "rebaseline": decode refuses any other command.
             alerts = state.monitors.rebaseline(
                 command["model_id"], command.get("model_version"),
                 command.get("reason") or "requested on the control topic", time.time())
@@ -391,6 +403,19 @@ class PartitionStep:
         output.audit += [retrain_record(request, partition)
                          for request in output.retrain[retrain:]]
         output.audited[:] = [len(output.alerts), len(output.retrain)]
+
+    def _tick(self, state: PartitionState, command: dict[str, Any], output: StepOutput) -> None:
+        # Without an offset, a tick is past every prediction read so far.
+        offset = command.get("predictions_offset")
+        ticked = state.monitors.tick(command["ts"], _EVERYTHING_READ if offset is None else offset)
+        output.ticks += 1
+        output.windows += ticked.windows
+        output.alerts += ticked.alerts
+        output.limited.update(ticked.limited)
+        for model_id, model_version, report in ticked.reports:
+            monitor = state.monitors.monitor(model_id, model_version)
+            output.reports.append((model_id, model_version, report,
+                                   monitor.events if monitor else 0))
 
     def _dead_letter(self, output: StepOutput, rejected: Rejected,
                      message: InputMessage) -> None:

@@ -25,7 +25,9 @@ from streams.settings import LimitSettings
 PREDICTION = "prediction"
 LABEL = "label"
 CONTROL = "control"
-CONTROL_COMMANDS = ("rebaseline",)
+REBASELINE = "rebaseline"
+TICK = "tick"
+CONTROL_COMMANDS = (REBASELINE, TICK)
 
 INVALID_JSON = "invalid_json"
 NOT_AN_OBJECT = "not_an_object"
@@ -76,7 +78,7 @@ _ID_LIMITS = {"model_id": 256, "model_version": 128, "event_id": 256}
 _REQUIRED = {
     PREDICTION: ("model_id", "model_version", "event_id", "ts", "features", "prediction"),
     LABEL: ("model_id", "event_id", "ts", "label"),
-    CONTROL: ("command", "model_id"),
+    CONTROL: ("command",),
 }
 
 
@@ -319,12 +321,33 @@ def _flat(values: dict[str, Any], field: str) -> tuple[str, str, str] | None:
 
 
 def _check_control(event: dict[str, Any]) -> tuple[str, str, str] | None:
-    if event["command"] not in CONTROL_COMMANDS:
+    command = event["command"]
+    if command not in CONTROL_COMMANDS:
         return INVALID_VALUE, "command", f"command: expected one of {list(CONTROL_COMMANDS)}, " \
-            f"got {describe(event['command'])}"
+            f"got {describe(command)}"
+    if command == TICK:
+        return _check_tick(event)
+    if "model_id" not in event:
+        return MISSING_FIELD, "model_id", "missing field model_id"
     for name in ("model_version", "reason", "requested_by"):
         if event.get(name) is not None and not isinstance(event[name], str):
             return WRONG_TYPE, name, f"{name}: expected a string, got {describe(event[name])}"
+    return None
+
+
+def _check_tick(event: dict[str, Any]) -> tuple[str, str, str] | None:
+    """A tick: ``ts`` (epoch seconds), optional ``predictions_offset`` and ``partition``."""
+    if "ts" not in event:
+        return MISSING_FIELD, "ts", "missing field ts"
+    ts = event["ts"]
+    if not _is_number(ts) or not math.isfinite(ts):
+        return WRONG_TYPE, "ts", f"ts: expected a finite number of epoch seconds, got " \
+            f"{describe(ts)}"
+    event["ts"] = float(ts)
+    for name in ("predictions_offset", "partition"):
+        value = event.get(name)
+        if value is not None and (type(value) is not int or value < 0):
+            return WRONG_TYPE, name, f"{name}: expected an integer >= 0, got {describe(value)}"
     return None
 
 

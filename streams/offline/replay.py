@@ -3,7 +3,9 @@
 Predictions are read in chunks; labels are read alongside them in event-time
 order (every label with ``ts`` up to the chunk's last prediction ``ts`` is
 joined after the chunk), so a replay sees labels arrive late the way a live
-stream does. Pending predictions live in memory here
+stream does. Control commands (``--control``, e.g. the ticks a worker
+published) are read in file order, each after the prediction lines its
+``predictions_offset`` counts (:class:`_ControlFeed`). Pending predictions live in memory here
 (:class:`~streams.state.pending.MemoryPendingStore`); line numbers stand in for offsets.
 
 **Deterministic output.** Everything written carries event time, never the
@@ -189,6 +191,79 @@ class _LabelFeed:
         return self.until(math.inf)
 
 
+class _ControlFeed:
+    """Control lines of a JSON-lines file, each due after the predictions it follows.
+
+    A command's ``predictions_offset`` (a tick's: the next predictions offset
+    its publisher had to read) counts lines of the predictions file: it is due
+    after that many lines, in file order (never before the command above it);
+    a command without one is due with the command above it (the first: before
+    any prediction). A file dumped from a partition's predictions starting at
+    offset 0, without gaps, numbers them as Kafka did. Replay numbers its lines
+    from 1 (its offsets), so a tick is handed to the step with
+    ``predictions_offset`` one more: past exactly the lines it follows.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.name = str(path)
+        self._source = path.open("rb")
+        self._line = 0
+        self._due = 0
+        self._next: tuple[int, Line] | None = None
+
+    def until(self, lines_read: int) -> list[tuple[int, Line]]:
+        """Commands due after at most ``lines_read`` prediction lines, with when each is due."""
+        released: list[tuple[int, Line]] = []
+        while True:
+            if self._next is None:
+                self._next = self._read()
+                if self._next is None:
+                    return released
+            if self._next[0] > lines_read:
+                return released
+            released.append(self._next)
+            self._next = None
+
+    def close(self) -> None:
+        """Close the file (what was not read is not replayed)."""
+        self._source.close()
+
+    def _read(self) -> tuple[int, Line] | None:
+        if self._source.closed:
+            return None
+        raw = self._source.readline()
+        if not raw:
+            self._source.close()
+            return None
+        self._line += 1
+        raw = raw.rstrip(b"\r\n")
+        try:
+            command = orjson.loads(raw)
+            offset = command.get("predictions_offset") if isinstance(command, dict) else None
+        except orjson.JSONDecodeError:
+            offset = None          # the step dead-letters it, in its place
+        if type(offset) is int and offset >= 0:
+            self._due = max(self._due, offset)
+            raw = orjson.dumps({**command, "predictions_offset": offset + 1})
+        return self._due, Line(self.name, self._line, raw)
+
+
+def _interleave(lines: list[Line], first_line: int,
+                commands: list[tuple[int, Line]]) -> list[Line]:
+    """Prediction lines numbered from ``first_line`` with each command after its due line."""
+    if not commands:
+        return lines
+    merged: list[Line] = []
+    position = 0
+    for due, command in commands:
+        cut = min(max(due - first_line + 1, 0), len(lines))
+        if cut > position:
+            merged += lines[position:cut]
+            position = cut
+        merged.append(command)
+    return merged + lines[position:]
+
+
 def _latest_ts(raw: bytes) -> float:
     # Only to order the release; the step decodes and validates the line itself.
     try:
@@ -240,7 +315,8 @@ def _size(predictions: Path) -> int | None:
 def replay(settings: Settings, predictions: Path, out: Path, labels: Path | None = None,
            deadletter_out: Path | None = None, retrain_out: Path | None = None,
            progress: IO[str] | None = sys.stderr,
-           summary: RunSummary | None = None, audit_out: Path | None = None) -> ReplayStats:
+           summary: RunSummary | None = None, audit_out: Path | None = None,
+           control: Path | None = None) -> ReplayStats:
     """Run the monitors over ``predictions`` (one message per line); write alerts to ``out``.
 
     ``predictions`` may be ``-``: standard input. A ``summary`` is shown every
@@ -250,7 +326,8 @@ def replay(settings: Settings, predictions: Path, out: Path, labels: Path | None
     array) by the same partition step the worker runs; refused lines and
     events go to ``deadletter_out`` when given. ``labels`` are joined in
     event-time order; retrain requests go to ``retrain_out`` and audit records
-    (:mod:`streams.core.audit`) to ``audit_out`` when given.
+    (:mod:`streams.core.audit`) to ``audit_out`` when given;
+    ``control`` commands (ticks) are read where their ``predictions_offset`` puts them.
     """
     stats = ReplayStats()
     started = time.perf_counter()
@@ -258,8 +335,10 @@ def replay(settings: Settings, predictions: Path, out: Path, labels: Path | None
     feed = _LabelFeed(labels) if labels is not None else None
     stdin = str(predictions) == STDIN
     name = "<stdin>" if stdin else str(predictions)
+    commands = _ControlFeed(control) if control is not None else None
     step = PartitionStep(settings, MemoryPendingStore(),
-                         (name, feed.name if feed else "(no labels)", "(no control)"))
+                         (name, feed.name if feed else "(no labels)",
+                          commands.name if commands else "(no control)"))
     bar = _Progress(_size(predictions), progress) if progress is not None else None
     dead_sink = deadletter_out.open("wb") if deadletter_out else None
     retrain_sink = retrain_out.open("wb") if retrain_out else None
@@ -301,8 +380,10 @@ def replay(settings: Settings, predictions: Path, out: Path, labels: Path | None
                 first_line = stats.lines + 1
                 stats.lines += len(raw)
                 done_bytes += sum(map(len, raw))
-                emit(step(state, [Line(name, number, line.rstrip(b"\r\n"))
-                                  for number, line in enumerate(raw, start=first_line)]))
+                lines = [Line(name, number, line.rstrip(b"\r\n"))
+                         for number, line in enumerate(raw, start=first_line)]
+                emit(step(state, _interleave(lines, first_line, commands.until(stats.lines)
+                                             if commands else [])))
                 if feed is not None:
                     latest = max((c.last_prediction_ts for c in state.labels.counts_by_model()),
                                  default=-math.inf)
@@ -312,6 +393,8 @@ def replay(settings: Settings, predictions: Path, out: Path, labels: Path | None
                 gc.collect(1)
                 if bar:
                     bar.update(done_bytes, stats.events)
+            if commands is not None:
+                emit(step(state, [line for _, line in commands.until(sys.maxsize)]))
             if feed is not None:
                 emit(step(state, feed.rest()))
                 stats.joined = sum(m["joined"] for m in state.labels.summary().values())
@@ -324,6 +407,8 @@ def replay(settings: Settings, predictions: Path, out: Path, labels: Path | None
             retrain_sink.close()
         if audit_sink:
             audit_sink.close()
+        if commands is not None:
+            commands.close()
     stats.seconds = time.perf_counter() - started
     if summary is not None:
         summary.finish(state)

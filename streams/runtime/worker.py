@@ -39,6 +39,7 @@ from streams.ingest.mapping import input_topics
 from streams.runtime.checkpointing import Checkpointer
 from streams.runtime.connections import client_config
 from streams.runtime.metrics import WorkerMetrics
+from streams.runtime.ticks import TickPublisher
 from streams.runtime.topics import ensure_topics
 from streams.settings import Settings
 from streams.state.checkpoint import FENCED, CheckpointStore
@@ -62,6 +63,7 @@ class WorkerStats:
     retrain: int = 0
     batches: int = 0
     checkpoints: int = 0
+    ticks: int = 0
     delivery_errors: int = 0
     busy_s: float = 0.0
     first_batch_at: float = 0.0
@@ -117,6 +119,7 @@ class Worker:
             "linger.ms": 20,
             "compression.type": "none",
         }))
+        self.ticks = TickPublisher(settings, self._producer, lambda: self._partitions)
 
     def run(self, stop: threading.Event) -> WorkerStats:
         """Consume until ``stop`` is set; checkpoint and leave the group cleanly."""
@@ -150,8 +153,9 @@ class Worker:
         try:
             while not stop.is_set():
                 models = sum(len(state.monitors) for state in self._partitions.values())
-                messages = self._consumer.consume(self.settings.worker.step_events(models),
-                                                  self.settings.worker.poll_timeout_s)
+                wanted = self.settings.worker.step_events(models)
+                messages = self._consumer.consume(wanted, self.settings.worker.poll_timeout_s)
+                catching_up = len(messages) >= wanted
                 if messages:
                     started = time.perf_counter()
                     self.process(messages)
@@ -164,6 +168,8 @@ class Worker:
                     self.stats.last_batch_at = finished
                     # Not held while the next poll waits: a grown step is thousands of messages.
                     del messages
+                # After the step: a tick carries the offsets read so far (streams.runtime.ticks).
+                self.ticks.publish_due(catching_up)
                 self._producer.poll(0)
                 now = time.monotonic()
                 if now - last_checkpoint >= interval:
@@ -240,6 +246,7 @@ class Worker:
         stats.events += output.events
         stats.labels += output.labels
         stats.windows += output.windows
+        stats.ticks += output.ticks
         if output.events:
             metrics.events.labels(self._topic).inc(output.events)
         if output.labels:

@@ -20,6 +20,7 @@ from streams.ui.commands import (
     cmd_bench_replay,
     cmd_bench_step,
     cmd_bench_throughput,
+    cmd_bench_ticks,
     cmd_dashboard,
     cmd_deliver,
     cmd_demo,
@@ -195,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--labels", type=Path, help="labels JSONL (optional): joined with the "
                         "predictions in event-time order for performance, concept-drift and "
                         "retrain checks")
+    replay.add_argument("--control", type=Path, help="control commands JSONL (optional), e.g. "
+                        "the ticks a worker published on the control topic: each is read "
+                        "after the prediction lines its predictions_offset counts, so quiet "
+                        "models close their windows and raise no_data as they did live")
     replay.add_argument("--retrain-out", type=Path,
                         help="where to write retrain requests (JSONL; default: not written)")
     replay.add_argument("--out", type=Path, required=True, help="where to write alerts (JSONL)")
@@ -379,6 +384,23 @@ def build_parser() -> argparse.ArgumentParser:
                          help="river detectors to compare with (default: all but KSWIN, "
                          "which costs ~600 µs/event)")
     quality.set_defaults(run=cmd_bench_quality)
+    ticks = benches.add_parser(
+        "ticks", help="CPU µs/event of the partition step without and with ticks, next to "
+        "a bare orjson.loads of the same messages",
+        description="In-process, no Kafka: a stationary stream of --models models (100 "
+        "events per message) goes through the partition step in steps of worker.batch_size "
+        "events after an untimed warm-up (every model collects its reference). Each round "
+        "times, in CPU seconds, a bare orjson.loads of the messages, the step without ticks "
+        "and the step with a tick every --ticks-every steps (no model is quiet: the "
+        "bookkeeping every run and tick pays). Prints µs/event, the ratios and their "
+        "min/median over --rounds.")
+    ticks.add_argument("--events", type=_count, default=200_000,
+                       help="measured events per round (default 200,000)")
+    ticks.add_argument("--models", type=_count, default=20, help="models (default 20)")
+    ticks.add_argument("--rounds", type=_count, default=3, help="rounds (default 3)")
+    ticks.add_argument("--ticks-every", type=int, default=1, metavar="N",
+                       help="a tick after every N-th step (default 1; 0: time no ticks)")
+    ticks.set_defaults(run=cmd_bench_ticks)
     return parser
 
 

@@ -156,7 +156,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     stdin = str(args.predictions) == STDIN
-    for path in (args.labels,) if stdin else (args.predictions, args.labels):
+    for path in (args.labels, args.control) if stdin else (args.predictions, args.labels,
+                                                           args.control):
         if path is not None and not path.is_file():
             raise DriftlineError(f"no such file: {path}")
     summary = None
@@ -168,7 +169,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     stats = replay(settings, args.predictions, args.out, labels=args.labels,
                    deadletter_out=args.deadletter, retrain_out=args.retrain_out,
                    progress=None if args.quiet else sys.stderr, summary=summary,
-                   audit_out=args.audit_out)
+                   audit_out=args.audit_out, control=args.control)
     print(f"replayed {stats.events:,} events ({stats.lines:,} lines, {stats.labels:,} labels, "
           f"{stats.joined:,} joined) in {stats.seconds:.2f} s = "
           f"{stats.events_per_second:,.0f} events/s; {stats.windows:,} windows, "
@@ -310,6 +311,14 @@ def cmd_bench_step(args: argparse.Namespace) -> int:
     from streams.bench.step import run_step_bench
 
     run_step_bench(args.events, args.segments, args.rounds, args.warmup)
+    return 0
+
+
+def cmd_bench_ticks(args: argparse.Namespace) -> int:
+    """Measure what ticks cost the partition step, next to a bare decode."""
+    from streams.bench.ticks import run_ticks_bench
+
+    run_ticks_bench(args.events, args.models, args.rounds, args.ticks_every)
     return 0
 
 

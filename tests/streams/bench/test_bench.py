@@ -98,3 +98,13 @@ def test_throughput_bench_without_warm_up_times_one_shape_of_one_model_whole() -
     for name in ("raw", "worker", "ratio"):
         low, median = _figures(out, name)
         assert 0 < low <= median, (name, out)
+
+
+def test_bench_ticks_prints_the_step_without_and_with_ticks() -> None:
+    text = _bench("ticks", "--events", "2000", "--models", "2", "--rounds", "2")
+    assert "2,000 events of 2 models" in text
+    assert sum(line.startswith("round ") for line in text.splitlines()) == 2
+    for name in ("orjson.loads µs/event", "step µs/event", "step+ticks µs/event",
+                 "step+ticks / step"):
+        low, median = _figures(text, name)
+        assert 0 < low <= median
