@@ -28,8 +28,9 @@ def settings(port: int = 0) -> Settings:
 
 def test_one_port_serves_the_dashboard_metrics_and_probes() -> None:
     app = make_app(settings())
-    assert app_paths(app) == ["/", "/api/alerts", "/api/labels", "/api/models", "/api/series",
-                              "/api/throughput", "/events", "/healthz", "/metrics", "/readyz"]
+    assert app_paths(app) == ["/", "/api/alerts", "/api/audit", "/api/drilldown", "/api/labels",
+                              "/api/models", "/api/series", "/api/throughput", "/events",
+                              "/healthz", "/metrics", "/readyz"]
     assert app.conf.web_bind == "127.0.0.1" and app.conf.web_port > 0
     assert "/metrics" not in app_paths(make_app(settings(), worker=False))
 
