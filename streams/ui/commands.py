@@ -257,7 +257,7 @@ def cmd_bench_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_quality(args: argparse.Namespace) -> int:
-    """Detection quality: feature drift through the monitor, concept drift vs river."""
+    """Detection quality: feature drift, concept drift vs river, label-side false alarms."""
     if args.part in ("all", "features"):
         from streams.bench.features import run_feature_bench
 
@@ -267,4 +267,10 @@ def cmd_bench_quality(args: argparse.Namespace) -> int:
 
         run_concept_bench(seeds=args.seeds, events=args.concept_events,
                           detectors=args.concept_detectors)
+    if args.part in ("all", "labels"):
+        from streams.bench.label_alarms import run_label_alarm_bench
+
+        run_label_alarm_bench(labelled_events=args.label_events, seeds=args.label_seeds,
+                              rates=tuple(args.label_rates),
+                              coverages=tuple(args.label_coverages))
     return 0
