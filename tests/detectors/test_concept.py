@@ -309,8 +309,8 @@ def test_mean_detection_delay(before: float, after: float, min_increase: float) 
 # --- ours: the minimum increase ---------------------------------------------------------------
 
 def test_a_small_step_is_taken_as_the_new_level() -> None:
-    # 1 % -> 3 % error: the CUSUMs cross (the plain CUSUM signals on 19 of 20 streams), but the
-    # rise is 2 points, under the default min_increase of 4. Measured: 3 of 20 signal (the
+    # 1 % -> 3 % error: the CUSUMs cross (the plain CUSUM signals on 18 of 20 streams), but the
+    # rise is 2 points, under the default min_increase of 4. Measured: 1 of 20 signals (the
     # stretch that crossed was short and its error rate came out above 5 %).
     default = plain = 0
     for seed in range(20):
@@ -340,8 +340,8 @@ def creeping_then_jumping(seed: int) -> np.ndarray:
 def test_a_creeping_rise_is_mostly_absorbed_and_a_jump_after_it_is_not() -> None:
     # How an online learner's error wanders (GaussianNB on river's STAGGER): the plain CUSUM
     # signals the creep on every stream; the default takes it as successive new levels
-    # (measured: 3 of 20 streams still signal it). The jump at 18,000 is always reported fast
-    # (measured: 13-52 events).
+    # (measured: 2 of 20 streams still signal it). The jump at 18,000 is always reported fast
+    # (measured: 32-92 events).
     jump = 18_000
     creep_signals = plain_creep_signals = 0
     for seed in range(20):
