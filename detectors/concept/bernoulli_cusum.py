@@ -33,7 +33,8 @@ smaller than ``min_increase`` is never reported, and one that creeps up in
 steps each smaller than ``min_increase`` mostly is not (each step is caught
 and accepted before the next); the estimate is noisy, so a step of
 ``min_increase`` itself is reported only part of the time (measured from
-baselines of 0–20 %: 26–62 %; a step of twice that, 99–100 %). A slow decline
+baselines of 0–20 % at the former threshold of 12: 26–62 %; a step of twice
+that, 99–100 %). A slow decline
 against a fixed reference is what the performance monitor's tolerance test is
 for. ``min_increase=0`` is the plain CUSUM: every crossing signals.
 
@@ -45,7 +46,10 @@ larger means a model that returns to the error rate it has had for a long
 while, after a lucky stretch, is not called worse; a model that has become
 worse than both its recent and its long-run self is. The price: after a
 lasting *improvement*, rises back to the old level go unnoticed until the
-long-run mean has caught up (about ``long_window`` values).
+long-run mean has caught up (about ``long_window`` values). Values reach the
+estimates in blocks (*folds*): as many values as the estimates already rest on,
+from 16 up to 256, so the baseline is never staler than half its own evidence,
+and the CUSUMs' coefficients follow it at every fold.
 
 While any CUSUM is more than half way to ``threshold`` both estimates are
 frozen, so the change being tested does not leak into the reference it is
@@ -60,13 +64,23 @@ finite baseline; rises among error rates below ``min_rate`` are invisible.
 **False alarms.** With a known baseline, ``exp(S)`` of each CUSUM is a
 likelihood ratio, and Lorden's bound gives an average run length of at least
 ``exp(threshold)`` events from zero to a crossing per CUSUM: at most
-``len(odds_ratios) · exp(−threshold)`` crossings per event (defaults:
-``3 · e⁻¹² ≈ 1.8e-5``), and every signal is a crossing. Raising the baseline
-after a small rise only lengthens the runs that follow. The estimated baseline
-costs part of that margin, mostly in the first thousands of values after a
-start; the tests measure it.
+``len(odds_ratios) · exp(−threshold)`` crossings per event, and every signal
+is a crossing. The default threshold is the one that holds this bound to one
+crossing per :data:`FALSE_ALARM_EVENTS` (10M) values, driftline's budget per
+model (:func:`lorden_threshold`: ``ln(3 · 10⁷) ≈ 17.2``). Raising the baseline
+after a small rise only lengthens the runs that follow; the estimated baseline
+costs part of the margin. Measured on stationary streams (``driftline bench
+quality --part labels``, the tests): at the former threshold of 12 (bound
+1.8e-5 per value) 3–8 signals per 10M values at error rates of 5–40 %; at the
+default none in 1M values at each of 1, 10, 25 and 40 % nor in 200 starts of
+5,000 values (``tests/detectors/test_label_alarm_budget.py``); the bench's table
+is in ``docs/benchmarks.md``.
 
-Memory is a handful of floats; every update costs O(``len(odds_ratios)``).
+**Cost.** Memory is a handful of floats. :meth:`update_many` runs the CUSUMs a
+segment at a time between folds and crossings with numpy
+(:mod:`~detectors.concept.cusum_segment`), exactly as the per-value loop does
+(values are rounded to multiples of 2⁻⁸ and coefficients to 2⁻²⁰ so that every
+sum is exact).
 """
 
 from __future__ import annotations
@@ -75,11 +89,46 @@ import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+import numpy as np
+from numpy.typing import NDArray
+
 from detectors.concept.base import ErrorStreamDetector
+from detectors.concept.cusum_segment import COEFFICIENT_STEP, VALUE_STEP, cusum_segment
 from detectors.errors import is_integer, is_number, require
 
-# Coefficients are recomputed from the baseline every this many values (it moves slowly).
-_REFRESH = 16
+# The false-alarm budget of the default threshold: one signal per this many labelled events.
+FALSE_ALARM_EVENTS = 10_000_000.0
+# The baseline takes new values in blocks of at most this many (and at first of this few).
+_FOLD = 256
+_FIRST_FOLD = 16
+# Batches smaller than this take the per-value loop (numpy's fixed cost per call is larger).
+_VECTOR_MIN = 64
+
+
+def lorden_threshold(cusums: int, false_alarm_events: float = FALSE_ALARM_EVENTS) -> float:
+    """Threshold at which ``cusums`` CUSUMs cross at most once per ``false_alarm_events`` values.
+
+    Lorden: with a known baseline each CUSUM runs at least ``exp(threshold)``
+    values between crossings, so ``cusums · exp(-threshold)`` bounds the
+    crossings per value; this is the smallest threshold that holds it to
+    ``1 / false_alarm_events``.
+
+    Examples
+    --------
+    >>> round(lorden_threshold(3), 2)
+    17.22
+
+    """
+    return math.log(cusums * false_alarm_events)
+
+
+def _on_grid(coefficient: float) -> float:
+    return round(coefficient / COEFFICIENT_STEP) * COEFFICIENT_STEP
+
+
+def _on_value_grid(x: float) -> float:
+    clipped = 0.0 if x <= 0.0 else 1.0 if x >= 1.0 else x
+    return round(clipped / VALUE_STEP) * VALUE_STEP
 
 
 class BernoulliCusum(ErrorStreamDetector):
@@ -89,7 +138,8 @@ class BernoulliCusum(ErrorStreamDetector):
     ----------
     threshold
         Log-likelihood ratio at which a CUSUM crosses (higher: fewer false
-        alarms, longer delays).
+        alarms, longer delays); default :func:`lorden_threshold` of the number
+        of CUSUMs (one crossing per 10M values).
     odds_ratios
         Error-odds ratios (each ``> 1``) that the CUSUMs are tuned to detect.
     baseline_window
@@ -112,7 +162,7 @@ class BernoulliCusum(ErrorStreamDetector):
     >>> errors = np.r_[rng.random(5000) < 0.1, rng.random(5000) < 0.3].astype(float)
     >>> detector = BernoulliCusum()
     >>> detector.update_many(errors)
-    array([5056])
+    array([5110])
     >>> detector.update_many(np.r_[rng.random(5000) < 0.3, rng.random(5000) < 0.1])
     array([], dtype=int64)
 
@@ -121,13 +171,13 @@ class BernoulliCusum(ErrorStreamDetector):
     >>> rng = np.random.default_rng(4)
     >>> errors = np.r_[rng.random(5000) < 0.01, rng.random(10_000) < 0.03].astype(float)
     >>> BernoulliCusum().update_many(errors), BernoulliCusum(min_increase=0.0).update_many(errors)
-    (array([], dtype=int64), array([5917]))
+    (array([], dtype=int64), array([8245]))
 
     """
 
     name = "bernoulli_cusum"
-    # 2: the CUSUMs' stretches (min_increase); a version-1 state has none and is refused.
-    STATE_VERSION: ClassVar[int] = 2
+    # 3: the baseline is folded in blocks (pending values) and values/coefficients are rounded.
+    STATE_VERSION: ClassVar[int] = 3
     config_keys = ("threshold", "odds_ratios", "baseline_window", "long_window", "warm_up",
                    "min_rate", "min_increase")
 
@@ -135,19 +185,24 @@ class BernoulliCusum(ErrorStreamDetector):
     _recent: float
     _long_run: float
     _baseline_count: int
+    _pending_values: int
+    _pending_errors: float
     _statistics: list[float]
     _coefficients: list[tuple[float, float]]
     _stretch_values: list[int]
     _stretch_errors: list[float]
 
-    def __init__(self, threshold: float = 12.0, odds_ratios: Sequence[float] = (1.5, 2.0, 4.0),
+    def __init__(self, threshold: float | None = None,
+                 odds_ratios: Sequence[float] = (1.5, 2.0, 4.0),
                  baseline_window: int = 2000, long_window: int = 20_000, warm_up: int = 200,
                  min_rate: float = 0.005, min_increase: float = 0.04) -> None:
-        require(is_number(threshold) and threshold > 0, "threshold",
-                "a positive finite number", threshold)
         ratios = tuple(odds_ratios) if isinstance(odds_ratios, Sequence) else ()
         require(len(ratios) > 0 and all(is_number(r) and r > 1 for r in ratios), "odds_ratios",
                 "a non-empty sequence of finite numbers > 1", odds_ratios)
+        if threshold is None:
+            threshold = lorden_threshold(len(ratios))
+        require(is_number(threshold) and threshold > 0, "threshold",
+                "a positive finite number", threshold)
         require(is_integer(baseline_window, 1), "baseline_window", "an integer >= 1",
                 baseline_window)
         require(is_integer(long_window, baseline_window if is_integer(baseline_window, 1)
@@ -188,6 +243,8 @@ class BernoulliCusum(ErrorStreamDetector):
         self._recent = 0.0
         self._long_run = 0.0
         self._baseline_count = 0
+        self._pending_values = 0
+        self._pending_errors = 0.0
         self._statistics = [0.0] * len(self.odds_ratios)
         self._coefficients = []
         self._stretch_values = [0] * len(self.odds_ratios)
@@ -201,22 +258,43 @@ class BernoulliCusum(ErrorStreamDetector):
         coefficients = []
         for ratio in self.odds_ratios:
             p1 = ratio * p0 / (1.0 - p0 + ratio * p0)
-            coefficients.append((math.log(p1 / p0), math.log((1.0 - p1) / (1.0 - p0))))
+            coefficients.append((_on_grid(math.log(p1 / p0)),
+                                 _on_grid(math.log((1.0 - p1) / (1.0 - p0)))))
         self._coefficients = coefficients
 
+    def _fold_size(self) -> int:
+        # The baseline absorbs new values in blocks: as many as it already rests on (from
+        # _FIRST_FOLD), at most _FOLD, so it is never staler than half its own evidence.
+        return max(_FIRST_FOLD, min(_FOLD, self._baseline_count))
+
+    def _absorb(self, values: int, errors: float) -> None:
+        """Count values into the baseline; fold them in when a block is complete."""
+        self._pending_values += values
+        self._pending_errors += errors
+        if self._pending_values < self._fold_size():
+            return
+        n = self._pending_values
+        count = self._baseline_count + n
+        mean = self._pending_errors / n
+        self._baseline_count = count
+        self._recent += (mean - self._recent) * (n / min(count, self.baseline_window))
+        self._long_run += (mean - self._long_run) * (n / min(count, self.long_window))
+        self._pending_values = 0
+        self._pending_errors = 0.0
+        self._refresh_coefficients()
+
     def _update(self, x: float) -> bool:
-        error = 0.0 if x <= 0.0 else 1.0 if x >= 1.0 else x
+        error = _on_value_grid(x)
         self._seen += 1
-        count = self._baseline_count
         if self._seen > self.warm_up:
-            if self._seen % _REFRESH == 1 or not self._coefficients:
+            if not self._coefficients:
                 self._refresh_coefficients()
             statistics, values, errors = (self._statistics, self._stretch_values,
                                           self._stretch_errors)
             highest = 0.0
             longest = -1
             for i, (on_error, on_success) in enumerate(self._coefficients):
-                value = statistics[i] + error * on_error + (1.0 - error) * on_success
+                value = statistics[i] + (error * on_error + (1.0 - error) * on_success)
                 if value <= 0.0:
                     value = 0.0
                     values[i] = 0
@@ -230,18 +308,55 @@ class BernoulliCusum(ErrorStreamDetector):
                 if value > self.threshold and (longest < 0 or values[i] > values[longest]):
                     longest = i
             if longest >= 0:
-                rate = errors[longest] / values[longest]
-                if rate - self._tested_rate() >= self.min_increase:
-                    return True
-                self._accept_level(rate)
+                return self._crossed(longest)
+            if highest >= 0.5 * self.threshold and self._freezes():
                 return False
-            if highest >= 0.5 * self.threshold and count >= self.baseline_window:
-                return False
-        count += 1
-        self._baseline_count = count
-        self._recent += (error - self._recent) / min(count, self.baseline_window)
-        self._long_run += (error - self._long_run) / min(count, self.long_window)
+        self._absorb(1, error)
         return False
+
+    def _freezes(self) -> bool:
+        return self._baseline_count >= self.baseline_window
+
+    def _crossed(self, longest: int) -> bool:
+        """A CUSUM crossed: signal if its stretch rose by ``min_increase``, else a new level."""
+        rate = self._stretch_errors[longest] / self._stretch_values[longest]
+        if rate - self._tested_rate() >= self.min_increase:
+            return True
+        self._accept_level(rate)
+        return False
+
+    def _update_finite(self, values: NDArray[np.float64]) -> NDArray[np.int64]:
+        """The per-value loop, a segment at a time between folds and crossings (exact)."""
+        if values.size < _VECTOR_MIN:
+            return super()._update_finite(values)
+        errors = np.round(np.clip(values, 0.0, 1.0) / VALUE_STEP) * VALUE_STEP
+        hits: list[int] = []
+        position, n = 0, errors.size
+        while position < n:
+            room = self._fold_size() - self._pending_values
+            if self._seen < self.warm_up:
+                take = min(n - position, self.warm_up - self._seen, room)
+                self._seen += take
+                self._absorb(take, float(errors[position:position + take].sum()))
+                position += take
+                continue
+            if not self._coefficients:
+                self._refresh_coefficients()
+            take = min(n - position, room)
+            result = cusum_segment(errors[position:position + take], self._coefficients,
+                                   self._statistics, self._stretch_values,
+                                   self._stretch_errors, self.threshold, self._freezes())
+            self._seen += result.events
+            self._statistics = result.statistics
+            self._stretch_values = result.stretch_values
+            self._stretch_errors = result.stretch_errors
+            position += result.events
+            if result.baseline_values:
+                self._absorb(result.baseline_values, result.baseline_errors)
+            if result.crossing >= 0 and self._crossed(result.crossing):
+                hits.append(position - 1)
+                self._reset()
+        return np.asarray(hits, dtype=np.int64)
 
     def _accept_level(self, rate: float) -> None:
         """A rise too small to report: the error rate of its stretch is the new recent level."""
@@ -254,7 +369,8 @@ class BernoulliCusum(ErrorStreamDetector):
 
     def _learned_state(self) -> dict[str, Any]:
         return {"seen": self._seen, "recent": self._recent, "long_run": self._long_run,
-                "baseline_count": self._baseline_count, "statistics": list(self._statistics),
+                "baseline_count": self._baseline_count, "pending_values": self._pending_values,
+                "pending_errors": self._pending_errors, "statistics": list(self._statistics),
                 "coefficients": [list(pair) for pair in self._coefficients],
                 "stretch_values": list(self._stretch_values),
                 "stretch_errors": list(self._stretch_errors)}
@@ -272,6 +388,8 @@ class BernoulliCusum(ErrorStreamDetector):
         self._recent = float(state["recent"])
         self._long_run = float(state["long_run"])
         self._baseline_count = int(state["baseline_count"])
+        self._pending_values = int(state["pending_values"])
+        self._pending_errors = float(state["pending_errors"])
         self._statistics = statistics
         self._coefficients = coefficients
         self._stretch_values = stretch_values

@@ -71,6 +71,25 @@ def _count(text: str) -> int:
     return value
 
 
+def _share(text: str) -> float:
+    """An argparse type: a number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
+    return value
+
+
+def _error_rate(text: str) -> float:
+    """An argparse type: an error rate of a binary classifier, in (0, 0.5]."""
+    value = _share(text)
+    if value > 0.5:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 0.5], got {text!r}")
+    return value
+
+
 def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     """Add the options every command takes, before or after its name.
 
@@ -367,8 +386,11 @@ def build_parser() -> argparse.ArgumentParser:
         "Segments: the 20-feature model with 20 segment values through the whole version's "
         "monitor and its segments' (budget split as the worker splits it): false alarms "
         "over --segment-events stationary events per seed, one segment's 1σ shift "
-        "detected, CPU µs/event with and without the segments, memory per segment monitor.")
-    quality.add_argument("--part", choices=["all", "features", "concept", "segments"],
+        "detected, CPU µs/event with and without the segments, memory per segment monitor. "
+        "Label-side false alarms: stationary streams of a calibrated classifier for each base "
+        "error rate and label coverage through the performance monitor (window tests, concept "
+        "drift) and the label-free estimator, printing false alarms per 10M labelled events.")
+    quality.add_argument("--part", choices=["all", "features", "concept", "segments", "labels"],
                          default="all")
     quality.add_argument("--seeds", type=int, default=3, help="seeds per stream (default 3)")
     quality.add_argument("--stationary-events", type=int, default=10_000_000,
@@ -383,6 +405,20 @@ def build_parser() -> argparse.ArgumentParser:
                                   "KSWIN"],
                          help="river detectors to compare with (default: all but KSWIN, "
                          "which costs ~600 µs/event)")
+    quality.add_argument("--label-events", type=_count, default=10_000_000,
+                         help="labelled events per error rate × coverage of the label-side "
+                         "false-alarm part, per seed (default 10M)")
+    quality.add_argument("--label-seeds", type=_count, default=1,
+                         help="seeds per error rate × coverage of the label-side false-alarm "
+                         "part (default 1)")
+    quality.add_argument("--label-rates", type=_error_rate, nargs="+", metavar="RATE",
+                         default=[0.01, 0.05, 0.1, 0.2, 0.4],
+                         help="base error rates of the label-side false-alarm part "
+                         "(default 0.01 0.05 0.1 0.2 0.4)")
+    quality.add_argument("--label-coverages", type=_share, nargs="+", metavar="SHARE",
+                         default=[0.3, 0.6, 1.0],
+                         help="label coverages of the label-side false-alarm part "
+                         "(default 0.3 0.6 1.0)")
     quality.set_defaults(run=cmd_bench_quality)
     ticks = benches.add_parser(
         "ticks", help="CPU µs/event of the partition step without and with ticks, next to "

@@ -323,7 +323,7 @@ def cmd_bench_ticks(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_quality(args: argparse.Namespace) -> int:
-    """Detection quality: feature drift through the monitor, concept drift vs river."""
+    """Detection quality: feature drift, concept drift vs river, label-side false alarms."""
     if args.part in ("all", "features"):
         from streams.bench.features import run_feature_bench
 
@@ -337,4 +337,10 @@ def cmd_bench_quality(args: argparse.Namespace) -> int:
         from streams.bench.segments import run_segment_bench
 
         run_segment_bench(events=args.segment_events, seeds=args.seeds)
+    if args.part in ("all", "labels"):
+        from streams.bench.label_alarms import run_label_alarm_bench
+
+        run_label_alarm_bench(labelled_events=args.label_events, seeds=args.label_seeds,
+                              rates=tuple(args.label_rates),
+                              coverages=tuple(args.label_coverages))
     return 0
