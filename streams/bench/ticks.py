@@ -27,38 +27,12 @@ from typing import IO
 import orjson
 
 from streams.bench.summary import Row, print_summary
+from streams.offline.replay import Line
 
 EVENTS_PER_MESSAGE = 100
 WARMUP_EVENTS_PER_MODEL = 1600
 PREDICTIONS = "bench.predictions"
 CONTROL = "bench.control"
-
-
-class _Message:
-    """A consumed record as the step reads it."""
-
-    __slots__ = ("_offset", "_topic", "_value")
-
-    def __init__(self, topic: str, offset: int, value: bytes) -> None:
-        self._topic, self._offset, self._value = topic, offset, value
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> None:
-        return None
-
-    def value(self) -> bytes:
-        return self._value
-
-    def timestamp(self) -> tuple[int, int]:
-        return (0, 0)
 
 
 def _messages(events: int, models: int, seed: int) -> list[bytes]:
@@ -93,7 +67,7 @@ def time_step(values: list[bytes], warmup: int, ticks_every: int) -> float:
                                       "DRIFTLINE_MONITOR_WINDOW_SIZE": "500"})
     step = PartitionStep(settings, MemoryPendingStore(), (PREDICTIONS, "bench.labels", CONTROL))
     state = PartitionState.fresh(settings, 0)
-    messages = [_Message(PREDICTIONS, offset, value) for offset, value in enumerate(values)]
+    messages = [Line(PREDICTIONS, offset, value) for offset, value in enumerate(values)]
     per_step = max(settings.worker.batch_size // EVENTS_PER_MESSAGE, 1)
     for start in range(0, warmup, per_step):
         step(state, messages[start:min(start + per_step, warmup)])
@@ -105,7 +79,7 @@ def time_step(values: list[bytes], warmup: int, ticks_every: int) -> float:
         nonlocal ticks
         for number, batch in enumerate(batches, start=1):
             if ticks_every and number % ticks_every == 0:
-                batch = [*batch, _Message(CONTROL, ticks, orjson.dumps({
+                batch = [*batch, Line(CONTROL, ticks, orjson.dumps({
                     "command": "tick", "ts": 1_800_000_000.0 + ticks,
                     "predictions_offset": batch[-1].offset() + 1}))]
                 ticks += 1
