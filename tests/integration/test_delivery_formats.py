@@ -154,7 +154,8 @@ def test_a_redis_outage_is_waited_out_not_parked(settings: Settings, receivers: 
             assert server.requests == []
             redis_server.start()
             assert wait_until(lambda: len(server.ok()) == 1, 60), process.log()
-            assert "Redis unavailable" in process.log()
+            # The log reaches its file through the process's own buffering: wait for the line.
+            assert wait_until(lambda: "Redis unavailable" in process.log(), 10), process.log()
             assert read_until(local, ["deadletter"], lambda got: len(got) > 0, 3) == []
         finally:
             process.stop()
