@@ -62,9 +62,16 @@ class HotView:
         if not reports and not alerts and not audit:
             return
         pipe = self._redis.pipeline(transaction=False)
-        for model_id, model_version, report, events in reports:
+        # A write covers a whole step, often many windows of one version. The detail hash and
+        # the summary keep only the last: write those once per version (drifted ones always).
+        last = {(model_id, model_version): position
+                for position, (model_id, model_version, report, _) in enumerate(reports)
+                if not report.partial}
+        points: dict[str, list[bytes]] = {}
+        for position, (model_id, model_version, report, events) in enumerate(reports):
             if report.partial:
                 continue          # its alarm is in the alerts; the series holds closed windows
+            newest = last[model_id, model_version] == position
             name = f"{model_id}|{model_version}"
             scores = {}
             statistics = {}
@@ -81,31 +88,38 @@ class HotView:
                 if finding.check == "distribution":
                     statistics[label] = [_finite(result.statistic), _finite(threshold),
                                          result.detector]
-                    self._write_detail(pipe, name, finding, report)
+                    if newest or result.drift:
+                        self._write_detail(pipe, name, finding, report, newest)
             point = {"index": report.index, "start_ts": report.start_ts, "end_ts": report.end_ts,
                      "events": report.events, "scores": scores, "drifted": drifted,
                      "statistics": statistics}
-            pipe.lpush(self.prefix + "series:" + name, orjson.dumps(point))
-            pipe.ltrim(self.prefix + "series:" + name, 0, self.series_length - 1)
+            points.setdefault(name, []).append(orjson.dumps(point))
+            if not newest:
+                continue
             pipe.hset(self.prefix + "models", name, orjson.dumps({
                 "model_id": model_id, "model_version": model_version, "events": events,
                 "windows": report.index + 1, "last_window_end_ts": report.end_ts,
                 "drifted": drifted, "updated_at": time.time()}))
-        for alert in alerts:
-            pipe.lpush(self.prefix + "alerts", orjson.dumps(alert))
+        for name, values in points.items():
+            # LPUSH of many values puts the last first: newest first, as one command.
+            pipe.lpush(self.prefix + "series:" + name, *values)
+            pipe.ltrim(self.prefix + "series:" + name, 0, self.series_length - 1)
         if alerts:
+            pipe.lpush(self.prefix + "alerts", *map(orjson.dumps, alerts))
             pipe.ltrim(self.prefix + "alerts", 0, self.alerts_length - 1)
-        for record in audit:
-            pipe.lpush(self.prefix + "audit", orjson.dumps(record))
         if audit:
+            pipe.lpush(self.prefix + "audit", *map(orjson.dumps, audit))
             pipe.ltrim(self.prefix + "audit", 0, self.audit_length - 1)
         pipe.publish(self.channel, orjson.dumps({"windows": len(reports), "alerts": len(alerts),
                                                  "audit": len(audit)}))
         pipe.execute()
 
     def _write_detail(self, pipe: Any, name: str, finding: Finding,
-                      report: WindowReport) -> None:
-        """A distribution verdict of a closed window, with its histograms (the drill-down)."""
+                      report: WindowReport, newest: bool) -> None:
+        """A distribution verdict of a closed window, with its histograms (the drill-down).
+
+        ``newest``: the version's last window in this write, the one its detail hash keeps.
+        """
         result = finding.result
         detail = orjson.dumps({
             "kind": finding.kind, "feature": finding.feature, "detector": result.detector,
@@ -115,7 +129,8 @@ class HotView:
             "window": {"index": report.index, "start_ts": report.start_ts,
                        "end_ts": report.end_ts, "events": report.events},
             "reference": report.reference})
-        pipe.hset(self.prefix + "detail:" + name, finding.feature, detail)
+        if newest:
+            pipe.hset(self.prefix + "detail:" + name, finding.feature, detail)
         if result.drift:
             pipe.lpush(self.prefix + "drifted:" + name, detail)
             pipe.ltrim(self.prefix + "drifted:" + name, 0, self.drifted_length - 1)

@@ -1,0 +1,42 @@
+"""The live view's write of a whole step: many windows of a version in one pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from detectors.batch import ColumnBatch
+from detectors.config import MonitorConfig
+from detectors.monitor import ModelMonitor
+from streams.settings import Settings
+from streams.state.hotview import HotView
+
+pytestmark = pytest.mark.integration
+
+
+def test_one_write_of_many_windows_keeps_each_point_and_the_newest_detail(
+        settings: Settings) -> None:
+    rng = np.random.default_rng(3)
+    monitor = ModelMonitor({"x": "numeric"}, {}, MonitorConfig(reference_size=1000,
+                                                               window_size=500))
+    x = np.r_[rng.normal(size=2500), rng.normal(2.0, 1.0, 1000)]
+    reports = monitor.update_many(ColumnBatch.from_numeric(ts=np.arange(3500.0), x=x))
+    closed = [r for r in reports if not r.partial]
+    assert [r.index for r in closed] == [0, 1, 2, 3, 4]
+    drifted = [r.index for r in closed if r.drifted]
+    assert drifted == [3, 4]
+    hot = HotView(settings.redis_url, settings.group_id)
+    other = [("m2", "v1", closed[0], 1500)]
+    alerts = [{"alert_id": str(n)} for n in range(3)]
+    hot.write([("m1", "v1", r, 1000 + 500 * (r.index + 1)) for r in reports] + other, alerts)
+
+    assert [p["index"] for p in hot.series("m1", "v1")] == [0, 1, 2, 3, 4]   # oldest first
+    assert [p["index"] for p in hot.series("m2", "v1")] == [0]
+    # The detail hash holds the last window; every drifted window is in the drifted list.
+    assert hot.details("m1", "v1")["x"]["window"]["index"] == 4
+    assert hot.details("m2", "v1")["x"]["window"]["index"] == 0
+    assert [d["window"]["index"] for d in hot.drifted("m1", "v1")] == [4, 3]
+    summary = {(m["model_id"], m["model_version"]): m for m in hot.models()}
+    assert summary["m1", "v1"]["windows"] == 5 and summary["m1", "v1"]["events"] == 3500
+    assert summary["m2", "v1"]["windows"] == 1
+    assert [a["alert_id"] for a in hot.alerts()] == ["2", "1", "0"]   # newest first
