@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from itertools import islice
+from operator import methodcaller
+from typing import Any, Protocol, cast
 
 import msgspec
 import numpy as np
@@ -226,7 +228,15 @@ class PartitionStep:
                 self._labels(state, messages, offsets, labels.take(), output)
                 label_bytes = 0
 
-        for position, message in enumerate(messages):
+        start = 0
+        if predictions_topic and len(messages) > 1 and list(
+                map(_TOPIC, messages)).count(predictions_topic) == len(messages):
+            start = self._single_events(messages, predictions, limit, max_bytes,
+                                        lambda: flush(False, False))
+            if start:
+                last[predictions_topic] = messages[start - 1]
+                counts[predictions_topic] = start
+        for position, message in enumerate(islice(messages, start, None), start):
             topic = message.topic()
             if topic == predictions_topic:
                 value = message.value()
@@ -267,6 +277,31 @@ class PartitionStep:
                 state.offsets[topic] = _offset(message) + 1
         output.messages.update({topic: n for topic, n in counts.items() if n})
         return output
+
+    @staticmethod
+    def _single_events(messages: Sequence[InputMessage], decoder: BatchDecoder, limit: int,
+                       max_bytes: int, flush: Callable[[], None]) -> int:
+        """Decode a batch of one-event prediction messages in runs; how many it took.
+
+        The runs end where the message-by-message loop would flush (every ``limit``
+        events, one per message), so both give the same steps. The first run a message
+        of which :meth:`BatchDecoder.add_singles` refuses is left to that loop, from its
+        first message on.
+        """
+        values: list[bytes | None] = list(map(_VALUE, messages))
+        # None (a tombstone) is refused message by message.
+        if None in values or sum(map(len, cast("list[bytes]", values))) >= max_bytes:
+            return 0
+        keys = list(map(_KEY, messages))
+        taken = 0
+        while taken < len(messages):
+            end = min(taken + limit, len(messages))
+            if not decoder.add_singles(values[taken:end], taken, keys[taken:end]):
+                break
+            if end - taken >= limit:
+                flush()
+            taken = end
+        return taken
 
     # -- predictions -------------------------------------------------------------------------
     def _predictions(self, state: PartitionState, messages: Sequence[InputMessage],
@@ -455,6 +490,9 @@ def _by_model(by_version: dict[tuple[str, str], list[int]]) -> dict[str, list[in
         else:
             rows[model_id] = version_rows
     return rows
+
+
+_TOPIC, _VALUE, _KEY = methodcaller("topic"), methodcaller("value"), methodcaller("key")
 
 
 def _offset(message: InputMessage) -> int:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import TYPE_CHECKING, Annotated, Any, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, NotRequired, TypedDict, cast
 
 import msgspec
 
@@ -117,6 +117,7 @@ class BatchDecoder:
     def __init__(self, kind: str, limits: LimitSettings, typed: TypedModels | None = None) -> None:
         self.kind = kind
         self.limits = limits
+        self._models = typed if kind == PREDICTION else None
         self._typed = typed.decode if typed is not None and kind == PREDICTION else None
         self._decode = _DECODERS[kind].decode if kind in _DECODERS else None
         self._features = kind == PREDICTION
@@ -177,6 +178,29 @@ class BatchDecoder:
         batch.origins += [origin] * len(decoded.events)
         batch.rejected += [(origin, rejected) for rejected in decoded.rejected]
         return len(batch.events)
+
+    def add_singles(self, values: list[bytes | None], first_origin: int,
+                    keys: list[bytes | str | None]) -> bool:
+        """Decode a run of one-event messages of typed models at once, or nothing.
+
+        Whether all were taken (their origins ``first_origin`` onwards): only when each
+        message is one event that :meth:`add` would type, so the events are the same.
+        Otherwise nothing is decoded and the messages go to :meth:`add` one by one.
+        """
+        models = self._models
+        if models is None or not len(models) or None in values:
+            return False
+        present = cast("list[bytes]", values)
+        if max(map(len, present)) > self.limits.max_message_bytes:
+            return False
+        raw = [key.encode() if isinstance(key, str) else key for key in keys] \
+            if self._keys else None
+        events = models.decode_singles(present, raw)
+        if events is None:
+            return False
+        self._batch.events += events
+        self._batch.origins += range(first_origin, first_origin + len(events))
+        return True
 
     def extend(self, decoded: Decoded, origin: int) -> int:
         """Add events decoded elsewhere (a mapped topic's records); return the valid events.

@@ -1,0 +1,98 @@
+"""One-event messages of typed models are decoded a run at a time: the same step as one by one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from detectors.synthetic import ScenarioSpec, iter_chunks
+from streams.core.engine import MonitorEngine
+from streams.core.step import PartitionState, PartitionStep, StepOutput
+from streams.ingest.batch import BatchDecoder
+from streams.settings import Settings, load_settings
+from streams.state.pending import MemoryPendingStore
+from tests.messages import Record
+
+
+def _settings() -> Settings:
+    # Runs of 300 messages: a batch of 1,500 is five runs, each flushed like the loop does.
+    return load_settings(environ={"DRIFTLINE_WORKER_BATCH_SIZE": "300",
+                                  "DRIFTLINE_WORKER_GROUP_EVENTS": "1"})
+
+
+def _messages(settings: Settings, spoilt: bool) -> list[list[Record]]:
+    topic = settings.topics.name("predictions")
+    stream, _ = next(iter_chunks(ScenarioSpec("stationary", 3000, seed=4), chunk_size=3000))
+    values = [orjson.dumps(event) for event in stream]
+    keys: list[bytes | None] = [b"credit-risk"] * len(values)
+    assert stream[0]["model_id"] == "credit-risk"
+    if spoilt:
+        values[2150] = values[2150][:-5]                              # malformed JSON
+        keys[2200] = b"another-model"                                 # key mismatch
+        values[2250] = orjson.dumps(stream[2250:2252])                # an array of two
+        values[2300] = values[2300].replace(b'"score":', b'"score":1e999,"x":', 1)   # inf
+        values[2500] = orjson.dumps({**stream[2500], "model_id": "new-model"})
+        keys[2500] = None                                             # no key: not checked
+    records = [Record(topic, n, value, key)
+               for n, (value, key) in enumerate(zip(values, keys, strict=True))]
+    return [records[:1500], records[1500:]]
+
+
+def _run(settings: Settings, batches: list[list[Record]], monkeypatch: pytest.MonkeyPatch
+         ) -> dict[str, Any]:
+    """Step ``batches``; the last step's outputs, the state, and every group a monitor got."""
+    groups: list[int] = []
+    process_groups = MonitorEngine.process_groups
+
+    def record(self: MonitorEngine, by_version: dict[Any, list[Any]]) -> Any:
+        groups.extend(len(group) for group in by_version.values())
+        return process_groups(self, by_version)
+
+    monkeypatch.setattr(MonitorEngine, "process_groups", record)
+    state = PartitionState.fresh(settings, 0)
+    step = PartitionStep(settings, MemoryPendingStore())
+    output = StepOutput()
+    for batch in batches:
+        output = step(state, batch)
+    monkeypatch.setattr(MonitorEngine, "process_groups", process_groups)
+    return {**_summary(output, state), "groups": groups}
+
+
+def _summary(output: StepOutput, state: PartitionState) -> dict[str, Any]:
+    return {"events": output.events, "windows": output.windows,
+            "messages": dict(output.messages), "offsets": dict(state.offsets),
+            "dead_letters": [(key, letter["reason"], letter.get("offset"))
+                             for key, letter in output.dead_letters],
+            "alerts": [alert["alert_id"] for alert in output.alerts],
+            "reports": [(m, v, r.index, r.events) for m, v, r, _ in output.reports],
+            "monitors": sorted((key, monitor.events)
+                               for key, monitor in state.monitors._monitors.items())}
+
+
+@pytest.mark.parametrize("spoilt", [False, True], ids=["clean", "spoilt"])
+def test_runs_of_one_event_messages_step_as_message_by_message(
+        monkeypatch: pytest.MonkeyPatch, spoilt: bool) -> None:
+    settings = _settings()
+    taken: list[int] = []
+    add_singles = BatchDecoder.add_singles
+
+    def counting(self: BatchDecoder, values: list[Any], *rest: Any) -> bool:
+        took = add_singles(self, values, *rest)
+        taken.append(len(values) if took else 0)
+        return took
+
+    monkeypatch.setattr(BatchDecoder, "add_singles", counting)
+    runs = _run(settings, _messages(settings, spoilt), monkeypatch)
+    # The second batch's runs were taken whole (the first batch's model had no type yet);
+    # with a spoilt message, the loop takes over at its run's start (message 2,100).
+    assert sum(taken) == (1500 if not spoilt else 600)
+    monkeypatch.setattr(PartitionStep, "_single_events", staticmethod(lambda *_: 0))
+    one_by_one = _run(settings, _messages(settings, spoilt), monkeypatch)
+    assert runs == one_by_one
+    if not spoilt:
+        assert runs["groups"][-5:] == [300] * 5     # each run flushed where the loop would
+    assert runs["events"] == 1500 + (1 if spoilt else 0) - (3 if spoilt else 0)
+    if spoilt:
+        assert len(runs["dead_letters"]) == 3
