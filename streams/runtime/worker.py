@@ -23,6 +23,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from operator import methodcaller
 from typing import Any
 
 import orjson
@@ -48,6 +49,7 @@ from streams.state.pending_redis import RedisPendingStore
 from streams.state.redis_retry import RedisRetry, RedisUnavailable
 
 log = logging.getLogger(__name__)
+_ERROR, _PARTITION = methodcaller("error"), methodcaller("partition")
 
 
 @dataclass
@@ -206,6 +208,14 @@ class Worker:
         """
         self.stats.batches += 1
         by_partition: dict[int, list[Message]] = {}
+        if list(map(_ERROR, messages)).count(None) == len(messages):
+            # The common batch, without a Python step per message: no errors, and often
+            # a single partition.
+            partitions = list(map(_PARTITION, messages))
+            if len(set(partitions)) == 1:
+                if partitions[0] in self._partitions:
+                    by_partition[partitions[0]] = messages
+                messages = []
         for message in messages:
             error = message.error()
             if error is not None:
