@@ -191,7 +191,12 @@ class BatchDecoder:
         if models is None or not len(models) or None in values:
             return False
         present = cast("list[bytes]", values)
-        if max(map(len, present)) > self.limits.max_message_bytes:
+        lengths = list(map(len, present))
+        if not 0 < min(lengths) <= max(lengths) <= self.limits.max_message_bytes:
+            return False
+        # One object per message, by its first byte: arrays (or leading spaces) are never
+        # decoded twice.
+        if set(map(_FIRST_BYTE, present)) != {_OBJECT}:
             return False
         raw = [key.encode() if isinstance(key, str) else key for key in keys] \
             if self._keys else None
@@ -220,6 +225,7 @@ class BatchDecoder:
 
 
 _FEATURES = itemgetter("features")
+_FIRST_BYTE, _OBJECT = itemgetter(0), ord("{")
 _MODEL_ID = itemgetter("model_id")
 
 

@@ -11,6 +11,7 @@ from detectors.synthetic import ScenarioSpec, iter_chunks
 from streams.core.engine import MonitorEngine
 from streams.core.step import PartitionState, PartitionStep, StepOutput
 from streams.ingest.batch import BatchDecoder
+from streams.ingest.typed import TypedModels
 from streams.settings import Settings, load_settings
 from streams.state.pending import MemoryPendingStore
 from tests.messages import Record
@@ -96,3 +97,25 @@ def test_runs_of_one_event_messages_step_as_message_by_message(
     assert runs["events"] == 1500 + (1 if spoilt else 0) - (3 if spoilt else 0)
     if spoilt:
         assert len(runs["dead_letters"]) == 3
+
+
+def test_array_messages_are_not_decoded_as_a_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run decoder would refuse them after decoding them all: they never reach it."""
+    settings = _settings()
+    topic = settings.topics.name("predictions")
+    stream, _ = next(iter_chunks(ScenarioSpec("stationary", 3000, seed=4), chunk_size=3000))
+    batches = [[Record(topic, n, orjson.dumps(stream[s:s + 10]), b"credit-risk")
+                for n, s in enumerate(range(start, start + 1500, 10), start // 10)]
+               for start in (0, 1500)]
+    runs: list[int] = []
+    decode_singles = TypedModels.decode_singles
+
+    def counting(self: TypedModels, values: list[bytes], *rest: Any) -> Any:
+        runs.append(len(values))
+        return decode_singles(self, values, *rest)
+
+    monkeypatch.setattr(TypedModels, "decode_singles", counting)
+    state = PartitionState.fresh(settings, 0)
+    step = PartitionStep(settings, MemoryPendingStore())
+    assert [step(state, batch).events for batch in batches] == [1500, 1500]
+    assert len(state.monitors.typed) == 1 and runs == []
