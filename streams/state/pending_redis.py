@@ -30,12 +30,11 @@ local touched = {}
 for i = 1, #items, 3 do
   local key = KEYS[items[i]]
   local row, claimant = tostring(items[i + 1]), items[i + 2]
-  local previous = redis.call('HGET', key, row)
-  if not previous then
-    redis.call('HSET', key, row, claimant)
+  -- One call for the common case, a first claim.
+  if redis.call('HSETNX', key, row, claimant) == 1 then
     touched[key] = true
     out[#out + 1] = 'joined'
-  elseif previous == claimant then
+  elseif redis.call('HGET', key, row) == claimant then
     out[#out + 1] = 'replayed'
   else
     out[#out + 1] = 'duplicate'
