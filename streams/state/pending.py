@@ -28,13 +28,17 @@ import struct
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from itertools import repeat
+from operator import itemgetter
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import orjson
 from numpy.typing import NDArray
 
 from streams.errors import DriftlineError
+
+T = TypeVar("T")
 
 JOINED = "joined"
 REPLAYED = "replayed"
@@ -79,16 +83,16 @@ class PendingRows:
     def __len__(self) -> int:
         return len(self.event_ids)
 
-    def take(self, rows: Sequence[int]) -> PendingRows:
+    def take(self, rows: Sequence[int] | NDArray[np.integer[Any]]) -> PendingRows:
         """The rows at ``rows``, in that order."""
         index = np.asarray(rows, dtype=np.intp)
-        pick = list(rows)
+        pick = index.tolist()
         return PendingRows(
-            [self.event_ids[i] for i in pick], [self.versions[i] for i in pick],
-            self.ts[index], self.offsets[index], [self.predictions[i] for i in pick],
+            _pick(self.event_ids, pick), _pick(self.versions, pick),
+            self.ts[index], self.offsets[index], _pick(self.predictions, pick),
             self.score[index], self.confidence[index],
-            None if self.segments is None else [self.segments[i] for i in pick],
-            None if self.features is None else [self.features[i] for i in pick])
+            None if self.segments is None else _pick(self.segments, pick),
+            None if self.features is None else _pick(self.features, pick))
 
     @staticmethod
     def concat(parts: Sequence[PendingRows]) -> PendingRows:
@@ -157,6 +161,13 @@ class PendingRows:
         versions = header["versions"]
         return cls(header["ids"], [versions[c] for c in codes.tolist()], ts, offsets,
                    header["y"], score, confidence, header.get("g"), header.get("f"))
+
+
+def _pick(values: Sequence[T], rows: list[int]) -> list[T]:
+    """``[values[row] for row in rows]``, in one C call."""
+    if len(rows) > 1:
+        return list(itemgetter(*rows)(values))
+    return [values[rows[0]]] if rows else []
 
 
 class Claimed(NamedTuple):
@@ -233,46 +244,43 @@ class ColumnarPendingStore:
         self._expire(partition)
         index = self._model_index(partition, model_id)
         blobs = self._blobs.get(partition, {})
-        locations = list(map(index.get, event_ids))
-        wanted: dict[int, None] = {}
-        for location in locations:
-            if location is not None:
-                wanted[location >> _ROW_BITS] = None
-        if not wanted:
+        # Column by column, without a Python step per label: where each label's row is.
+        locations = np.fromiter(map(index.get, event_ids, repeat(-1)), dtype=np.int64,
+                                count=len(event_ids))
+        asking = np.flatnonzero(locations >= 0)
+        numbers = locations[asking] >> _ROW_BITS
+        wanted = list(dict.fromkeys(numbers.tolist()))
+        tables = self._tables(partition, [blobs[n] for n in wanted], wanted)
+        readable = [n for n in wanted if tables[n] is not None]
+        if len(readable) < len(wanted):
+            keep = np.isin(numbers, readable)
+            asking, numbers = asking[keep], numbers[keep]
+        if not len(asking):
             return Claimed([MISSING] * len(event_ids), None)
-        tables = self._tables(partition, [blobs[n] for n in wanted], list(wanted))
-        requests: list[tuple[int, int, str]] = []
-        for location, claimant in zip(locations, claimants, strict=True):
-            if location is not None and tables.get(location >> _ROW_BITS) is not None:
-                requests.append((location >> _ROW_BITS, location & ((1 << _ROW_BITS) - 1),
-                                 claimant))
-        found = self._claim(partition, [(blobs[b], row, claimant)
-                                        for b, row, claimant in requests])
-        statuses: list[str] = []
-        by_blob: dict[int, tuple[list[int], list[int]]] = {}    # blob -> (positions, rows)
-        answers = iter(zip(requests, found, strict=True))
-        joined = 0
-        for location in locations:
-            if location is None or tables.get(location >> _ROW_BITS) is None:
-                statuses.append(MISSING)
-                continue
-            (number, row, _), status = next(answers)
-            statuses.append(status)
-            if status != DUPLICATE:
-                positions, rows = by_blob.setdefault(number, ([], []))
-                positions.append(joined)
-                rows.append(row)
-                joined += 1
-        if not by_blob:
-            return Claimed(statuses, None)
-        parts = []
-        for number, (_, rows) in by_blob.items():
-            table = tables[number]
+        rows = locations[asking] & ((1 << _ROW_BITS) - 1)
+        found = self._claim(partition, {n: blobs[n] for n in readable}, numbers, rows,
+                            _pick(claimants, asking.tolist()))
+        statuses = np.full(len(event_ids), MISSING, dtype=object)
+        statuses[asking] = found
+        joined = np.fromiter(map(DUPLICATE.__ne__, found), dtype=np.bool_, count=len(found))
+        if not joined.any():
+            return Claimed(statuses.tolist(), None)
+        numbers, rows = numbers[joined], rows[joined]
+        if len(readable) == 1:
+            table = tables[readable[0]]
             assert table is not None
-            parts.append(table.take(rows))
+            return Claimed(statuses.tolist(), table.take(rows))
+        # Blob by blob (label order within each), then back to label order.
+        order = np.argsort(numbers, kind="stable")
+        starts = np.flatnonzero(np.r_[True, numbers[order][1:] != numbers[order][:-1]])
+        parts = []
+        for first, stop in zip(starts.tolist(), [*starts[1:].tolist(), len(order)],
+                               strict=True):
+            table = tables[int(numbers[order[first]])]
+            assert table is not None
+            parts.append(table.take(rows[order[first:stop]]))
         together = PendingRows.concat(parts)
-        order = np.argsort(np.concatenate([p for p, _ in by_blob.values()]), kind="stable")
-        return Claimed(statuses, together if len(by_blob) == 1 else together.take(order.tolist()))
+        return Claimed(statuses.tolist(), together.take(np.argsort(order, kind="stable")))
 
     def restore(self, partition: int, offset: int | None) -> None:
         """Rebuild a partition's index; drop blobs of predictions at or after ``offset``.
@@ -356,8 +364,9 @@ class ColumnarPendingStore:
     def _fetch(self, partition: int, blobs: list[Blob]) -> list[PendingRows | None]:
         raise NotImplementedError
 
-    def _claim(self, partition: int,
-               requests: list[tuple[Blob, int, str]]) -> list[str]:
+    def _claim(self, partition: int, blobs: dict[int, Blob], numbers: NDArray[np.int64],
+               rows: NDArray[np.int64], claimants: list[str]) -> list[str]:
+        """Claim row ``rows[i]`` of blob ``numbers[i]`` for ``claimants[i]``; the statuses."""
         raise NotImplementedError
 
     def _load(self, partition: int,
@@ -388,9 +397,12 @@ class MemoryPendingStore(ColumnarPendingStore):
     def _fetch(self, partition: int, blobs: list[Blob]) -> list[PendingRows | None]:
         return [None for _ in blobs]
 
-    def _claim(self, partition: int, requests: list[tuple[Blob, int, str]]) -> list[str]:
+    def _claim(self, partition: int, blobs: dict[int, Blob], numbers: NDArray[np.int64],
+               rows: NDArray[np.int64], claimants: list[str]) -> list[str]:
         statuses = []
-        for blob, row, claimant in requests:
+        for number, row, claimant in zip(numbers.tolist(), rows.tolist(), claimants,
+                                         strict=True):
+            blob = blobs[number]
             claims = self._claims.setdefault((partition, blob.first_offset, blob.model_id), {})
             previous = claims.get(row)
             if previous is None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Any, TypeVar
+from typing import TypeVar
 
+import numpy as np
 import orjson
 import redis
+from numpy.typing import NDArray
 
 from streams.settings_security import RedisSettings
 from streams.state.pending import Blob, ColumnarPendingStore, JoinStoreError, PendingRows
@@ -21,23 +23,26 @@ from streams.state.redis_retry import RedisRetry, state_client
 
 T = TypeVar("T")
 
-# KEYS: claim hashes. ARGV: JSON [key index (1-based), row, claimant, ...]. Reply: JSON statuses.
+# KEYS: claim hashes. ARGV: JSON key indices (1-based), JSON rows, JSON claimants, TTL.
+# Reply: JSON statuses, one per row asked.
 _CLAIM = """
-local items = cjson.decode(ARGV[1])
-local ttl = tonumber(ARGV[2])
+local keys = cjson.decode(ARGV[1])
+local rows = cjson.decode(ARGV[2])
+local claimants = cjson.decode(ARGV[3])
+local ttl = tonumber(ARGV[4])
 local out = {}
 local touched = {}
-for i = 1, #items, 3 do
-  local key = KEYS[items[i]]
-  local row, claimant = tostring(items[i + 1]), items[i + 2]
+for i = 1, #rows do
+  local key = KEYS[keys[i]]
+  local row, claimant = tostring(rows[i]), claimants[i]
   -- One call for the common case, a first claim.
   if redis.call('HSETNX', key, row, claimant) == 1 then
     touched[key] = true
-    out[#out + 1] = 'joined'
+    out[i] = 'joined'
   elseif redis.call('HGET', key, row) == claimant then
-    out[#out + 1] = 'replayed'
+    out[i] = 'replayed'
   else
-    out[#out + 1] = 'duplicate'
+    out[i] = 'duplicate'
   end
 end
 for key, _ in pairs(touched) do
@@ -110,17 +115,19 @@ class RedisPendingStore(ColumnarPendingStore):
         found = self._call("read pending predictions", lambda: self._mget(keys))
         return [None if blob is None else PendingRows.decode(blob) for blob in found]
 
-    def _claim(self, partition: int, requests: list[tuple[Blob, int, str]]) -> list[str]:
-        if not requests:
+    def _claim(self, partition: int, blobs: dict[int, Blob], numbers: NDArray[np.int64],
+               rows: NDArray[np.int64], claimants: list[str]) -> list[str]:
+        if not len(rows):
             return []
-        keys: dict[str, int] = {}
-        items: list[Any] = []
-        for blob, row, claimant in requests:
-            key = self._blob_key(partition, blob.first_offset, blob.model_id) + ":claims"
-            items += (keys.setdefault(key, len(keys) + 1), row, claimant)
+        distinct, which = np.unique(numbers, return_inverse=True)
+        keys = [self._blob_key(partition, blobs[n].first_offset, blobs[n].model_id) + ":claims"
+                for n in distinct.tolist()]
+        args: list[bytes | int] = [orjson.dumps(which + 1, option=orjson.OPT_SERIALIZE_NUMPY),
+                                   orjson.dumps(rows, option=orjson.OPT_SERIALIZE_NUMPY),
+                                   orjson.dumps(claimants), max(int(self.ttl_s), 1)]
         # Repeatable: a row claimed by the same claimant answers "replayed", which joins.
-        reply = self._call("claim pending predictions", lambda: self._claim_script(
-            keys=list(keys), args=[orjson.dumps(items), max(int(self.ttl_s), 1)]))
+        reply = self._call("claim pending predictions",
+                           lambda: self._claim_script(keys=keys, args=args))
         statuses: list[str] = orjson.loads(reply)
         return statuses
 
