@@ -15,6 +15,7 @@ from detectors.performance.batch import (
     LabelledBatch,
     confidence_of,
     normalise_class,
+    normalise_classes,
 )
 from detectors.performance.challengers import ChallengerSet
 from detectors.performance.config import (
@@ -33,5 +34,5 @@ __all__ = [
     "HOEFFDING_ADAPTIVE_TREE", "LOGISTIC_REGRESSION", "PERFORMANCE", "REGRESSION", "TASKS",
     "ChallengerSet", "ClassificationMetrics", "EstimationConfig", "LabelFreeEstimator",
     "LabelledBatch", "PerformanceConfig", "PerformanceMonitor", "RegressionMetrics",
-    "confidence_of", "normalise_class",
+    "confidence_of", "normalise_class", "normalise_classes",
 ]

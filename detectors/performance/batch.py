@@ -9,6 +9,7 @@ producers are one class: :func:`normalise_class` is the one place that rule live
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from numbers import Integral, Real
 from typing import Any
@@ -52,6 +53,23 @@ def normalise_class(value: Any) -> str:
     if isinstance(value, Real) and math.isfinite(float(value)) and float(value).is_integer():
         return str(int(float(value)))
     return str(value)
+
+
+def normalise_classes(values: Iterable[Any]) -> list[str]:
+    """:func:`normalise_class` of each value, one call per distinct value.
+
+    Values equal in Python (``True``, ``1`` and ``1.0``) have the same class name,
+    so a lookup table keyed by value gives every one its own.
+
+    >>> normalise_classes([1, 0, True, 1.0, "cat", 1])
+    ['1', '0', '1', '1', 'cat', '1']
+    """
+    values = values if isinstance(values, list) else list(values)
+    try:
+        names = {value: normalise_class(value) for value in set(values)}
+        return list(map(names.__getitem__, values))
+    except (TypeError, KeyError):   # unhashable, or a NaN not the one in the table
+        return [normalise_class(value) for value in values]
 
 
 def confidence_of(prediction: str, score: float | None,
@@ -150,8 +168,8 @@ class LabelledBatch:
         require(task in TASKS, "task", f"one of {TASKS}", task)
         n = len(y_true)
         if task == CLASSIFICATION:
-            truth = np.array([normalise_class(v) for v in y_true], dtype=object)
-            predicted = np.array([normalise_class(v) for v in y_pred], dtype=object)
+            truth = np.array(normalise_classes(y_true), dtype=object)
+            predicted = np.array(normalise_classes(y_pred), dtype=object)
         else:
             truth = np.asarray(y_true, dtype=np.float64)
             predicted = np.asarray(y_pred, dtype=np.float64)

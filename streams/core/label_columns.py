@@ -24,6 +24,7 @@ from detectors.performance import (
     LabelledBatch,
     confidence_of,
     normalise_class,
+    normalise_classes,
 )
 from streams.ingest.values import category_text
 from streams.state.pending import PendingRows
@@ -66,8 +67,8 @@ def labelled_batch(task: str, requests: list[LabelRequest],
         y_true: np.ndarray[Any, Any] = np.array([_number(r.label) for r in requests])
         y_pred: np.ndarray[Any, Any] = np.array([_number(y) for y in rows.predictions])
     else:
-        y_true = np.array([normalise_class(r.label) for r in requests], dtype=object)
-        y_pred = np.array([normalise_class(y) for y in rows.predictions], dtype=object)
+        y_true = np.array(normalise_classes([r.label for r in requests]), dtype=object)
+        y_pred = np.array(normalise_classes(rows.predictions), dtype=object)
     return LabelledBatch(
         ts=np.asarray(rows.ts, dtype=np.float64), y_true=y_true, y_pred=y_pred,
         score=np.asarray(rows.score, dtype=np.float64),
@@ -138,7 +139,7 @@ def _rows(events: list[Any], event_ids: list[str], versions: list[str],
         numeric = np.array(predictions, dtype=np.float64)
         positive, negative = numeric == 1.0, numeric == 0.0
     else:
-        classes = [normalise_class(p) for p in predictions]
+        classes = normalise_classes(predictions)
         positive = np.array([c == "1" for c in classes], dtype=np.bool_)
         negative = np.array([c == "0" for c in classes], dtype=np.bool_)
     with np.errstate(invalid="ignore"):

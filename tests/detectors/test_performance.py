@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from detectors.errors import ConfigurationError, StateError
 from detectors.monitor import WindowReport
@@ -22,6 +24,7 @@ from detectors.performance import (
     RegressionMetrics,
     confidence_of,
     normalise_class,
+    normalise_classes,
 )
 from streams.core.alerts import FIRING, AlertPolicy
 
@@ -143,6 +146,18 @@ def test_merged_accumulators_equal_one_pass() -> None:
     for key, value in whole.result().items():
         assert first.result()[key] == (pytest.approx(value) if isinstance(value, float)
                                        else value), key
+
+
+@given(st.lists(st.one_of(st.booleans(), st.integers(-3, 3), st.sampled_from(
+    [0.0, -0.0, 1.0, 2.5, 1e20, 3.0]), st.sampled_from(["0", "1", "cat"])), max_size=30))
+def test_normalise_classes_names_each_value_as_normalise_class_does(values: list[Any]) -> None:
+    # True == 1 == 1.0 share a table entry: each must still get its own name.
+    assert normalise_classes(values) == [normalise_class(v) for v in values]
+
+
+def test_normalise_classes_takes_unhashable_and_nan_values_one_by_one() -> None:
+    values = [float("nan"), float("nan"), 1, np.array([2])]
+    assert normalise_classes(values) == [normalise_class(v) for v in values]
 
 
 def test_normalise_class_and_confidence_of() -> None:

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 
 from detectors.batch import CategoricalColumn, NumericColumn
 from streams.ingest.columnar import build_batch, infer_schema, output_schema
@@ -38,3 +42,23 @@ def test_wrong_types_and_non_finite_values_drop_the_row_and_are_counted() -> Non
     assert batch.columns["c"].values == ["a", "7"]       # numbers in a categorical are labels
     assert batch.rejected == {"x": 2, "c": 1}
     assert np.isfinite(batch.columns["x"].values).all()
+
+
+@given(st.lists(st.dictionaries(st.sampled_from("abcdef"), st.one_of(
+    st.none(), st.booleans(), st.integers(-2, 2), st.floats(-1, 1), st.sampled_from("xy"),
+    st.sampled_from([np.float64(0.5), np.int64(3), np.bool_(True)]))),
+    max_size=12), st.integers(1, 6))
+def test_schema_of_dense_events_is_the_value_by_value_vote(
+        features: list[dict[str, Any]], max_features: int) -> None:
+    """The column-at-a-time path gives the same types, order and cap as the vote."""
+    events = [{"features": f} for f in features]
+    votes: dict[str, list[int]] = {}
+    for f in features:
+        for name, value in f.items():
+            if value is None or (name not in votes and len(votes) >= max_features):
+                continue
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            votes.setdefault(name, [0, 0])[0 if number else 1] += 1
+    expected = {n: "numeric" if a >= b else "categorical" for n, (a, b) in votes.items()}
+    schema = infer_schema(events, max_features)
+    assert schema == expected and list(schema) == list(expected)
