@@ -26,6 +26,7 @@ from detectors.performance import (
     normalise_class,
     normalise_classes,
 )
+from streams.ingest.columnar import float_column
 from streams.ingest.values import category_text
 from streams.state.pending import PendingRows
 
@@ -120,7 +121,7 @@ def _typed_pending_rows(events: list[Any], offsets: NDArray[np.int64],
         features[::feature_every] = map(msgspec.to_builtins,
                                         columns["features"][::feature_every])
     return _rows(events, list(columns["event_id"]), list(columns["model_version"]),
-                 np.array(columns["ts"], dtype=np.float64), offsets,
+                 float_column(columns["ts"]), offsets,
                  list(columns["prediction"]), _unset_as_none(list(columns["score"])),
                  _unset_as_none(list(columns["scores"])),
                  _unset_as_none(list(columns["segments"])), features)
@@ -133,10 +134,10 @@ def _rows(events: list[Any], event_ids: list[str], versions: list[str],
     if None in raw_scores:
         score = np.array([math.nan if v is None else v for v in raw_scores], dtype=np.float64)
     else:
-        score = np.array(raw_scores, dtype=np.float64)
+        score = float_column(raw_scores)
     kinds = set(map(type, predictions))
     if kinds <= {int, float, bool}:
-        numeric = np.array(predictions, dtype=np.float64)
+        numeric = float_column(predictions)
         positive, negative = numeric == 1.0, numeric == 0.0
     else:
         classes = normalise_classes(predictions)
