@@ -11,7 +11,9 @@ import time
 
 import pytest
 
-pytestmark = pytest.mark.integration
+# `demo` and `up` keep the dashboard's default port when it looks free: with the tests spread
+# over processes (pytest-xdist), two of them could both see it free and race for it.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("default_web_port")]
 
 
 def descendants(pid: int) -> set[int]:

@@ -100,6 +100,8 @@ def test_429_with_retry_after_is_honoured_on_the_stack(settings: Settings, recei
     assert figures["receivers"][0]["parked"] == 0
 
 
+# The demo keeps the default web port when free: one process runs every test that does so.
+@pytest.mark.xdist_group("default_web_port")
 def test_demo_delivers_its_alerts_to_a_configured_webhook(receivers: Any) -> None:
     import json
     import os
