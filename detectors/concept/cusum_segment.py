@@ -57,7 +57,7 @@ class SegmentResult:
 
 def cusum_segment(errors: NDArray[np.float64], coefficients: Sequence[tuple[float, float]],
                   statistics: Sequence[float], stretch_values: Sequence[int],
-                  stretch_errors: Sequence[float], threshold: float,
+                  stretch_errors: Sequence[float], thresholds: Sequence[float],
                   freeze: bool) -> SegmentResult:
     """Run the CUSUMs over ``errors`` with fixed coefficients, stopping at the first crossing.
 
@@ -69,16 +69,16 @@ def cusum_segment(errors: NDArray[np.float64], coefficients: Sequence[tuple[floa
         Per CUSUM, the increment on an error and on a success.
     statistics, stretch_values, stretch_errors
         The CUSUMs' state before the segment.
-    threshold
-        A CUSUM crosses when its statistic is above it.
+    thresholds
+        Per CUSUM, the level its statistic crosses when it is above it.
     freeze
-        Whether a CUSUM at least half way to ``threshold`` keeps a value out of the baseline.
+        Whether a CUSUM at least half way to its threshold keeps a value out of the baseline.
 
     Examples
     --------
     >>> import numpy as np
     >>> r = cusum_segment(np.array([1.0, 1.0, 0.0, 1.0]), [(1.0, -0.5)], [0.0], [0], [0.0],
-    ...                   threshold=2.0, freeze=False)
+    ...                   thresholds=[2.0], freeze=False)
     >>> r.events, r.crossing, r.statistics, r.stretch_values, r.baseline_values
     (4, 0, [2.5], [4], 3)
 
@@ -89,8 +89,8 @@ def cusum_segment(errors: NDArray[np.float64], coefficients: Sequence[tuple[floa
     level = np.cumsum(increments, axis=1)
     start = np.array(statistics, dtype=np.float64)[:, None]
     cusums = level - np.minimum.accumulate(np.minimum(level, -start), axis=1)
-    highest = cusums.max(axis=0)
-    crossed = highest > threshold
+    limits = np.array(thresholds, dtype=np.float64)[:, None]
+    crossed = (cusums > limits).any(axis=0)
     crossing_at = int(crossed.argmax()) if crossed.any() else -1
     end = errors.size if crossing_at < 0 else crossing_at + 1
 
@@ -105,13 +105,13 @@ def cusum_segment(errors: NDArray[np.float64], coefficients: Sequence[tuple[floa
         np.array(stretch_errors, dtype=np.float64) + total)
     crossing = -1
     if crossing_at >= 0:
-        over = cusums[:, crossing_at] > threshold
+        over = cusums[:, crossing_at] > limits[:, 0]
         crossing = int(np.where(over, values, -1).argmax())
 
     counted = end if crossing_at < 0 else crossing_at
-    kept = np.ones(counted, dtype=bool)
+    kept: NDArray[np.bool_] = np.ones(counted, dtype=bool)
     if freeze:
-        kept = highest[:counted] < 0.5 * threshold
+        kept = np.logical_not((cusums[:, :counted] >= 0.5 * limits).any(axis=0))
     return SegmentResult(
         events=end, crossing=crossing, statistics=cusums[:, end - 1].tolist(),
         stretch_values=values.tolist(), stretch_errors=errors_since.tolist(),
