@@ -234,5 +234,23 @@ def _reason(errors: list[KafkaError]) -> str:
     """The first connection error librdkafka reported, without the broker name and timing."""
     for error in errors:
         if error.code() != KafkaError._ALL_BROKERS_DOWN:
-            return _ATTEMPT_SUFFIX.sub("", _BROKER_PREFIX.sub("", error.str()))
+            return _handshake(_ATTEMPT_SUFFIX.sub("", _BROKER_PREFIX.sub("", error.str())))
     return ""
+
+
+def _handshake(reason: str) -> str:
+    """Name an OpenSSL error as the failed handshake it is, as librdkafka mostly does.
+
+    librdkafka reports a refused certificate as ``SSL handshake failed: error:…``, but
+    on some runs as the bare OpenSSL error: the user reads the same words either way.
+
+    >>> _handshake("error:0A000086:SSL routines::certificate verify failed")
+    'SSL handshake failed: error:0A000086:SSL routines::certificate verify failed'
+    >>> _handshake("SSL handshake failed: error:0A000086:SSL routines::x")
+    'SSL handshake failed: error:0A000086:SSL routines::x'
+    >>> _handshake("Connection refused")
+    'Connection refused'
+    """
+    if "SSL routines" in reason and not reason.startswith("SSL handshake failed"):
+        return "SSL handshake failed: " + reason
+    return reason
