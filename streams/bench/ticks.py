@@ -27,7 +27,7 @@ from typing import IO
 import orjson
 
 from streams.bench.summary import Row, print_summary
-from streams.offline.replay import Line
+from streams.core.messages import Line
 
 EVENTS_PER_MESSAGE = 100
 WARMUP_EVENTS_PER_MODEL = 1600

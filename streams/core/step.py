@@ -52,6 +52,7 @@ from streams.core.audit import (
 from streams.core.bounds import Retired
 from streams.core.engine import MonitorEngine
 from streams.core.labels import LabelEngine, LabelRequest, LabelStep
+from streams.core.messages import LineRun
 from streams.core.rows import group_rows, take_rows, uniform_models
 from streams.ingest.batch import BatchDecoder, DecodedBatch
 from streams.ingest.bounded import reencode
@@ -199,7 +200,9 @@ class PartitionStep:
                                               self.config_hash))
             state.config_announced = True
         # Read once: the offset of every message, for pending rows and label claimants.
-        offsets = np.fromiter(map(_offset, messages), dtype=np.int64, count=len(messages))
+        run = messages if isinstance(messages, LineRun) else None
+        offsets = (run.offsets() if run is not None else
+                   np.fromiter(map(_offset, messages), dtype=np.int64, count=len(messages)))
         predictions = BatchDecoder(PREDICTION, self.settings.limits, state.monitors.typed)
         labels = BatchDecoder(LABEL, self.settings.limits)
         add_prediction, add_label = predictions.add, labels.add
@@ -229,9 +232,14 @@ class PartitionStep:
                 label_bytes = 0
 
         start = 0
-        if predictions_topic and len(messages) > 1 and list(
-                map(_TOPIC, messages)).count(predictions_topic) == len(messages):
-            start = self._single_events(messages, predictions, limit, max_bytes,
+        if predictions_topic and len(messages) > 1 and (
+                run.name == predictions_topic if run is not None else
+                list(map(_TOPIC, messages)).count(predictions_topic) == len(messages)):
+            values: list[bytes | None] = (list(run.values) if run is not None else
+                                          list(map(_VALUE, messages)))
+            keys: list[str | bytes | None] = ([None] * len(run) if run is not None else
+                                              list(map(_KEY, messages)))
+            start = self._single_events(values, keys, predictions, limit, max_bytes,
                                         lambda: flush(False, False))
             if start:
                 last[predictions_topic] = messages[start - 1]
@@ -279,8 +287,9 @@ class PartitionStep:
         return output
 
     @staticmethod
-    def _single_events(messages: Sequence[InputMessage], decoder: BatchDecoder, limit: int,
-                       max_bytes: int, flush: Callable[[], None]) -> int:
+    def _single_events(values: list[bytes | None], keys: list[str | bytes | None],
+                       decoder: BatchDecoder, limit: int, max_bytes: int,
+                       flush: Callable[[], None]) -> int:
         """Decode a batch of one-event prediction messages in runs; how many it took.
 
         The runs end where the message-by-message loop would flush (every ``limit``
@@ -288,14 +297,12 @@ class PartitionStep:
         of which :meth:`BatchDecoder.add_singles` refuses is left to that loop, from its
         first message on.
         """
-        values: list[bytes | None] = list(map(_VALUE, messages))
         # None (a tombstone) is refused message by message.
         if None in values or sum(map(len, cast("list[bytes]", values))) >= max_bytes:
             return 0
-        keys = list(map(_KEY, messages))
         taken = 0
-        while taken < len(messages):
-            end = min(taken + limit, len(messages))
+        while taken < len(values):
+            end = min(taken + limit, len(values))
             if not decoder.add_singles(values[taken:end], taken, keys[taken:end]):
                 break
             if end - taken >= limit:

@@ -25,14 +25,17 @@ import stat
 import sys
 import time
 from collections import deque
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
+from itertools import islice, repeat
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
-from streams.core.step import PartitionState, PartitionStep, StepOutput
+from streams.core.messages import Line, LineRun
+from streams.core.step import InputMessage, PartitionState, PartitionStep, StepOutput
 from streams.offline.run_summary import RunSummary
 from streams.settings import Settings
 from streams.state.pending import MemoryPendingStore
@@ -130,38 +133,6 @@ class _Progress:
         self.stream.flush()
 
 
-class Line:
-    """One line of an input file, read the way a step reads a Kafka message."""
-
-    __slots__ = ("_offset", "_topic", "_value")
-
-    def __init__(self, topic: str, offset: int, value: bytes) -> None:
-        self._topic, self._offset, self._value = topic, offset, value
-
-    def topic(self) -> str:
-        """The file's path (dead letters name it as their source)."""
-        return self._topic
-
-    def offset(self) -> int:
-        """The line number."""
-        return self._offset
-
-    def partition(self) -> int:
-        """Files are one partition."""
-        return 0
-
-    def key(self) -> None:
-        """Lines have no key."""
-
-    def value(self) -> bytes:
-        """The line without its end."""
-        return self._value
-
-    def timestamp(self) -> tuple[int, int]:
-        """No timestamp (type 0)."""
-        return (0, 0)
-
-
 class _LabelFeed:
     """Label lines of a JSON-lines file, released in file order once their ``ts`` is due."""
 
@@ -248,12 +219,12 @@ class _ControlFeed:
         return self._due, Line(self.name, self._line, raw)
 
 
-def _interleave(lines: list[Line], first_line: int,
-                commands: list[tuple[int, Line]]) -> list[Line]:
-    """Prediction lines numbered from ``first_line`` with each command after its due line."""
+def _interleave(lines: LineRun, commands: list[tuple[int, Line]]) -> Sequence[InputMessage]:
+    """Prediction lines with each command after its due line."""
     if not commands:
         return lines
-    merged: list[Line] = []
+    first_line = lines.first_offset
+    merged: list[InputMessage] = []
     position = 0
     for due, command in commands:
         cut = min(max(due - first_line + 1, 0), len(lines))
@@ -374,15 +345,14 @@ def replay(settings: Settings, predictions: Path, out: Path, labels: Path | None
                                              for _, record in output.dead_letters))
 
             while True:
-                raw = [line for _, line in zip(range(CHUNK_LINES), source, strict=False)]
+                raw = list(islice(source, CHUNK_LINES))
                 if not raw:
                     break
                 first_line = stats.lines + 1
                 stats.lines += len(raw)
                 done_bytes += sum(map(len, raw))
-                lines = [Line(name, number, line.rstrip(b"\r\n"))
-                         for number, line in enumerate(raw, start=first_line)]
-                emit(step(state, _interleave(lines, first_line, commands.until(stats.lines)
+                lines = LineRun(name, first_line, list(map(bytes.rstrip, raw, repeat(b"\r\n"))))
+                emit(step(state, _interleave(lines, commands.until(stats.lines)
                                              if commands else [])))
                 if feed is not None:
                     latest = max((c.last_prediction_ts for c in state.labels.counts_by_model()),

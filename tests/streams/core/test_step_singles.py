@@ -9,6 +9,7 @@ import pytest
 
 from detectors.synthetic import ScenarioSpec, iter_chunks
 from streams.core.engine import MonitorEngine
+from streams.core.messages import Line, LineRun
 from streams.core.step import PartitionState, PartitionStep, StepOutput
 from streams.ingest.batch import BatchDecoder
 from streams.ingest.typed import TypedModels
@@ -119,3 +120,22 @@ def test_array_messages_are_not_decoded_as_a_run(monkeypatch: pytest.MonkeyPatch
     step = PartitionStep(settings, MemoryPendingStore())
     assert [step(state, batch).events for batch in batches] == [1500, 1500]
     assert len(state.monitors.typed) == 1 and runs == []
+
+
+@pytest.mark.parametrize("spoilt", [False, True], ids=["clean", "spoilt"])
+def test_a_line_run_steps_as_its_lines(monkeypatch: pytest.MonkeyPatch, spoilt: bool) -> None:
+    """Replay hands the step whole runs of lines: read as columns, the same step as line by line."""
+    settings = _settings()
+    batches = _messages(settings, spoilt)
+    topic = settings.topics.name("predictions")
+    as_runs = [LineRun(topic, batch[0].offset(), [record.value() for record in batch])
+               for batch in batches]
+    as_lines: list[list[Record | Line]] = [
+        [Line(topic, line.offset(), line.value()) for line in run] for run in as_runs]
+    from_runs = _run(settings, as_runs, monkeypatch)  # type: ignore[arg-type]
+    assert from_runs == _run(settings, as_lines, monkeypatch)  # type: ignore[arg-type]
+    assert from_runs["offsets"] == {topic: 3000}
+    # Spoilt, without keys: two lines refused, one an array of two events.
+    assert from_runs["events"] == (1499 if spoilt else 1500)
+    reasons = [letter[1].split(":")[0] for letter in from_runs["dead_letters"]]
+    assert reasons == (["not valid JSON"] * 2 if spoilt else [])        # 1e999 too

@@ -16,12 +16,12 @@ from hypothesis import strategies as st
 from detectors.batch import CategoricalColumn, NumericColumn
 from detectors.synthetic import ScenarioSpec, iter_chunks
 from streams.core.label_columns import pending_rows
+from streams.core.messages import Line
 from streams.core.step import PartitionState, PartitionStep
 from streams.ingest.batch import BatchDecoder
 from streams.ingest.columnar import build_batch
 from streams.ingest.decode import PREDICTION
 from streams.ingest.typed import TypedModels, untyped
-from streams.offline.replay import Line
 from streams.settings import LimitSettings, load_settings
 from streams.state.pending import MemoryPendingStore
 
