@@ -99,26 +99,32 @@ def calibrate(reference: NDArray[np.float64], alpha: float, block_size: int, min
 
 
 def _transform(reference: NDArray[np.float64], z_of: NDArray[np.float64],
-               weights: NDArray[np.intp] | None = None,
+               cumulative: NDArray[np.intp] | None = None,
+               positions: NDArray[np.intp] | None = None,
                ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Knots (values at fine quantiles) and their mid-rank normal scores.
 
-    ``weights`` (how often each sorted reference value is drawn) describes a
-    bootstrap resample without materializing it.
+    ``cumulative`` (0, then the running count of draws of each sorted reference
+    value) describes a bootstrap resample without materializing it;
+    ``positions`` are :func:`_positions` of the reference's size, when known.
     """
-    n = reference.size
-    positions = np.round(np.linspace(0.0, n - 1.0, _KNOTS)).astype(np.intp)
-    if weights is None:
+    if positions is None:
+        positions = _positions(reference.size)
+    if cumulative is None:
         knots = np.unique(reference[positions])
         below = np.searchsorted(reference, knots, side="left")
         upto = np.searchsorted(reference, knots, side="right")
     else:
-        cumulative = np.concatenate(([0], np.cumsum(weights)))
         knots = np.unique(reference[np.searchsorted(cumulative, positions, side="right") - 1])
         below = cumulative[np.searchsorted(reference, knots, side="left")]
         upto = cumulative[np.searchsorted(reference, knots, side="right")]
     # Mid-rank: half of the ties at a knot count below it, so counts and flags centre.
     return knots, z_of[below + upto]
+
+
+def _positions(n: int) -> NDArray[np.intp]:
+    """Ranks of the knots among ``n`` sorted values."""
+    return np.round(np.linspace(0.0, n - 1.0, _KNOTS)).astype(np.intp)
 
 
 def _bootstrap_drift(reference: NDArray[np.float64], z_of: NDArray[np.float64],
@@ -132,14 +138,22 @@ def _bootstrap_drift(reference: NDArray[np.float64], z_of: NDArray[np.float64],
     """
     n = reference.size
     rng = np.random.default_rng(_BOOTSTRAP_SEED)
+    # Every replicate's draws at once (the generator yields the same numbers as one
+    # replicate at a time), counted per replicate by one bincount over offset draws.
+    draws = rng.integers(0, n, (_BOOTSTRAP, n))
+    draws += np.arange(0, _BOOTSTRAP * n, n)[:, np.newaxis]
+    cumulative = np.zeros((_BOOTSTRAP, n + 1), dtype=np.intp)
+    weights = np.bincount(draws.ravel(), minlength=_BOOTSTRAP * n).reshape(_BOOTSTRAP, n)
+    np.cumsum(weights, axis=1, out=cumulative[:, 1:])
+    positions = _positions(n)
     drift_u = np.empty(_BOOTSTRAP)
     drift_w = np.empty(_BOOTSTRAP)
     for replicate in range(_BOOTSTRAP):
-        weights = np.bincount(rng.integers(0, n, n), minlength=n)
-        knots, z = _transform(reference, z_of, weights)
+        knots, z = _transform(reference, z_of, cumulative[replicate], positions)
         scored = np.interp(reference, knots, z)
-        mean = float(weights @ scored) / n
-        sd = math.sqrt(max(float(weights @ (scored * scored)) / n - mean * mean, 1e-300))
+        mean = float(weights[replicate] @ scored) / n
+        sd = math.sqrt(max(float(weights[replicate] @ (scored * scored)) / n - mean * mean,
+                           1e-300))
         drift_u[replicate] = (float(scored.mean()) - mean) / sd
         drift_w[replicate] = float(np.mean((scored - mean) ** 2)) / (sd * sd) - 1.0
     return drift_u, drift_w
@@ -150,9 +164,16 @@ def _tilt(increments: NDArray[np.float64]) -> float:
     top = float(increments.max())
     if top <= 0.0:
         return math.inf
+    # Shifted once, and the mean as np.mean computes it (a pairwise sum over the count):
+    # the same bits as before, without re-shifting or np.mean's Python per evaluation.
+    below = increments - top
+    size = below.size
+    scaled = np.empty_like(below)
 
     def cgf(theta: float) -> float:
-        return theta * top + math.log(float(np.mean(np.exp(theta * (increments - top)))))
+        np.multiply(theta, below, out=scaled)
+        np.exp(scaled, out=scaled)
+        return theta * top + math.log(float(np.add.reduce(scaled)) / size)
 
     high = 1.0
     while cgf(high) < 0.0:
