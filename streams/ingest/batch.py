@@ -198,8 +198,11 @@ class BatchDecoder:
         # decoded twice.
         if set(map(_FIRST_BYTE, present)) != {_OBJECT}:
             return False
-        raw = [key.encode() if isinstance(key, str) else key for key in keys] \
-            if self._keys else None
+        raw: list[bytes | None] | None = None
+        if self._keys and keys.count(None) < len(keys):
+            # Bytes from Kafka; a str only where a caller built the message itself.
+            raw = ([key.encode() if isinstance(key, str) else key for key in keys]
+                   if str in set(map(type, keys)) else cast("list[bytes | None]", keys))
         events = models.decode_singles(present, raw)
         if events is None:
             return False
