@@ -5,6 +5,8 @@ from __future__ import annotations
 from operator import attrgetter, itemgetter
 from typing import Any
 
+import numpy as np
+
 from streams.ingest.typed import untyped
 
 __all__ = ["group_rows", "take_rows", "uniform_models"]
@@ -43,18 +45,28 @@ def group_rows(events: list[Any]) -> dict[tuple[str, str], list[int]]:
         if (model_ids.count(model_ids[0]) == len(model_ids)
                 and versions.count(versions[0]) == len(versions)):
             return {(model_ids[0], versions[0]): list(range(len(events)))}
-    groups: dict[tuple[str, str], list[int]] = {}
-    for row, key in enumerate(zip(model_ids, versions, strict=True)):
-        rows = groups.get(key)
-        if rows is None:
-            rows = groups[key] = []
-        rows.append(row)
-    return groups
+    # Numbered in order of first appearance, then one stable sort: no Python step per row.
+    pairs = list(zip(model_ids, versions, strict=True))
+    number = {pair: n for n, pair in enumerate(dict.fromkeys(pairs))}
+    numbers = np.fromiter(map(number.__getitem__, pairs), dtype=np.intp, count=len(pairs))
+    order = np.argsort(numbers, kind="stable")
+    ends = np.cumsum(np.bincount(numbers, minlength=len(number)))
+    return {pair: order[end - size:end].tolist()
+            for pair, end, size in zip(number, ends.tolist(),
+                                       np.diff(ends, prepend=0).tolist(), strict=True)}
 
 
 def take_rows(events: list[Any], rows: list[int]) -> list[Any]:
-    """``events`` at ``rows`` (the list itself when the rows are all of it, in order)."""
-    return events if len(rows) == len(events) else [events[row] for row in rows]
+    """``events`` at ``rows`` (ascending): the list itself when all, a slice when adjacent.
+
+    >>> take_rows(list("abcde"), [1, 2, 3]), take_rows(list("abcde"), [0, 4])
+    (['b', 'c', 'd'], ['a', 'e'])
+    """
+    if len(rows) == len(events):
+        return events
+    if rows and rows[-1] - rows[0] == len(rows) - 1:
+        return events[rows[0]:rows[-1] + 1]
+    return [events[row] for row in rows]
 
 
 def uniform_models(events: list[Any], groups: dict[tuple[str, str], list[int]]) -> None:
