@@ -32,7 +32,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 from operator import methodcaller
 from typing import Any, Protocol, cast
 
@@ -244,7 +243,9 @@ class PartitionStep:
             if start:
                 last[predictions_topic] = messages[start - 1]
                 counts[predictions_topic] = start
-        for position, message in enumerate(islice(messages, start, None), start):
+        # By index: a LineRun makes a message only for the lines the loop reads.
+        for position in range(start, len(messages)):
+            message = messages[position]
             topic = message.topic()
             if topic == predictions_topic:
                 value = message.value()
