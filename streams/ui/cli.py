@@ -338,7 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write a stationary scenario to a temporary file, then, --rounds times, "
         "time a bare line-by-line orjson.loads of it, replay() over it in this process, and "
         "a whole `driftline replay` process over it (wall time, interpreter start-up and "
-        "imports included). Prints both ratios to the bare read per round and min/median.")
+        "imports included; byte code cached, as an installed package has it, even under "
+        "PYTHONDONTWRITEBYTECODE). Prints both ratios to the bare read per round and "
+        "min/median.")
     replay_bench.add_argument("--events", type=_count, default=200_000,
                               help="events (default 200,000)")
     replay_bench.add_argument("--rounds", type=_count, default=3, help="rounds (default 3)")
