@@ -168,9 +168,12 @@ def _rows(events: list[Any], event_ids: list[str], versions: list[str],
 
 
 def _unset_as_none(values: list[Any]) -> list[Any]:
-    if values.count(msgspec.UNSET):
-        return [None if value is msgspec.UNSET else value for value in values]
-    return values
+    unset = values.count(msgspec.UNSET)
+    if not unset:
+        return values
+    if unset == len(values):            # a field no event has (scores, segments, often)
+        return [None] * unset
+    return [None if value is msgspec.UNSET else value for value in values]
 
 
 _EVENT_ID, _VERSION = itemgetter("event_id"), itemgetter("model_version")
