@@ -152,3 +152,13 @@ def test_a_pending_prediction_without_features_takes_at_most_64_bytes_of_redis(
         store.flush()
     per_prediction = store.stored_bytes(0) / count
     assert 30 < per_prediction <= 64, per_prediction
+    # Claims take a 12-byte slot per row of a blob with a claim, however many rows are claimed
+    # (a hash field per claim took about 87 bytes).
+    rng = np.random.default_rng(7)
+    claimed = np.sort(rng.choice(count, int(0.7 * count), replace=False))
+    for start in range(0, len(claimed), step):
+        rows = claimed[start:start + step]
+        store.claim(0, "credit-risk", [f"credit-risk-{i:09d}" for i in rows.tolist()],
+                    claimants(rows + count, np.zeros(len(rows), dtype=np.int64)))
+    claims_per_prediction = store.stored_bytes(0) / count - per_prediction
+    assert 12 <= claims_per_prediction <= 14, claims_per_prediction
