@@ -99,6 +99,29 @@ def test_a_label_batch_across_blobs_claims_like_one_label_at_a_time(
     assert answers[0] == answers[1]
 
 
+def test_claims_a_few_at_a_time_and_across_a_blob_agree(stack: EmbeddedStack) -> None:
+    """Small label batches read and write only the span of their rows; the result is the same."""
+    ids = [f"e{i}" for i in range(600)]
+    rng = np.random.default_rng(5)
+    asked = rng.choice(len(ids), 900).tolist()
+    answers = []
+    for batch in (1, 7, 900):
+        store = RedisPendingStore(stack.redis_url, f"span-{uuid.uuid4().hex[:8]}")
+        store.put(0, "m", _rows(ids, 0))
+        statuses: list[str] = []
+        for start in range(0, len(asked), batch):
+            part = asked[start:start + batch]
+            statuses += store.claim(0, "m", [ids[i] for i in part],
+                                    claimants(range(start, start + len(part)), [0] * len(part))
+                                    ).statuses
+        again = store.claim(0, "m", [ids[i] for i in asked], claimants(range(len(asked)),
+                                                                       [0] * len(asked)))
+        answers.append((statuses, again.statuses))
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0][0].count(JOINED) == len(set(asked))
+    assert set(answers[0][1]) == {REPLAYED, DUPLICATE}
+
+
 def test_claims_written_in_the_format_before_still_count(stack: EmbeddedStack) -> None:
     """A row claimed in a ``:claims`` hash (``row -> "offset.index"``) replays or duplicates."""
     group = f"legacy-{uuid.uuid4().hex[:8]}"
