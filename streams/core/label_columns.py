@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from itertools import repeat
 from operator import attrgetter, itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -29,9 +29,6 @@ from detectors.performance import (
 from streams.ingest.columnar import float_column
 from streams.ingest.values import category_text
 from streams.state.pending import PendingRows
-
-if TYPE_CHECKING:
-    from streams.core.labels import LabelRequest
 
 
 def segment_label(name: str, value: Any) -> str:
@@ -61,20 +58,35 @@ def infer_task(label: Any, prediction: Any) -> str:
     return CLASSIFICATION
 
 
-def labelled_batch(task: str, requests: list[LabelRequest],
-                   rows: PendingRows) -> LabelledBatch:
+def labelled_batch(task: str, labels: list[Any], rows: PendingRows) -> LabelledBatch:
     """The joined rows of one model version with their labels, as the monitors take them."""
     if task == REGRESSION:
-        y_true: np.ndarray[Any, Any] = np.array([_number(r.label) for r in requests])
+        y_true: np.ndarray[Any, Any] = np.array([_number(label) for label in labels])
         y_pred: np.ndarray[Any, Any] = np.array([_number(y) for y in rows.predictions])
     else:
-        y_true = np.array(normalise_classes([r.label for r in requests]), dtype=object)
+        y_true = np.array(normalise_classes(labels), dtype=object)
         y_pred = np.array(normalise_classes(rows.predictions), dtype=object)
     return LabelledBatch(
         ts=np.asarray(rows.ts, dtype=np.float64), y_true=y_true, y_pred=y_pred,
         score=np.asarray(rows.score, dtype=np.float64),
         confidence=np.asarray(rows.confidence, dtype=np.float64),
         features=rows.features if rows.features is not None else [])
+
+
+def message_indices(origins: list[int]) -> NDArray[np.int64]:
+    """Each event's index within its message, from the message each came from (in order).
+
+    Examples
+    --------
+    >>> message_indices([3, 3, 3, 5, 8, 8]).tolist()
+    [0, 1, 2, 0, 0, 1]
+    """
+    positions = np.asarray(origins, dtype=np.int64)
+    if not len(positions):
+        return positions
+    starts = np.flatnonzero(np.r_[True, positions[1:] != positions[:-1]])
+    lengths = np.diff(np.r_[starts, len(positions)])
+    return np.arange(len(positions), dtype=np.int64) - np.repeat(starts, lengths)
 
 
 def pending_rows(events: list[Any], offsets: NDArray[np.int64],
@@ -156,9 +168,12 @@ def _rows(events: list[Any], event_ids: list[str], versions: list[str],
 
 
 def _unset_as_none(values: list[Any]) -> list[Any]:
-    if values.count(msgspec.UNSET):
-        return [None if value is msgspec.UNSET else value for value in values]
-    return values
+    unset = values.count(msgspec.UNSET)
+    if not unset:
+        return values
+    if unset == len(values):            # a field no event has (scores, segments, often)
+        return [None] * unset
+    return [None if value is msgspec.UNSET else value for value in values]
 
 
 _EVENT_ID, _VERSION = itemgetter("event_id"), itemgetter("model_version")
@@ -178,4 +193,4 @@ def _number(value: Any) -> float:
     return math.nan
 
 
-__all__ = ["infer_task", "labelled_batch", "pending_rows", "segment_label"]
+__all__ = ["infer_task", "labelled_batch", "message_indices", "pending_rows", "segment_label"]

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -34,7 +35,15 @@ from streams.core.label_columns import (
 )
 from streams.core.label_counts import DELAY_BUCKETS, ModelCounts
 from streams.settings import Settings
-from streams.state.pending import DUPLICATE, MISSING, Claimed, PendingRows
+from streams.state.pending import (
+    DUPLICATE,
+    MISSING,
+    STATUS_CODES,
+    Claimed,
+    PendingRows,
+    claimants,
+    pick,
+)
 
 STATE_VERSION = 1
 # (model_id, model_version, saved state or None) -> the alert policy of a model version.
@@ -42,13 +51,61 @@ PolicyFactory = Callable[[str, str, dict[str, Any] | None], AlertPolicy]
 
 
 class LabelRequest(NamedTuple):
-    """A label waiting to claim its prediction."""
+    """An early label waiting for its prediction (one row of a :class:`LabelBatch`)."""
 
     event_id: str
-    claimant: str
+    position: int
+    """Its index within its message: with ``offset``, who claims (:func:`claimants`)."""
     label: Any
     ts: float
     offset: int
+
+
+@dataclass
+class LabelBatch:
+    """Labels of one model that claim their predictions, as columns.
+
+    Examples
+    --------
+    >>> batch = LabelBatch(["e1", "e2"], [1, 0], np.array([5.0, 6.0]), np.array([9, 9]),
+    ...                    np.array([0, 1]))
+    >>> batch.take(np.array([1])).event_ids, batch.claimants().tolist()
+    (['e2'], [(9, 0), (9, 1)])
+    """
+
+    event_ids: list[str]
+    labels: list[Any]
+    ts: NDArray[np.float64]
+    offsets: NDArray[np.int64]
+    """The offset of each label's message."""
+    indices: NDArray[np.int64]
+    """Each label's index within its message."""
+
+    def __len__(self) -> int:
+        return len(self.event_ids)
+
+    def take(self, rows: NDArray[np.intp]) -> LabelBatch:
+        """The labels at ``rows``, in that order."""
+        chosen = rows.tolist()
+        return LabelBatch(pick(self.event_ids, chosen), pick(self.labels, chosen),
+                          self.ts[rows], self.offsets[rows], self.indices[rows])
+
+    def claimants(self) -> NDArray[np.void]:
+        """Who claims each row: the label's offset and index (the same after a crash)."""
+        return claimants(self.offsets, self.indices)
+
+    def request(self, row: int) -> LabelRequest:
+        """One label, as it waits among the early ones."""
+        return LabelRequest(self.event_ids[row], int(self.indices[row]), self.labels[row],
+                            float(self.ts[row]), int(self.offsets[row]))
+
+    @classmethod
+    def of_requests(cls, requests: list[LabelRequest]) -> LabelBatch:
+        """The columns of early labels."""
+        return cls([r.event_id for r in requests], [r.label for r in requests],
+                   np.array([r.ts for r in requests], dtype=np.float64),
+                   np.array([r.offset for r in requests], dtype=np.int64),
+                   np.array([r.position for r in requests], dtype=np.int64))
 
 
 @dataclass
@@ -60,7 +117,7 @@ class LabelStep:
     reports: list[tuple[str, str, WindowReport]] = field(default_factory=list)
     pending: dict[str, PendingRows] = field(default_factory=dict)
     """Rows to store in the pending store, per model."""
-    retry: dict[str, list[LabelRequest]] = field(default_factory=dict)
+    retry: dict[str, LabelBatch] = field(default_factory=dict)
     joined: list[dict[str, Any]] = field(default_factory=list)
     """Joined records for the optional ``driftline.joined`` topic (``labels.joined_topic``)."""
 
@@ -143,7 +200,7 @@ class LabelEngine:
                 waiting = [early.pop(event_id) for event_id in rows.event_ids
                            if event_id in arrived and event_id in early]
                 self._early_total -= len(waiting)
-                step.retry[model_id] = waiting
+                step.retry[model_id] = LabelBatch.of_requests(waiting)
         known = ~np.isnan(rows.confidence)
         if known.any():
             versions = dict.fromkeys(rows.versions)
@@ -160,57 +217,72 @@ class LabelEngine:
         return step
 
     # -- labels -----------------------------------------------------------------------------
-    def requests(self, labels: list[dict[str, Any]], offsets: list[int],
-                 indices: list[int] | None = None) -> dict[str, list[LabelRequest]]:
+    def requests(self, labels: list[dict[str, Any]],
+                 offsets: Sequence[int] | NDArray[np.int64],
+                 indices: Sequence[int] | NDArray[np.int64] | None = None,
+                 ) -> dict[str, LabelBatch]:
         """Group decoded label events into claims, per model.
 
         The claimant is the label's position (offset, and index within an array
         message): the same label read again after a crash claims as itself.
         """
-        grouped: dict[str, list[LabelRequest]] = {}
-        for i, (label, offset) in enumerate(zip(labels, offsets, strict=True)):
-            index = indices[i] if indices is not None else 0
-            grouped.setdefault(label["model_id"], []).append(LabelRequest(
-                label["event_id"], f"{offset}.{index}", label["label"], float(label["ts"]),
-                offset))
+        count = len(labels)
+        if not count:
+            return {}
+        batch = LabelBatch(
+            list(map(_EVENT_ID, labels)), list(map(_LABEL, labels)),
+            np.fromiter(map(_TS, labels), dtype=np.float64, count=count),
+            np.asarray(offsets, dtype=np.int64),
+            np.zeros(count, dtype=np.int64) if indices is None
+            else np.asarray(indices, dtype=np.int64))
+        model_ids = list(map(_MODEL_ID, labels))
+        grouped: dict[str, LabelBatch]
+        if model_ids.count(model_ids[0]) == count:
+            grouped = {model_ids[0]: batch}
+        else:
+            rows_of: dict[str, list[int]] = {}
+            for row, model_id in enumerate(model_ids):
+                rows_of.setdefault(model_id, []).append(row)
+            grouped = {model_id: batch.take(np.array(rows, dtype=np.intp))
+                       for model_id, rows in rows_of.items()}
         for model_id, group in grouped.items():
             self.counts(model_id).labels += len(group)
         self._changed.update(grouped)
         return grouped
 
-    def on_claims(self, model_id: str, requests: list[LabelRequest],
-                  claimed: Claimed) -> LabelStep:
+    def on_claims(self, model_id: str, requests: LabelBatch, claimed: Claimed) -> LabelStep:
         """Join what the labels found; queue the early ones; feed the monitors."""
         step = LabelStep()
         self._changed.add(model_id)
         counts = self.counts(model_id)
-        joined: list[LabelRequest] = []
-        for request, status in zip(requests, claimed.statuses, strict=True):
-            if status == DUPLICATE:
-                counts.duplicates += 1
-            elif status == MISSING:
-                self._wait(model_id, request)
-            else:
-                joined.append(request)
+        codes = claimed.codes
+        counts.duplicates += int(np.count_nonzero(codes == _DUPLICATE))
+        for row in np.flatnonzero(codes == _MISSING).tolist():
+            self._wait(model_id, requests.request(row))
         rows = claimed.rows
-        if rows is None or not joined:
+        if rows is None:
+            return step
+        joins = claimed.joins
+        joined = requests if joins.all() else requests.take(np.flatnonzero(joins))
+        if not len(joined):
             return step
         versions = dict.fromkeys(rows.versions)
         for version in versions:
             if len(versions) == 1:
                 pairs, part = joined, rows
             else:
-                picked = [i for i, v in enumerate(rows.versions) if v == version]
-                pairs, part = [joined[i] for i in picked], rows.take(picked)
+                picked = np.array([i for i, v in enumerate(rows.versions) if v == version],
+                                  dtype=np.intp)
+                pairs, part = joined.take(picked), rows.take(picked)
             counts.joined += len(pairs)
-            label_ts = np.fromiter((r.ts for r in pairs), dtype=np.float64, count=len(pairs))
-            delays = np.maximum(label_ts - part.ts, 0.0)
+            delays = np.maximum(pairs.ts - part.ts, 0.0)
             buckets = np.bincount(np.searchsorted(DELAY_BUCKETS, delays, side="left"),
                                   minlength=len(DELAY_BUCKETS) + 1)
             counts.delays = [a + int(b) for a, b in zip(counts.delays, buckets, strict=True)]
             if self.settings.labels.joined_topic:
-                step.joined += [self._joined_record(model_id, version, request, part, row)
-                                for row, request in enumerate(pairs)]
+                step.joined += [self._joined_record(model_id, version, pairs.request(row), part,
+                                                    row)
+                                for row in range(len(pairs))]
             self._feed(step, model_id, version, pairs, part)
         return step
 
@@ -263,19 +335,19 @@ class LabelEngine:
                 self._changed.add(model_id)
 
     def _feed(self, step: LabelStep, model_id: str, version: str,
-              requests: list[LabelRequest], rows: PendingRows) -> None:
-        task = self._task(model_id, requests[0].label, rows.predictions[0])
+              requests: LabelBatch, rows: PendingRows) -> None:
+        task = self._task(model_id, requests.labels[0], rows.predictions[0])
         key = (model_id, version)
         monitor = self._performance.get(key)
         if monitor is None:
             monitor = self._performance[key] = PerformanceMonitor(task, self.settings.performance)
-        batch = labelled_batch(task, requests, rows)
+        batch = labelled_batch(task, requests.labels, rows)
         for report in monitor.update_many(batch):
             self._report(step, model_id, version, report)
         retrain = self._retrain_policy(model_id, version)
         request = retrain.on_labelled(
             ts=batch.ts.tolist(), prediction_offsets=rows.offsets.tolist(),
-            label_offsets=[r.offset for r in requests], partition=self.partition,
+            label_offsets=requests.offsets.tolist(), partition=self.partition,
             topics=self._topics,
             coverage=self.counts(model_id).coverage, challenger=monitor.challenger_result())
         if request is not None:
@@ -447,7 +519,7 @@ class LabelEngine:
             engine._counts[model_id] = ModelCounts(
                 **raw, last_prediction_ts=-math.inf if last is None else float(last))
         for model_id, early in state["early"].items():
-            engine._early[model_id] = {r[0]: LabelRequest(*r) for r in early}
+            engine._early[model_id] = {r[0]: _early_label(r) for r in early}
         engine._early_total = sum(len(e) for e in engine._early.values())
         for model_id, version, item in state["performance"]:
             engine._performance[(model_id, version)] = PerformanceMonitor.from_state(item)
@@ -467,6 +539,19 @@ class LabelEngine:
         return engine
 
 
+def _early_label(saved: list[Any]) -> LabelRequest:
+    """An early label from its saved state (before 2026-12-07 its claimant was "offset.index")."""
+    event_id, position, label, ts, offset = saved
+    if isinstance(position, str):
+        position = int(position.rpartition(".")[2])
+    return LabelRequest(event_id, int(position), label, ts, offset)
+
+
+_EVENT_ID, _LABEL = itemgetter("event_id"), itemgetter("label")
+_TS, _MODEL_ID = itemgetter("ts"), itemgetter("model_id")
+_DUPLICATE, _MISSING = STATUS_CODES[DUPLICATE], STATUS_CODES[MISSING]
+
+
 def _segment_summary(monitor: PerformanceMonitor) -> dict[str, Any]:
     metrics = monitor.metrics()
     return {"labelled_events": metrics["labelled_events"],
@@ -476,5 +561,5 @@ def _segment_summary(monitor: PerformanceMonitor) -> dict[str, Any]:
 
 
 
-__all__ = ["DELAY_BUCKETS", "LabelEngine", "LabelRequest", "LabelStep", "ModelCounts",
+__all__ = ["DELAY_BUCKETS", "LabelBatch", "LabelEngine", "LabelRequest", "LabelStep", "ModelCounts",
            "infer_task", "segment_label"]

@@ -50,7 +50,8 @@ from streams.core.audit import (
 )
 from streams.core.bounds import Retired
 from streams.core.engine import MonitorEngine
-from streams.core.labels import LabelEngine, LabelRequest, LabelStep
+from streams.core.label_columns import message_indices
+from streams.core.labels import LabelBatch, LabelEngine, LabelStep
 from streams.core.messages import LineRun
 from streams.core.rows import group_rows, take_rows, uniform_models
 from streams.ingest.batch import BatchDecoder, DecodedBatch
@@ -393,20 +394,15 @@ class PartitionStep:
             return
         output.labels += len(decoded.events)
         # A label's claimant is its message's offset and its index within the message.
-        indices, previous, index = [], -1, 0
-        for origin in decoded.origins:
-            index = index + 1 if origin == previous else 0
-            previous = origin
-            indices.append(index)
-        requests = state.labels.requests(decoded.events,
-                                         offsets[np.asarray(decoded.origins)].tolist(), indices)
+        requests = state.labels.requests(decoded.events, offsets[np.asarray(decoded.origins)],
+                                         message_indices(decoded.origins))
         for model_id, group in requests.items():
             self._claim(state, model_id, group, output)
 
-    def _claim(self, state: PartitionState, model_id: str, requests: list[LabelRequest],
+    def _claim(self, state: PartitionState, model_id: str, requests: LabelBatch,
                output: StepOutput) -> None:
-        claimed = self.store.claim(state.partition, model_id,
-                                   [r.event_id for r in requests], [r.claimant for r in requests])
+        claimed = self.store.claim(state.partition, model_id, requests.event_ids,
+                                   requests.claimants())
         self._route(state.labels.on_claims(model_id, requests, claimed), output)
 
     def _route(self, step: LabelStep, output: StepOutput) -> None:

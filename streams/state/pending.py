@@ -15,9 +15,10 @@ offsets it covers. A blob is keyed by the offset of its first prediction;
 when a partition is restored, blobs written after the checkpoint are deleted
 (the predictions are read again and stored again), so a prediction is never
 stored twice. A claim records *which label* claimed a row (the label's offset
-and index): the same label claiming again is a replay after a crash and joins
-again (the restored monitors have not seen it); a different label is a
-duplicate and is ignored. One Lua script claims a label batch in one round trip.
+and index, a :data:`CLAIMANT`): the same label claiming again is a replay after a
+crash and joins again (the restored monitors have not seen it); a different
+label is a duplicate and is ignored. One Lua script claims a label batch in one
+round trip.
 
 Blobs expire ``ttl_s`` after they were written (wall-clock), with their claims.
 """
@@ -44,6 +45,13 @@ JOINED = "joined"
 REPLAYED = "replayed"
 DUPLICATE = "duplicate"
 MISSING = "missing"
+# Who claims a row: the label's offset and its index within its message (12 bytes packed).
+CLAIMANT = np.dtype([("offset", "<i8"), ("index", "<u4")])
+# A claim's status as one byte (the claim script answers a letter per row).
+STATUS_CODES = {JOINED: ord("j"), REPLAYED: ord("r"), DUPLICATE: ord("d"), MISSING: ord("m")}
+_STATUS_OF = np.array([None] * 256, dtype=object)
+for _status, _code in STATUS_CODES.items():
+    _STATUS_OF[_code] = _status
 
 _MAGIC = b"DP1"
 _HEADER = struct.Struct("<3sI")
@@ -86,13 +94,13 @@ class PendingRows:
     def take(self, rows: Sequence[int] | NDArray[np.integer[Any]]) -> PendingRows:
         """The rows at ``rows``, in that order."""
         index = np.asarray(rows, dtype=np.intp)
-        pick = index.tolist()
+        chosen = index.tolist()
         return PendingRows(
-            _pick(self.event_ids, pick), _pick(self.versions, pick),
-            self.ts[index], self.offsets[index], _pick(self.predictions, pick),
+            pick(self.event_ids, chosen), pick(self.versions, chosen),
+            self.ts[index], self.offsets[index], pick(self.predictions, chosen),
             self.score[index], self.confidence[index],
-            None if self.segments is None else _pick(self.segments, pick),
-            None if self.features is None else _pick(self.features, pick))
+            None if self.segments is None else pick(self.segments, chosen),
+            None if self.features is None else pick(self.features, chosen))
 
     @staticmethod
     def concat(parts: Sequence[PendingRows]) -> PendingRows:
@@ -163,7 +171,22 @@ class PendingRows:
                    header["y"], score, confidence, header.get("g"), header.get("f"))
 
 
-def _pick(values: Sequence[T], rows: list[int]) -> list[T]:
+def claimants(offsets: Sequence[int] | NDArray[np.integer[Any]],
+              indices: Sequence[int] | NDArray[np.integer[Any]]) -> NDArray[np.void]:
+    """The :data:`CLAIMANT` of each label: its offset and its index within its message.
+
+    Examples
+    --------
+    >>> claimants([7, 7], [0, 1]).tolist()
+    [(7, 0), (7, 1)]
+    """
+    packed = np.empty(len(offsets), dtype=CLAIMANT)
+    packed["offset"] = offsets
+    packed["index"] = indices
+    return packed
+
+
+def pick(values: Sequence[T], rows: list[int]) -> list[T]:
     """``[values[row] for row in rows]``, in one C call."""
     if len(rows) > 1:
         return list(itemgetter(*rows)(values))
@@ -173,9 +196,22 @@ def _pick(values: Sequence[T], rows: list[int]) -> list[T]:
 class Claimed(NamedTuple):
     """What a label batch found: per label a status, and the joined rows in label order."""
 
-    statuses: list[str]
+    codes: NDArray[np.uint8]
+    """Per label its status as a byte of :data:`STATUS_CODES`."""
     rows: PendingRows | None
     """Rows of the labels whose status is ``joined`` or ``replayed``, in label order."""
+
+    @property
+    def statuses(self) -> list[str]:
+        """Per label its status: ``joined``, ``replayed``, ``duplicate`` or ``missing``."""
+        return list(_STATUS_OF[self.codes])
+
+    @property
+    def joins(self) -> NDArray[np.bool_]:
+        """Per label whether it joins (``joined`` or ``replayed``): the labels of ``rows``."""
+        joins: NDArray[np.bool_] = ((self.codes == STATUS_CODES[JOINED])
+                                    | (self.codes == STATUS_CODES[REPLAYED]))
+        return joins
 
 
 @dataclass
@@ -239,8 +275,11 @@ class ColumnarPendingStore:
         self._expire(partition)
 
     def claim(self, partition: int, model_id: str, event_ids: Sequence[str],
-              claimants: Sequence[str]) -> Claimed:
-        """Claim predictions for labels (one round trip); see the module docstring."""
+              claimants: NDArray[np.void]) -> Claimed:
+        """Claim predictions for labels (one round trip); see the module docstring.
+
+        ``claimants[i]`` (a :data:`CLAIMANT`, see :func:`claimants`) claims ``event_ids[i]``.
+        """
         self._expire(partition)
         index = self._model_index(partition, model_id)
         blobs = self._blobs.get(partition, {})
@@ -255,21 +294,22 @@ class ColumnarPendingStore:
         if len(readable) < len(wanted):
             keep = np.isin(numbers, readable)
             asking, numbers = asking[keep], numbers[keep]
+        missing = np.full(len(event_ids), STATUS_CODES[MISSING], dtype=np.uint8)
         if not len(asking):
-            return Claimed([MISSING] * len(event_ids), None)
+            return Claimed(missing, None)
         rows = locations[asking] & ((1 << _ROW_BITS) - 1)
         found = self._claim(partition, {n: blobs[n] for n in readable}, numbers, rows,
-                            _pick(claimants, asking.tolist()))
-        statuses = np.full(len(event_ids), MISSING, dtype=object)
-        statuses[asking] = found
-        joined = np.fromiter(map(DUPLICATE.__ne__, found), dtype=np.bool_, count=len(found))
+                            claimants if len(asking) == len(claimants) else claimants[asking])
+        codes = missing
+        codes[asking] = found
+        joined = found != STATUS_CODES[DUPLICATE]
         if not joined.any():
-            return Claimed(statuses.tolist(), None)
+            return Claimed(codes, None)
         numbers, rows = numbers[joined], rows[joined]
         if len(readable) == 1:
             table = tables[readable[0]]
             assert table is not None
-            return Claimed(statuses.tolist(), table.take(rows))
+            return Claimed(codes, table.take(rows))
         # Blob by blob (label order within each), then back to label order.
         order = np.argsort(numbers, kind="stable")
         starts = np.flatnonzero(np.r_[True, numbers[order][1:] != numbers[order][:-1]])
@@ -280,7 +320,7 @@ class ColumnarPendingStore:
             assert table is not None
             parts.append(table.take(rows[order[first:stop]]))
         together = PendingRows.concat(parts)
-        return Claimed(statuses.tolist(), together.take(np.argsort(order, kind="stable")))
+        return Claimed(codes, together.take(np.argsort(order, kind="stable")))
 
     def restore(self, partition: int, offset: int | None) -> None:
         """Rebuild a partition's index; drop blobs of predictions at or after ``offset``.
@@ -365,8 +405,8 @@ class ColumnarPendingStore:
         raise NotImplementedError
 
     def _claim(self, partition: int, blobs: dict[int, Blob], numbers: NDArray[np.int64],
-               rows: NDArray[np.int64], claimants: list[str]) -> list[str]:
-        """Claim row ``rows[i]`` of blob ``numbers[i]`` for ``claimants[i]``; the statuses."""
+               rows: NDArray[np.int64], claimants: NDArray[np.void]) -> NDArray[np.uint8]:
+        """Claim row ``rows[i]`` of blob ``numbers[i]`` for ``claimants[i]``; the status codes."""
         raise NotImplementedError
 
     def _load(self, partition: int,
@@ -382,13 +422,13 @@ class MemoryPendingStore(ColumnarPendingStore):
     >>> store = MemoryPendingStore()
     >>> store.put(0, "m", PendingRows(["e1"], ["v1"], np.array([1.0]), np.array([7]), [1],
     ...                               np.array([np.nan]), np.array([np.nan])))
-    >>> store.claim(0, "m", ["e1", "e1", "e2"], ["L1", "L2", "L3"]).statuses
+    >>> store.claim(0, "m", ["e1", "e1", "e2"], claimants([3, 3, 4], [0, 1, 0])).statuses
     ['joined', 'duplicate', 'missing']
     """
 
     def __init__(self, ttl_s: float = float("inf"), cache_blobs: int = 1 << 30) -> None:
         super().__init__(ttl_s, cache_blobs)
-        self._claims: dict[tuple[int, int, str], dict[int, str]] = {}
+        self._claims: dict[tuple[int, int, str], dict[int, tuple[int, int]]] = {}
 
     def _persist(self, partition: int, model_id: str, first_offset: int,
                  rows: PendingRows) -> None:
@@ -398,23 +438,24 @@ class MemoryPendingStore(ColumnarPendingStore):
         return [None for _ in blobs]
 
     def _claim(self, partition: int, blobs: dict[int, Blob], numbers: NDArray[np.int64],
-               rows: NDArray[np.int64], claimants: list[str]) -> list[str]:
-        statuses = []
-        for number, row, claimant in zip(numbers.tolist(), rows.tolist(), claimants,
-                                         strict=True):
+               rows: NDArray[np.int64], claimants: NDArray[np.void]) -> NDArray[np.uint8]:
+        codes = np.empty(len(rows), dtype=np.uint8)
+        for i, (number, row, claimant) in enumerate(zip(numbers.tolist(), rows.tolist(),
+                                                        claimants.tolist(), strict=True)):
             blob = blobs[number]
             claims = self._claims.setdefault((partition, blob.first_offset, blob.model_id), {})
             previous = claims.get(row)
             if previous is None:
                 claims[row] = claimant
-            statuses.append(JOINED if previous is None else
-                            REPLAYED if previous == claimant else DUPLICATE)
-        return statuses
+            codes[i] = STATUS_CODES[JOINED if previous is None else
+                                    REPLAYED if previous == claimant else DUPLICATE]
+        return codes
 
     def _load(self, partition: int,
               offset: int | None) -> Iterable[tuple[str, int, PendingRows, float]]:
         return []
 
 
-__all__ = ["DUPLICATE", "JOINED", "MISSING", "REPLAYED", "Blob", "Claimed",
-           "ColumnarPendingStore", "JoinStoreError", "MemoryPendingStore", "PendingRows"]
+__all__ = ["CLAIMANT", "DUPLICATE", "JOINED", "MISSING", "REPLAYED", "STATUS_CODES", "Blob",
+           "Claimed", "ColumnarPendingStore", "JoinStoreError", "MemoryPendingStore",
+           "PendingRows", "claimants", "pick"]

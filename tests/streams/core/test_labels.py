@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from streams.core.labels import LabelEngine, LabelStep, infer_task
+from streams.core.labels import LabelBatch, LabelEngine, LabelStep, infer_task
 from streams.settings import load_settings
 from streams.state.pending import MemoryPendingStore
 
@@ -46,9 +46,8 @@ class Harness:
             for waiting_model, waiting in step.retry.items():
                 self._claim(waiting_model, waiting)
 
-    def _claim(self, model_id: str, requests: list[Any]) -> None:
-        claimed = self.store.claim(0, model_id, [r.event_id for r in requests],
-                                   [r.claimant for r in requests])
+    def _claim(self, model_id: str, requests: LabelBatch) -> None:
+        claimed = self.store.claim(0, model_id, requests.event_ids, requests.claimants())
         self.steps.append(self.engine.on_claims(model_id, requests, claimed))
 
     def label(self, events: list[dict[str, Any]], first_offset: int = 0) -> None:
@@ -91,6 +90,22 @@ def test_early_labels_wait_for_their_prediction_then_join() -> None:
     harness.predict(predictions(0, 10))
     summary = harness.summary()
     assert summary["waiting"] == 0 and summary["joined"] == 2 and summary["unmatched"] == 0
+
+
+def test_early_labels_saved_before_the_packed_claims_join_as_themselves() -> None:
+    """A checkpoint of 2026-12-06 held an early label's claimant as "offset.index"."""
+    harness = Harness()
+    harness.label(labels([5, 6]), first_offset=40)           # offsets 40 and 41, index 0
+    state = orjson.loads(orjson.dumps(harness.engine.to_state()))
+    assert [(row[4], row[1]) for row in state["early"]["m"]] == [(40, 0), (41, 0)]
+    state["early"]["m"] = [[row[0], f"{row[4]}.0", *row[2:]] for row in state["early"]["m"]]
+    harness.engine = LabelEngine.from_state(harness.settings, state)
+    harness.predict(predictions(0, 10))
+    assert harness.summary()["joined"] == 2
+    # The same labels read again (a replay) find their claims: no second join, no duplicate.
+    harness.engine = LabelEngine.from_state(harness.settings, state)
+    harness.predict(predictions(0, 10))
+    assert harness.summary()["joined"] == 2 and harness.summary()["duplicates"] == 0
 
 
 def test_labels_that_never_find_a_prediction_are_counted_not_lost() -> None:
