@@ -34,6 +34,7 @@ from streams.core.label_columns import (
     segment_label,
 )
 from streams.core.label_counts import DELAY_BUCKETS, ModelCounts
+from streams.ingest.columnar import rows_by_key
 from streams.settings import Settings
 from streams.state.pending import (
     DUPLICATE,
@@ -240,11 +241,8 @@ class LabelEngine:
         if model_ids.count(model_ids[0]) == count:
             grouped = {model_ids[0]: batch}
         else:
-            rows_of: dict[str, list[int]] = {}
-            for row, model_id in enumerate(model_ids):
-                rows_of.setdefault(model_id, []).append(row)
-            grouped = {model_id: batch.take(np.array(rows, dtype=np.intp))
-                       for model_id, rows in rows_of.items()}
+            grouped = {model_id: batch.take(rows)
+                       for model_id, rows in rows_by_key(model_ids).items()}
         for model_id, group in grouped.items():
             self.counts(model_id).labels += len(group)
         self._changed.update(grouped)

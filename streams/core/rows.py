@@ -5,8 +5,7 @@ from __future__ import annotations
 from operator import attrgetter, itemgetter
 from typing import Any
 
-import numpy as np
-
+from streams.ingest.columnar import rows_by_key
 from streams.ingest.typed import untyped
 
 __all__ = ["group_rows", "take_rows", "uniform_models"]
@@ -45,15 +44,8 @@ def group_rows(events: list[Any]) -> dict[tuple[str, str], list[int]]:
         if (model_ids.count(model_ids[0]) == len(model_ids)
                 and versions.count(versions[0]) == len(versions)):
             return {(model_ids[0], versions[0]): list(range(len(events)))}
-    # Numbered in order of first appearance, then one stable sort: no Python step per row.
-    pairs = list(zip(model_ids, versions, strict=True))
-    number = {pair: n for n, pair in enumerate(dict.fromkeys(pairs))}
-    numbers = np.fromiter(map(number.__getitem__, pairs), dtype=np.intp, count=len(pairs))
-    order = np.argsort(numbers, kind="stable")
-    ends = np.cumsum(np.bincount(numbers, minlength=len(number)))
-    return {pair: order[end - size:end].tolist()
-            for pair, end, size in zip(number, ends.tolist(),
-                                       np.diff(ends, prepend=0).tolist(), strict=True)}
+    by_pair = rows_by_key(list(zip(model_ids, versions, strict=True)))
+    return {pair: rows.tolist() for pair, rows in by_pair.items()}
 
 
 def take_rows(events: list[Any], rows: list[int]) -> list[Any]:

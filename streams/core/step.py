@@ -235,8 +235,8 @@ class PartitionStep:
         if predictions_topic and len(messages) > 1 and (
                 run.name == predictions_topic if run is not None else
                 list(map(_TOPIC, messages)).count(predictions_topic) == len(messages)):
-            values: list[bytes | None] = (list(run.values) if run is not None else
-                                          list(map(_VALUE, messages)))
+            values = (cast("list[bytes | None]", run.values) if run is not None else
+                      list(map(_VALUE, messages)))
             keys: list[str | bytes | None] = ([None] * len(run) if run is not None else
                                               list(map(_KEY, messages)))
             start = self._single_events(values, keys, predictions, limit, max_bytes,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import operator
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
 from typing import Any
@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from msgspec import UNSET
 from msgspec.structs import astuple
+from numpy.typing import NDArray
 
 from detectors.batch import (
     CATEGORICAL,
@@ -267,6 +268,22 @@ def _keep(column: Column, keep: np.ndarray[Any, Any]) -> Column:
     if isinstance(column, NumericColumn):
         return NumericColumn(column.values[keep], column.missing[keep])
     return CategoricalColumn([v for v, k in zip(column.values, keep.tolist(), strict=True) if k])
+
+
+def rows_by_key(keys: Sequence[Hashable]) -> dict[Any, NDArray[np.intp]]:
+    """The rows of each distinct key, ascending, keys in order of first appearance.
+
+    Each key is numbered once, then one stable sort: no Python step per row.
+
+    >>> {key: rows.tolist() for key, rows in rows_by_key(["b", "a", "b", "c", "a"]).items()}
+    {'b': [0, 2], 'a': [1, 4], 'c': [3]}
+    """
+    number = {key: n for n, key in enumerate(dict.fromkeys(keys))}
+    numbers = np.fromiter(map(number.__getitem__, keys), dtype=np.intp, count=len(keys))
+    order = np.argsort(numbers, kind="stable")
+    ends = np.cumsum(np.bincount(numbers, minlength=len(number))).tolist()
+    return {key: order[start:end]
+            for key, start, end in zip(number, [0, *ends[:-1]], ends, strict=True)}
 
 
 def float_column(values: Sequence[Any]) -> np.ndarray[Any, np.dtype[np.float64]]:
