@@ -187,12 +187,16 @@ class MonitorEngine:
         uniform_models(events, groups)
         return self.process_groups({key: take_rows(events, rows) for key, rows in groups.items()})
 
-    def process_groups(self, groups: dict[tuple[str, str], list[Any]]) -> StepOutput:
+    def process_groups(self, groups: dict[tuple[str, str], list[Any]],
+                       fields: dict[tuple[str, str], dict[str, tuple[Any, ...]]] | None = None,
+                       ) -> StepOutput:
         """Feed events already grouped per (model_id, model_version), each in stream order.
 
         A group holds event dicts, or typed structs of the version's schema
         (:mod:`streams.ingest.typed`): never both (see :func:`uniform_models`).
+        ``fields`` may give a typed group's ``struct_columns``, transposed already.
         """
+        fields = fields or {}
         output = StepOutput()
         for key, group in groups.items():
             monitor = self._monitors.get(key)
@@ -203,7 +207,7 @@ class MonitorEngine:
                     continue
                 monitor = self._create(key, group, output)
             self._changed.add(key[0])
-            batch, problems = build_batch(group, monitor.schema, monitor.outputs)
+            batch, problems = build_batch(group, monitor.schema, monitor.outputs, fields.get(key))
             output.problems.extend((key, group[p.row], p) for p in problems)
             for name, count in self._unattributed.pop(key[0], {}).items():
                 batch.rejected[name] = batch.rejected.get(name, 0) + count

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import math
 from itertools import repeat
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import Any
 
 import msgspec
 import numpy as np
-from msgspec.structs import astuple
 from numpy.typing import NDArray
 
 from detectors.performance import (
@@ -26,7 +25,7 @@ from detectors.performance import (
     normalise_class,
     normalise_classes,
 )
-from streams.ingest.columnar import float_column
+from streams.ingest.columnar import float_column, struct_columns, unset_as_none
 from streams.ingest.values import category_text
 from streams.state.pending import PendingRows
 
@@ -89,8 +88,8 @@ def message_indices(origins: list[int]) -> NDArray[np.int64]:
     return np.arange(len(positions), dtype=np.int64) - np.repeat(starts, lengths)
 
 
-def pending_rows(events: list[Any], offsets: NDArray[np.int64],
-                 feature_every: int = 0) -> PendingRows:
+def pending_rows(events: list[Any], offsets: NDArray[np.int64], feature_every: int = 0,
+                 fields: dict[str, tuple[Any, ...]] | None = None) -> PendingRows:
     """The columns of validated prediction events that wait for labels.
 
     ``events`` are all dicts or all typed structs (:mod:`streams.ingest.typed`).
@@ -107,7 +106,7 @@ def pending_rows(events: list[Any], offsets: NDArray[np.int64],
     (['a'], 0.8, None)
     """
     if events and type(events[0]) is not dict:
-        return _typed_pending_rows(events, offsets, feature_every)
+        return _typed_pending_rows(fields or struct_columns(events), offsets, feature_every)
     ts = np.array(list(map(_TS, events)), dtype=np.float64)
     features: list[dict[str, Any] | None] | None = None
     if feature_every == 1:
@@ -115,31 +114,27 @@ def pending_rows(events: list[Any], offsets: NDArray[np.int64],
     elif feature_every:
         features = [None] * len(events)
         features[::feature_every] = map(_FEATURES, events[::feature_every])
-    return _rows(events, list(map(_EVENT_ID, events)), list(map(_VERSION, events)), ts,
+    return _rows(list(map(_EVENT_ID, events)), list(map(_VERSION, events)), ts,
                  offsets, list(map(_PREDICTION, events)),
                  list(map(dict.get, events, repeat("score"))),
                  list(map(dict.get, events, repeat("scores"))),
                  list(map(dict.get, events, repeat("segments"))), features)
 
 
-def _typed_pending_rows(events: list[Any], offsets: NDArray[np.int64],
+def _typed_pending_rows(columns: dict[str, tuple[Any, ...]], offsets: NDArray[np.int64],
                         feature_every: int) -> PendingRows:
-    # Every field of every event in one C transpose (see streams.ingest.typed's structs).
-    columns = dict(zip(type(events[0]).__struct_fields__, zip(*map(astuple, events), strict=True),
-                       strict=True))
     features: list[dict[str, Any] | None] | None = None
     if feature_every:
-        features = [None] * len(events)
+        features = [None] * len(offsets)
         features[::feature_every] = map(msgspec.to_builtins,
                                         columns["features"][::feature_every])
-    return _rows(events, list(columns["event_id"]), list(columns["model_version"]),
-                 float_column(columns["ts"]), offsets,
-                 list(columns["prediction"]), _unset_as_none(list(columns["score"])),
-                 _unset_as_none(list(columns["scores"])),
-                 _unset_as_none(list(columns["segments"])), features)
+    return _rows(list(columns["event_id"]), list(columns["model_version"]),
+                 float_column(columns["ts"]), offsets, list(columns["prediction"]),
+                 list(unset_as_none(columns["score"])), list(unset_as_none(columns["scores"])),
+                 list(unset_as_none(columns["segments"])), features)
 
 
-def _rows(events: list[Any], event_ids: list[str], versions: list[str],
+def _rows(event_ids: list[str], versions: list[str],
           ts: NDArray[np.float64], offsets: NDArray[np.int64], predictions: list[Any],
           raw_scores: list[Any], multi: list[Any], segments: list[Any],
           features: list[dict[str, Any] | None] | None) -> PendingRows:
@@ -167,22 +162,8 @@ def _rows(events: list[Any], event_ids: list[str], versions: list[str],
                        score, confidence, segments if any(segments) else None, features)
 
 
-def _unset_as_none(values: list[Any]) -> list[Any]:
-    unset = values.count(msgspec.UNSET)
-    if not unset:
-        return values
-    if unset == len(values):            # a field no event has (scores, segments, often)
-        return [None] * unset
-    return [None if value is msgspec.UNSET else value for value in values]
-
-
 _EVENT_ID, _VERSION = itemgetter("event_id"), itemgetter("model_version")
 _TS, _PREDICTION, _FEATURES = itemgetter("ts"), itemgetter("prediction"), itemgetter("features")
-_EVENT_ID_ATTR, _VERSION_ATTR, _TS_ATTR = (attrgetter("event_id"), attrgetter("model_version"),
-                                           attrgetter("ts"))
-_PREDICTION_ATTR, _FEATURES_ATTR = attrgetter("prediction"), attrgetter("features")
-_SCORE_ATTR, _SCORES_ATTR = attrgetter("score"), attrgetter("scores")
-_SEGMENTS_ATTR = attrgetter("segments")
 
 
 def _number(value: Any) -> float:

@@ -177,16 +177,18 @@ class LabelEngine:
 
     # -- predictions ------------------------------------------------------------------------
     def on_predictions(self, model_id: str, events: list[dict[str, Any]],
-                       offsets: NDArray[np.int64]) -> LabelStep:
+                       offsets: NDArray[np.int64],
+                       fields: dict[str, tuple[Any, ...]] | None = None) -> LabelStep:
         """Columnar pending rows of one model's predictions; estimate performance without labels.
 
-        ``offsets[i]`` is the input offset of ``events[i]``. The step's
+        ``offsets[i]`` is the input offset of ``events[i]``; for typed events,
+        ``fields`` may give their ``struct_columns``, transposed already. The step's
         ``pending`` holds the rows to store and ``retry`` the early labels whose
         predictions just arrived: claim them after storing the rows.
         """
         step = LabelStep()
         self._changed.add(model_id)
-        rows = pending_rows(events, offsets, self._feature_every)
+        rows = pending_rows(events, offsets, self._feature_every, fields)
         step.pending[model_id] = rows
         counts = self.counts(model_id)
         counts.predictions += len(rows)

@@ -56,6 +56,7 @@ from streams.core.messages import LineRun
 from streams.core.rows import group_rows, take_rows, uniform_models
 from streams.ingest.batch import BatchDecoder, DecodedBatch
 from streams.ingest.bounded import reencode
+from streams.ingest.columnar import struct_columns
 from streams.ingest.deadletter import Source, dead_letter, kept_key
 from streams.ingest.decode import (
     CONTROL,
@@ -332,8 +333,12 @@ class PartitionStep:
         output.events += len(events)
         by_version = group_rows(events)
         uniform_models(events, by_version)
-        result = state.monitors.process_groups({key: take_rows(events, rows)
-                                                for key, rows in by_version.items()})
+        groups = {key: take_rows(events, rows) for key, rows in by_version.items()}
+        # A typed version's fields transposed once: its monitor's columns and its pending
+        # rows read the same ones.
+        fields = {key: struct_columns(group) for key, group in groups.items()
+                  if type(group[0]) is not dict}
+        result = state.monitors.process_groups(groups, fields)
         output.windows += result.windows
         if result.references:
             # A version's reference is set before any of its alerts.
@@ -365,9 +370,18 @@ class PartitionStep:
         # Rows are in stream order: a version's last row holds its newest offset.
         output.alerts += state.monitors.heard({key: int(event_offsets[rows[-1]])
                                                for key, rows in by_version.items()})
+        only: dict[str, tuple[str, str] | None] = {}     # a model's version, if just one
+        for pair in by_version:
+            only[pair[0]] = None if pair[0] in only else pair
         for model_id, rows in _by_model(by_version).items():
-            step = state.labels.on_predictions(model_id, take_rows(events, rows),
-                                               event_offsets[rows])
+            one = only[model_id]
+            if one is not None:
+                # The model's one version: its group and fields as its monitor had them.
+                group, group_fields = groups[one], fields.get(one)
+            else:
+                group, group_fields = take_rows(events, rows), None
+            step = state.labels.on_predictions(model_id, group, event_offsets[rows],
+                                               group_fields)
             self.store.put(state.partition, model_id, step.pending[model_id])
             self._route(step, output)
             for waiting_model, waiting in step.retry.items():

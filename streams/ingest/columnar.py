@@ -39,8 +39,6 @@ from streams.ingest.values import category_text
 _NUMERIC_TYPES = {int, float, type(None)}
 _TS = operator.itemgetter("ts")
 _FEATURES = operator.itemgetter("features")
-_TS_ATTR = operator.attrgetter("ts")
-_FEATURES_ATTR = operator.attrgetter("features")
 _CATEGORY_TYPES = {str, type(None)}
 _FLAG_TYPES = {bool, type(None)}
 
@@ -115,20 +113,24 @@ def output_schema(events: list[dict[str, Any]]) -> dict[str, str]:
     return outputs
 
 
-def build_batch(events: list[Any], schema: dict[str, str],
-                outputs: dict[str, str]) -> tuple[ColumnBatch, list[RowProblem]]:
+def build_batch(events: list[Any], schema: dict[str, str], outputs: dict[str, str],
+                fields: dict[str, tuple[Any, ...]] | None = None,
+                ) -> tuple[ColumnBatch, list[RowProblem]]:
     """Columnarise ``events``; return the batch and the rows dropped from it.
 
     ``events`` are all dicts, or all typed structs of one schema
     (:mod:`streams.ingest.typed`), whose feature values msgspec has already
-    type-checked: their numbers become columns in one conversion.
+    type-checked: their numbers become columns in one conversion. For structs,
+    ``fields`` may give their :func:`struct_columns`, transposed already.
     """
     problems: list[RowProblem] = []
     if events and type(events[0]) is not dict:
-        columns = _typed_features(events, schema, problems)
-        output_columns = {name: _column(_typed_values(events, name), kind, name, problems)
+        if fields is None:
+            fields = struct_columns(events)
+        columns = _typed_features(fields["features"], schema, problems)
+        output_columns = {name: _column(unset_as_none(fields[name]), kind, name, problems)
                           for name, kind in outputs.items()}
-        ts = np.fromiter(map(_TS_ATTR, events), dtype=np.float64, count=len(events))
+        ts = float_column(fields["ts"])
     else:
         raw = _transpose(list(map(_FEATURES, events)), list(schema))
         columns = {name: _column(values, kind, "features." + name, problems)
@@ -166,19 +168,17 @@ def _transpose(feature_maps: Sequence[dict[str, Any]],
     return list(zip(*rows, strict=True)) if rows else [() for _ in names]
 
 
-def _typed_features(events: list[Any], schema: dict[str, str],
+def _typed_features(features: Sequence[Any], schema: dict[str, str],
                     problems: list[RowProblem]) -> dict[str, Column]:
-    features = list(map(_FEATURES_ATTR, events))
     # One C call per event (its fields as a tuple) and one C transpose, instead of a
     # getattr per feature per event.
-    fields = type(features[0]).__struct_fields__ if features else ()
-    transposed = dict(zip(fields, zip(*map(astuple, features), strict=True), strict=True))
+    transposed = struct_columns(features) if features else {}
     columns: dict[str, Column] = {}
     for name, kind in schema.items():
         path = "features." + name
         values = transposed.get(name)
         if values is None:
-            values = (None,) * len(events)
+            values = (None,) * len(features)
         if kind != NUMERIC:
             columns[name] = _column(values, CATEGORICAL, path, problems)
             continue
@@ -192,11 +192,35 @@ def _typed_features(events: list[Any], schema: dict[str, str],
     return columns
 
 
-def _typed_values(events: list[Any], name: str) -> list[Any]:
-    values = list(map(operator.attrgetter(name), events))
-    if values.count(UNSET):
-        return [None if value is UNSET else value for value in values]
-    return values
+def struct_columns(events: Sequence[Any]) -> dict[str, tuple[Any, ...]]:
+    """Every field of structs of one type (typed events, or their features) as a column.
+
+    One C call per struct (its fields as a tuple) and one C transpose, instead of
+    a getattr per field per struct. A step transposes each model version's events
+    once: the monitors' columns (:func:`build_batch`) and the label join's pending
+    rows read the same columns. ``events`` must not be empty.
+
+    >>> import msgspec
+    >>> Point = msgspec.defstruct("Point", [("x", int), ("y", int)])
+    >>> struct_columns([Point(1, 2), Point(3, 4)])
+    {'x': (1, 3), 'y': (2, 4)}
+    """
+    return dict(zip(type(events[0]).__struct_fields__, zip(*map(astuple, events), strict=True),
+                    strict=True))
+
+
+def unset_as_none(values: Sequence[Any]) -> Sequence[Any]:
+    """A struct field's column with ``UNSET`` (an absent optional field) as ``None``.
+
+    >>> unset_as_none((1.0, UNSET)), unset_as_none((1.0, 2.0))
+    ([1.0, None], (1.0, 2.0))
+    """
+    unset = values.count(UNSET)
+    if not unset:
+        return values
+    if unset == len(values):            # a field no event has (scores, segments, often)
+        return [None] * unset
+    return [None if value is UNSET else value for value in values]
 
 
 def _column(values: Sequence[Any], kind: str, path: str, problems: list[RowProblem]) -> Column:

@@ -49,9 +49,9 @@ def _run(settings: Settings, batches: list[list[Record]], monkeypatch: pytest.Mo
     groups: list[int] = []
     process_groups = MonitorEngine.process_groups
 
-    def record(self: MonitorEngine, by_version: dict[Any, list[Any]]) -> Any:
+    def record(self: MonitorEngine, by_version: dict[Any, list[Any]], *rest: Any) -> Any:
         groups.extend(len(group) for group in by_version.values())
-        return process_groups(self, by_version)
+        return process_groups(self, by_version, *rest)
 
     monkeypatch.setattr(MonitorEngine, "process_groups", record)
     state = PartitionState.fresh(settings, 0)
@@ -163,12 +163,13 @@ def test_interleaved_models_step_as_message_by_message(monkeypatch: pytest.Monke
     grouped: list[int] = []
     on_predictions, add_singles = LabelEngine.on_predictions, BatchDecoder.add_singles
 
-    def checking(self: LabelEngine, model_id: str, events: list[Any], offsets: Any) -> Any:
+    def checking(self: LabelEngine, model_id: str, events: list[Any], offsets: Any,
+                 *rest: Any) -> Any:
         # Each event keeps its own message's offset, however the run was reordered.
         pending.append(all(offset_of[event.event_id if not isinstance(event, dict)
                                      else event["event_id"]] == offset
                            for event, offset in zip(events, offsets.tolist(), strict=True)))
-        return on_predictions(self, model_id, events, offsets)
+        return on_predictions(self, model_id, events, offsets, *rest)
 
     def counting(self: BatchDecoder, values: list[Any], *rest: Any) -> bool:
         took = add_singles(self, values, *rest)

@@ -31,9 +31,9 @@ def _group_sizes(monkeypatch: pytest.MonkeyPatch, models: int, group_events: int
     sizes: list[int] = []
     process_groups = MonitorEngine.process_groups
 
-    def record(self: MonitorEngine, groups: dict[Any, list[Any]]) -> Any:
+    def record(self: MonitorEngine, groups: dict[Any, list[Any]], *rest: Any) -> Any:
         sizes.extend(len(group) for group in groups.values())
-        return process_groups(self, groups)
+        return process_groups(self, groups, *rest)
 
     monkeypatch.setattr(MonitorEngine, "process_groups", record)
     output = step(state, messages[len(messages) // 2:])
