@@ -3,9 +3,11 @@
 **Throughput.** Each round fills fresh ``predictions`` and ``labels`` topics
 (one partition each) on the embedded Tansu broker with a synthetic stream —
 70 % of predictions labelled, 500 events late, 100 events per message — then
-times a bare confluent-kafka ``consume(5000)`` + ``orjson.loads`` loop over both
-topics and a driftline worker (drift detectors, the Redis join, performance,
-concept and label-free monitors, checkpoints) over the same messages. Rates
+times a driftline worker (drift detectors, the Redis join, performance,
+concept and label-free monitors, checkpoints) over both topics, and a bare
+confluent-kafka ``consume(5000)`` + ``orjson.loads`` loop over the same messages
+just before and just after it (the reference: both runs as one rate, see
+:func:`~streams.bench.summary.bracketed`). Rates
 count predictions and labels together, from the first message to the last.
 
 **Memory.** One million predictions (13 features each) are written to the
@@ -29,7 +31,7 @@ import orjson
 from confluent_kafka import Producer
 
 from detectors.synthetic import ScenarioSpec, iter_chunks
-from streams.bench.summary import print_summary
+from streams.bench.summary import bracketed, print_summary
 from streams.bench.throughput import bench_settings, raw_rate
 from streams.core.label_columns import pending_rows
 from streams.runtime.connections import client_config
@@ -134,8 +136,10 @@ def run_join_bench(events: int = 200_000, rounds: int = 3, out: IO[str] = sys.st
         for index in range(rounds):
             settings = bench_settings(stack)
             messages, labels = fill_topics(settings, events)
-            raw = raw_rate(settings, messages, events + labels, ("predictions", "labels"))
+            before = raw_rate(settings, messages, events + labels, ("predictions", "labels"))
             rate, counts = worker_rate(settings, events, labels)
+            after = raw_rate(settings, messages, events + labels, ("predictions", "labels"))
+            raw = bracketed(before, after)
             raws.append(raw)
             joins.append(counts)
             label_counts.append(labels)
@@ -143,7 +147,8 @@ def run_join_bench(events: int = 200_000, rounds: int = 3, out: IO[str] = sys.st
             ratios.append(rate / raw)
             print(f"{index + 1:>5} {raw:>16,.0f} e/s {rate:>14,.0f} e/s {rate / raw:>7.2f}  "
                   f"{counts['joined']:,}/{labels:,} joined, {counts['waiting']:,} waiting, "
-                  f"{counts['unmatched']:,} unmatched", file=out, flush=True)
+                  f"{counts['unmatched']:,} unmatched; raw before / after: {before:,.0f} / "
+                  f"{after:,.0f}", file=out, flush=True)
         print_summary([("raw", raws, ",.0f"), ("driftline", workers, ",.0f"),
                        ("ratio", ratios, ".2f")], out)
         memory = pending_memory(stack, memory_entries)

@@ -10,9 +10,11 @@ round then times, one after the other:
    user waits for. Its byte code is cached, as an installed package's is
    (an untimed first process writes it to a temporary ``PYTHONPYCACHEPREFIX``):
    where ``PYTHONDONTWRITEBYTECODE`` is set, as on this project's CI machines,
-   each process would otherwise compile every module it imports, ~0.25 s.
+   each process would otherwise compile every module it imports, ~0.25 s;
+4. the bare read again.
 
-Both replay rates are printed as ratios to the reference of the same round,
+Both replay rates are printed as ratios to the reference of the same round
+(its two bare reads as one rate, see :func:`~streams.bench.summary.bracketed`),
 then min and median over the rounds.
 """
 
@@ -31,7 +33,7 @@ from typing import IO
 import orjson
 
 from detectors.synthetic import ScenarioSpec
-from streams.bench.summary import print_summary
+from streams.bench.summary import bracketed, print_summary
 from streams.offline.replay import replay
 from streams.offline.simulate import write_scenario
 from streams.settings import load_settings
@@ -42,6 +44,7 @@ class ReplayRound:
     """One round: events/s of the bare decode, of replay in-process and as a process."""
 
     raw_eps: float
+    """The reference: the bare reads before and after both replays, as one rate."""
     replay_eps: float
     process_eps: float
     alerts: int
@@ -110,21 +113,21 @@ def run_replay(events: int, rounds: int, out: IO[str] = sys.stdout) -> list[Repl
             head.write_bytes(source.readline())
         process_rate(head, alerts_path, 1, pycache)
         for index in range(rounds):
-            raw = read_rate(files.predictions, events)
+            before = read_rate(files.predictions, events)
             started = time.perf_counter()
             stats = replay(settings, files.predictions, alerts_path, progress=None)
             in_process = stats.events / (time.perf_counter() - started)
             if stats.events != events:
                 raise RuntimeError(f"replay saw {stats.events} of {events} events")
-            result = ReplayRound(raw, in_process,
-                                 process_rate(files.predictions, alerts_path, events,
-                                              pycache),
-                                 stats.alerts)
+            process = process_rate(files.predictions, alerts_path, events, pycache)
+            after = read_rate(files.predictions, events)
+            raw = bracketed(before, after)
+            result = ReplayRound(raw, in_process, process, stats.alerts)
             results.append(result)
             print(f"{index + 1:>5} {raw:>12,.0f} e/s {result.replay_eps:>14,.0f} e/s "
                   f"{result.ratio:>7.2f} {result.process_eps:>14,.0f} e/s "
-                  f"{result.process_ratio:>7.2f}   ({result.alerts} alerts)", file=out,
-                  flush=True)
+                  f"{result.process_ratio:>7.2f}   ({result.alerts} alerts; read before / "
+                  f"after: {before:,.0f} / {after:,.0f})", file=out, flush=True)
     print_summary([("read+orjson", [r.raw_eps for r in results], ",.0f"),
                    ("replay in-process", [r.replay_eps for r in results], ",.0f"),
                    ("ratio", [r.ratio for r in results], ".2f"),

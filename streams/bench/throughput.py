@@ -26,6 +26,11 @@ The worker runs as ``driftline worker`` runs it: inside its Faust app
 (:func:`streams.runtime.app.make_app`, web server on a free port), its batch loop
 in the thread of the app's worker service.
 
+The raw consumer reads the measured part twice, just before and just after
+the one-model worker; the round's reference is both runs as one rate
+(:func:`~streams.bench.summary.bracketed`), so that the machine's speed,
+which moves within seconds here, moves the reference and the worker alike.
+
 Times run from the first message received (or the mark) to the last, so group
 joins and start-up are excluded; the worker polls with a short timeout
 (:data:`POLL_TIMEOUT_S`) so that waiting for a last batch that never fills is
@@ -50,7 +55,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, Topic
 
 from detectors.monitor import MonitorConfig
 from detectors.synthetic import ScenarioSpec, iter_chunks
-from streams.bench.summary import Row, print_summary
+from streams.bench.summary import Row, bracketed, print_summary
 from streams.runtime.connections import client_config
 from streams.runtime.topics import ensure_topics
 from streams.runtime.worker import Worker
@@ -74,9 +79,13 @@ class Round:
     """One measurement: events/s of the raw consumer and of the workers."""
 
     raw_eps: float
+    """The reference: the raw consumer's runs just before and just after the one-model
+    worker, as one rate (:func:`~streams.bench.summary.bracketed`)."""
     worker_eps: float
     models_eps: float | None = None
     """The worker over the many-model stream (``None``: not measured)."""
+    raw_runs: tuple[float, ...] = ()
+    """The raw consumer's rates before and after the worker."""
 
     @property
     def ratio(self) -> float:
@@ -340,13 +349,15 @@ def measure_round(stack: EmbeddedStack, events: int, per_message: int, models: i
     settings = bench_settings(stack, environ)
     size = warmup_size(settings.monitor, per_message) if warmup else 0
     topic = fill_topic(settings, events, per_message, warmup=size)
-    raw = raw_rate(settings, topic.messages, topic.events, skip=topic.warmup_messages)
+    before = raw_rate(settings, topic.messages, topic.events, skip=topic.warmup_messages)
     one_model = worker_rate(settings, topic)
+    after = raw_rate(settings, topic.messages, topic.events, skip=topic.warmup_messages)
+    raw, runs = bracketed(before, after), (before, after)
     if models < 2:
-        return Round(raw, one_model)
+        return Round(raw, one_model, raw_runs=runs)
     settings = bench_settings(stack, environ)
     topic = fill_topic(settings, events, per_message, models, warmup=size)
-    return Round(raw, one_model, worker_rate(settings, topic))
+    return Round(raw, one_model, worker_rate(settings, topic), runs)
 
 
 def run_throughput(events: int, rounds: int, shapes: Sequence[int] = SHAPES,
@@ -385,6 +396,8 @@ def run_throughput(events: int, rounds: int, shapes: Sequence[int] = SHAPES,
                         f"{result.worker_eps:>14,.0f} e/s {result.ratio:>7.2f}")
                 if result.models_eps is not None and result.models_ratio is not None:
                     line += f" {result.models_eps:>14,.0f} e/s {result.models_ratio:>20.2f}"
+                line += "   raw before / after: " + " / ".join(f"{eps:,.0f}"
+                                                             for eps in result.raw_runs)
                 print(line, file=out, flush=True)
             print_summary(summary_rows(results[per_message], models), out)
         # The last workers' producers go before the broker they are connected to.

@@ -311,8 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
         "20 models next to 1",
         description="Start the embedded stack. For each message shape (1 and 100 events per "
         "message) and each round: fill a fresh one-partition topic with one model's synthetic "
-        "predictions and time a bare confluent-kafka consume(5000)+orjson loop and a driftline "
-        "worker over the same messages; then fill another with the same number of events "
+        "predictions and time a driftline worker over it, with a bare confluent-kafka "
+        "consume(5000)+orjson loop over the same messages just before and just after (the "
+        "reference: both runs as one rate); then fill another with the same number of events "
         "from --models models (model-00, model-01, ...: each its own stationary stream, keyed "
         "by model_id) and time a worker over it. Prints per-round figures, the ratios worker "
         "/ raw and N-model / 1-model, and their min/median over --rounds. By default the "
@@ -339,8 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
         "time a bare line-by-line orjson.loads of it, replay() over it in this process, and "
         "a whole `driftline replay` process over it (wall time, interpreter start-up and "
         "imports included; byte code cached, as an installed package has it, even under "
-        "PYTHONDONTWRITEBYTECODE). Prints both ratios to the bare read per round and "
-        "min/median.")
+        "PYTHONDONTWRITEBYTECODE), then the bare read again. Prints both ratios to the bare "
+        "reads (before and after, as one rate) per round and min/median.")
     replay_bench.add_argument("--events", type=_count, default=200_000,
                               help="events (default 200,000)")
     replay_bench.add_argument("--rounds", type=_count, default=3, help="rounds (default 3)")
@@ -368,9 +369,10 @@ def build_parser() -> argparse.ArgumentParser:
         "join", help="worker events/s with labels joined, next to raw consume+orjson; "
         "Redis memory per million pending predictions",
         description="Fill fresh predictions and labels topics (70% labelled, 500 events "
-        "late, 100 events per message) on the embedded stack, then time a bare "
-        "consume(5000)+orjson loop over both and a driftline worker (drift detectors, the "
-        "Redis join, performance, concept drift, label-free estimate, challengers), --rounds "
+        "late, 100 events per message) on the embedded stack, then time a driftline worker "
+        "(drift detectors, the Redis join, performance, concept drift, label-free estimate, "
+        "challengers) over both, with a bare consume(5000)+orjson loop over the same messages "
+        "just before and just after (the reference: both runs as one rate), --rounds "
         "times; then measure the Redis bytes (MEMORY USAGE) of one million pending "
         "predictions.")
     join_bench.add_argument("--events", type=int, default=200_000,

@@ -34,9 +34,13 @@ def _figures(text: str, name: str) -> tuple[float, float]:
 def test_replay_bench_prints_in_process_and_whole_process_ratios() -> None:
     out = _bench("replay", "--events", "5000", "--rounds", "2")
     assert "read+orjson" in out and "replay in-process" in out and "`driftline replay`" in out
-    assert out.count("(0 alerts)") == 2
+    assert out.count("(0 alerts; read before / after: ") == 2
     rounds = [line.split() for line in out.splitlines() if line.split()[:1] in (["1"], ["2"])]
-    assert len(rounds) == 2 and all(len(r) == 11 for r in rounds), out
+    assert len(rounds) == 2 and all(len(r) == 18 for r in rounds), out
+    for r in rounds:
+        # The round's reference is its two bare reads as one rate: between them.
+        reference, before, after = (float(r[i].rstrip(")").replace(",", "")) for i in (1, 15, 17))
+        assert min(before, after) <= reference <= max(before, after), r
     for name in ("read+orjson", "replay in-process", "ratio", "driftline replay",
                  "process ratio"):
         # A figure, not a speed: on a loaded machine a 5,000-event process ratio prints 0.00.
@@ -86,6 +90,11 @@ def test_throughput_bench_measures_the_steady_state_of_both_shapes_and_many_mode
         for name in ("raw", "worker", "ratio", "worker 20 models", "20-model / 1-model"):
             low, median = _figures(table, name)
             assert 0 < low <= median, (name, table)
+        [line] = [line for line in table.splitlines() if line.split()[:1] == ["1"]]
+        # The reference is the raw consumer's runs before and after the worker, as one rate.
+        reference, runs = line.split()[1], line.split("raw before / after: ")[1].split(" / ")
+        before, after = (float(run.replace(",", "")) for run in runs)
+        assert min(before, after) <= float(reference.replace(",", "")) <= max(before, after)
 
 
 @pytest.mark.integration
