@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import cache
-from importlib.metadata import PackageNotFoundError, version
 
 
 @cache
@@ -18,6 +17,10 @@ def driftline_version() -> str:
     >>> driftline_version().count(".") >= 1
     True
     """
+    # Imported here: importlib.metadata costs ~30 ms at start-up, which every CLI command
+    # (a `driftline replay`, say) paid whether or not it printed the version.
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("driftline")
     except PackageNotFoundError:
