@@ -32,6 +32,14 @@ def group_rows(events: list[Any]) -> dict[tuple[str, str], list[int]]:
         if versions.count(versions[0]) == len(versions):
             return {(kinds[0].model_id, versions[0]): list(range(len(events)))}
         model_ids = [kinds[0].model_id] * len(events)
+    elif dict not in set(kinds):
+        # Typed structs of several models (a struct type each): grouped by type, without a
+        # (model, version) tuple per event, when each model sent one version.
+        grouped = _one_version_each(events, kinds)
+        if grouped is not None:
+            return grouped
+        model_ids = list(map(_MODEL_ID_ATTR, events))
+        versions = list(map(_MODEL_VERSION_ATTR, events))
     else:
         typed = dict not in kinds
         try:
@@ -46,6 +54,19 @@ def group_rows(events: list[Any]) -> dict[tuple[str, str], list[int]]:
             return {(model_ids[0], versions[0]): list(range(len(events)))}
     by_pair = rows_by_key(list(zip(model_ids, versions, strict=True)))
     return {pair: rows.tolist() for pair, rows in by_pair.items()}
+
+
+def _one_version_each(events: list[Any], kinds: list[Any]
+                      ) -> dict[tuple[str, str], list[int]] | None:
+    """Rows per struct type, keyed (model_id, version); ``None`` if a model sent two versions."""
+    versions = list(map(_MODEL_VERSION_ATTR, events))
+    groups: dict[tuple[str, str], list[int]] = {}
+    for kind, rows in rows_by_key(kinds).items():
+        taken = itemgetter(*rows.tolist())(versions) if len(rows) > 1 else (versions[rows[0]],)
+        if taken.count(taken[0]) != len(taken):
+            return None
+        groups[(kind.model_id, taken[0])] = rows.tolist()
+    return groups
 
 
 def take_rows(events: list[Any], rows: list[int]) -> list[Any]:

@@ -130,14 +130,18 @@ class TypedModels:
         return None
 
 
-    def decode_singles(self, values: list[bytes], keys: list[bytes | None] | None = None
-                       ) -> list[Any] | None:
+    def decode_singles(self, values: list[bytes], keys: list[bytes | None] | None = None,
+                       runs: list[int] | None = None) -> list[Any] | None:
         """The typed events of a run of one-event messages, one per message, or ``None``.
 
         All or nothing: unless every message is one event that :meth:`decode` would type
         (an allowed version, and with ``keys``, of the model its message's key names),
         ``None``, and each message takes :meth:`decode` (or the generic path) on its own.
         Sparing a Python call per message is what makes one-event messages cheaper.
+
+        ``runs``: the messages come in runs of these lengths, each of one key (a
+        keyed batch of several models, ordered by key). Each run is then checked on
+        its own, without a (model, version) or (model, key) tuple per message.
 
         >>> models = TypedModels()
         >>> models.register("m", "v1", {"age": "numeric"})
@@ -156,6 +160,10 @@ class TypedModels:
             documents = list(map(self._union_decoder().decode, values))
         except Exception:  # noqa: BLE001 - any refusal sends the run back, message by message
             return None
+        if runs is not None and keys is not None:
+            checked = self._check_runs(documents, keys, runs)
+            if checked is not None:
+                return documents if checked else None
         kinds: set[Any] = set(map(type, documents))
         if list in kinds:
             return None
@@ -174,6 +182,30 @@ class TypedModels:
                 if key and event_type.model_key != key:
                     return None
         return documents
+
+    def _check_runs(self, documents: list[Any], keys: list[bytes | None],
+                    runs: list[int]) -> bool | None:
+        """Whether every run of one key holds events of one allowed version of its model.
+
+        ``None`` when a run holds several models or versions (or an array): the caller
+        checks the messages one pair at a time instead.
+        """
+        start = 0
+        allowed = self._allowed
+        for length in runs:
+            run = documents[start:start + length]
+            kinds: set[Any] = set(map(type, run))
+            if list in kinds:
+                return False
+            versions: set[str] = set(map(_VERSION, run))
+            if len(kinds) != 1 or len(versions) != 1:
+                return None
+            [kind], [version] = kinds, versions
+            key = keys[start]
+            if (kind, version) not in allowed or (key and kind.model_key != key):
+                return False
+            start += length
+        return True
 
     def _union_decoder(self) -> msgspec.json.Decoder[Any]:
         decoder = self._decoder

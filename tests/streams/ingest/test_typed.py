@@ -199,3 +199,40 @@ def test_a_feature_name_that_cannot_be_a_struct_field_keeps_the_model_generic(na
     output = PartitionStep(settings, MemoryPendingStore())(
         state, [Line(settings.topics.name("predictions"), 0, orjson.dumps([event] * 3))])
     assert output.events == 3 and not output.dead_letters
+
+
+def _singles(model_id: str, version: str, count: int) -> list[bytes]:
+    return [orjson.dumps({**GOOD, "model_id": model_id, "model_version": version,
+                          "event_id": f"{model_id}-{n}"}) for n in range(count)]
+
+
+@pytest.mark.parametrize(("keys", "second_version", "typed"), [
+    ([b"m"] * 3 + [b"n"] * 2, "v1", True),          # one allowed version per run
+    ([b"m"] * 3 + [b"m"] * 2, "v1", False),         # the second run's key names another model
+    ([b"m"] * 3 + [None] * 2, "v1", True),          # no key: no key check
+    ([b"m"] * 3 + [b"n"] * 2, "v9", False),         # a version never registered
+])
+def test_runs_of_one_key_type_exactly_as_the_messages_one_by_one(
+        keys: list[bytes | None], second_version: str, typed: bool) -> None:
+    models = TypedModels()
+    models.register("m", "v1", SCHEMA)
+    models.register("n", "v1", SCHEMA)
+    values = _singles("m", "v1", 3) + _singles("n", second_version, 2)
+    by_run = models.decode_singles(values, keys, runs=[3, 2])
+    assert (by_run is not None) is typed
+    assert by_run == models.decode_singles(values, keys)
+
+
+def test_a_run_of_several_versions_is_checked_message_by_message() -> None:
+    models = TypedModels()
+    models.register("m", "v1", SCHEMA)
+    models.register("m", "v2", SCHEMA)
+    values = _singles("m", "v1", 2) + _singles("m", "v2", 2)
+    decoded = models.decode_singles(values, [b"m"] * 4, runs=[4])
+    assert decoded is not None
+    assert [event.model_version for event in decoded] == ["v1", "v1", "v2", "v2"]
+    models.forget("m", "v2")
+    assert models.decode_singles(values, [b"m"] * 4, runs=[4]) is None
+    # An array among them is never typed as a single event.
+    assert models.decode_singles([*values[:2], b"[" + values[0] + b"]"], [b"m"] * 3,
+                                 runs=[3]) is None
