@@ -14,6 +14,7 @@ which CSV training files follow too.
 from __future__ import annotations
 
 import operator
+import struct
 from collections import Counter
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
@@ -313,13 +314,32 @@ def rows_by_key(keys: Sequence[Hashable]) -> dict[Any, NDArray[np.intp]]:
 def float_column(values: Sequence[Any]) -> np.ndarray[Any, np.dtype[np.float64]]:
     """Numbers (and None, as NaN) as a float column.
 
-    ``np.fromiter`` costs about a quarter fewer instructions per value than
-    ``np.array`` (callgrind: 208 against 284), which first discovers shape and type.
+    Packed by a ``struct.Struct`` of the column's length when every value is a
+    number: about 4.5 ns a value against 15 for ``np.fromiter`` (which is itself
+    a quarter cheaper than ``np.array``, which first discovers shape and type).
+    A ``None`` (or anything ``struct`` refuses) sends the column to ``np.fromiter``,
+    which turns ``None`` into NaN and raises ``ValueError`` on a string, as before.
 
-    >>> float_column((1, None, 2.5)).tolist()
-    [1.0, nan, 2.5]
+    >>> float_column((1, None, 2.5)).tolist(), float_column((1, True, 2.5)).tolist()
+    ([1.0, nan, 2.5], [1.0, 1.0, 2.5])
     """
-    return np.fromiter(values, dtype=np.float64, count=len(values))
+    count = len(values)
+    packer = _PACKERS.get(count)
+    if packer is None:
+        if len(_PACKERS) >= _MAX_PACKERS:
+            _PACKERS.clear()
+        packer = _PACKERS[count] = struct.Struct(f"{count}d")
+    try:
+        packed = packer.pack(*values)
+    except struct.error:
+        return np.fromiter(values, dtype=np.float64, count=count)
+    # A bytearray, so that the column is writable like any other.
+    return np.frombuffer(bytearray(packed), dtype=np.float64)
+
+
+_PACKERS: dict[int, struct.Struct] = {}
+"""A packer per column length seen (steps repeat their group sizes)."""
+_MAX_PACKERS = 256
 
 
 def _is_number(value: Any) -> bool:
