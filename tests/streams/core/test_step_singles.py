@@ -190,3 +190,31 @@ def test_interleaved_models_step_as_message_by_message(monkeypatch: pytest.Monke
     assert runs == one_by_one
     assert runs["offsets"] == {topic: 2800} and runs["events"] == 1300
     assert {key[0] for key, _ in runs["monitors"]} == {"m-a", "m-b", "m-c"}
+
+
+class _NoOffset(Record):
+    """A message built by hand, without an offset (the step's protocol allows ``None``)."""
+
+    def offset(self) -> Any:
+        return None
+
+
+def test_messages_without_offsets_step_like_the_others_and_move_no_offset() -> None:
+    settings = _settings()
+    batches = _messages(settings, spoilt=True)
+    unnumbered = [[_NoOffset(r.topic(), 0, r.value(), r.key()) for r in batch]
+                  for batch in batches]
+    summaries = []
+    for run in (batches, unnumbered):
+        state = PartitionState.fresh(settings, 0)
+        step = PartitionStep(settings, MemoryPendingStore())
+        output = StepOutput()
+        for batch in run:
+            output = step(state, batch)
+        summaries.append(_summary(output, state))
+    numbered, bare = summaries
+    assert bare["offsets"] == {} and numbered["offsets"]
+    assert {**bare, "offsets": None, "dead_letters": None} == {
+        **numbered, "offsets": None, "dead_letters": None}
+    assert [reason for _, reason, _ in bare["dead_letters"]] == [
+        reason for _, reason, _ in numbered["dead_letters"]]
