@@ -99,25 +99,11 @@ def calibrate(reference: NDArray[np.float64], alpha: float, block_size: int, min
 
 
 def _transform(reference: NDArray[np.float64], z_of: NDArray[np.float64],
-               cumulative: NDArray[np.intp] | None = None,
-               positions: NDArray[np.intp] | None = None,
                ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Knots (values at fine quantiles) and their mid-rank normal scores.
-
-    ``cumulative`` (0, then the running count of draws of each sorted reference
-    value) describes a bootstrap resample without materializing it;
-    ``positions`` are :func:`_positions` of the reference's size, when known.
-    """
-    if positions is None:
-        positions = _positions(reference.size)
-    if cumulative is None:
-        knots = np.unique(reference[positions])
-        below = np.searchsorted(reference, knots, side="left")
-        upto = np.searchsorted(reference, knots, side="right")
-    else:
-        knots = np.unique(reference[np.searchsorted(cumulative, positions, side="right") - 1])
-        below = cumulative[np.searchsorted(reference, knots, side="left")]
-        upto = cumulative[np.searchsorted(reference, knots, side="right")]
+    """Knots (values at fine quantiles) and their mid-rank normal scores."""
+    knots = np.unique(reference[_positions(reference.size)])
+    below = np.searchsorted(reference, knots, side="left")
+    upto = np.searchsorted(reference, knots, side="right")
     # Mid-rank: half of the ties at a knot count below it, so counts and flags centre.
     return knots, z_of[below + upto]
 
@@ -138,24 +124,41 @@ def _bootstrap_drift(reference: NDArray[np.float64], z_of: NDArray[np.float64],
     """
     n = reference.size
     rng = np.random.default_rng(_BOOTSTRAP_SEED)
-    # Every replicate's draws at once (the generator yields the same numbers as one
-    # replicate at a time), counted per replicate by one bincount over offset draws.
-    draws = rng.integers(0, n, (_BOOTSTRAP, n))
-    draws += np.arange(0, _BOOTSTRAP * n, n)[:, np.newaxis]
-    cumulative = np.zeros((_BOOTSTRAP, n + 1), dtype=np.intp)
-    weights = np.bincount(draws.ravel(), minlength=_BOOTSTRAP * n).reshape(_BOOTSTRAP, n)
-    np.cumsum(weights, axis=1, out=cumulative[:, 1:])
     positions = _positions(n)
+    # Where each value's ties start and end in the reference, so that a resample's
+    # knots (values drawn at ``positions``) need neither np.unique nor a search.
+    first = np.searchsorted(reference, reference, side="left")
+    end = np.searchsorted(reference, reference, side="right")
+    # 0, then the running count of draws of each sorted reference value: the
+    # resample, described without materializing it.
+    cumulative = np.zeros(n + 1, dtype=np.intp)
+    square = np.empty(n)
     drift_u = np.empty(_BOOTSTRAP)
     drift_w = np.empty(_BOOTSTRAP)
     for replicate in range(_BOOTSTRAP):
-        knots, z = _transform(reference, z_of, cumulative[replicate], positions)
-        scored = np.interp(reference, knots, z)
-        mean = float(weights[replicate] @ scored) / n
-        sd = math.sqrt(max(float(weights[replicate] @ (scored * scored)) / n - mean * mean,
-                           1e-300))
-        drift_u[replicate] = (float(scored.mean()) - mean) / sd
-        drift_w[replicate] = float(np.mean((scored - mean) ** 2)) / (sd * sd) - 1.0
+        # One replicate's draws at a time: the generator yields the same numbers as
+        # all at once, and arrays of one replicate's size stay in cache.
+        counts = np.bincount(rng.integers(0, n, n), minlength=n)
+        np.cumsum(counts, out=cumulative[1:])
+        drawn = first[np.searchsorted(cumulative, positions, side="right") - 1]
+        distinct = np.empty(drawn.size, dtype=np.bool_)
+        distinct[0] = True
+        np.not_equal(drawn[1:], drawn[:-1], out=distinct[1:])
+        starts = drawn[distinct]
+        # Mid-rank, as in _transform. A knot is the first of its ties, so it may differ
+        # from np.unique's only in the sign of a zero, which np.interp does not see.
+        scored = np.interp(reference, reference[starts],
+                           z_of[cumulative[starts] + cumulative[end[starts]]])
+        # The counts are the resample's weights, converted once for both products.
+        weights = counts.astype(np.float64)
+        mean = float(weights @ scored) / n
+        np.multiply(scored, scored, out=square)
+        sd = math.sqrt(max(float(weights @ square) / n - mean * mean, 1e-300))
+        # np.mean's pairwise sum over the count, without its Python overhead.
+        drift_u[replicate] = (float(np.add.reduce(scored)) / n - mean) / sd
+        np.subtract(scored, mean, out=square)
+        np.square(square, out=square)
+        drift_w[replicate] = float(np.add.reduce(square)) / n / (sd * sd) - 1.0
     return drift_u, drift_w
 
 
