@@ -11,7 +11,9 @@ module docstring of :mod:`detectors.drift.cusum`).
 
 from __future__ import annotations
 
+import bisect
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -39,6 +41,7 @@ _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
 # and a quarter more spread.
 _SAFETY = 1.0 / 3.0
 _DRIFT_INFLATION = 1.25
+_ULP = 2.0 ** -52
 
 
 class Calibration(NamedTuple):
@@ -178,17 +181,80 @@ def _tilt(increments: NDArray[np.float64]) -> float:
         np.exp(scaled, out=scaled)
         return theta * top + math.log(float(np.add.reduce(scaled)) / size)
 
+    negative = _CgfSign(cgf, top, size).negative
     high = 1.0
-    while cgf(high) < 0.0:
+    while negative(high):
         high *= 2.0
     low = 0.0
     for _ in range(40):
         middle = 0.5 * (low + high)
-        if cgf(middle) < 0.0:
+        if negative(middle):
             low = middle
         else:
             high = middle
     return 0.5 * (low + high)
+
+
+class _CgfSign:
+    """Whether the computed ``cgf(θ) < 0``, evaluating it only where convexity cannot tell.
+
+    The bisection needs only signs, and the cumulant generating function
+    K(θ) = θ top + log mean exp(θ b) (exact arithmetic on the shifted increments
+    b <= 0, one of them 0) is convex with K(0) = 0. So chords between evaluated
+    points bound K from above and secants extended beyond them bound it from
+    below. The computed value differs from K by at most ``_margin``: the exponent
+    products and exp (the product's error is relative, and terms below e^-745 are 0;
+    libm's exp is within an ulp), the pairwise sum of positive terms (relative error
+    about its depth), the division by the count, log (``|log mean| <= log size``) and
+    the final product and sum. The margin is four times that bound, plus 8 ulps of
+    each evaluated value for the bounds' own rounding; a sign that the bounds leave
+    within it is evaluated. Every answer is therefore that of the evaluation, and the
+    bisection's floats are those of evaluating every point.
+    """
+
+    def __init__(self, cgf: Callable[[float], float], top: float, size: int) -> None:
+        self.cgf = cgf
+        self.top = top
+        # θ-independent part: ~750 ulps of exponent error, the sum's depth (generously,
+        # as if summed in 8-wide blocks of 8,192), division, log and a safety factor.
+        self.floor = 4.0 * _ULP * (1024.0 + size / 64.0 + 3.0 * math.log(size))
+        # Evaluated points (K(0) = 0 exactly), ascending, with their values and margins.
+        self.points = [0.0]
+        self.values = [0.0]
+        self.margins = [0.0]
+
+    def _margin(self, theta: float) -> float:
+        return self.floor + 8.0 * _ULP * theta * self.top
+
+    def negative(self, theta: float) -> bool:
+        """``cgf(theta) < 0.0`` for a ``theta`` > 0."""
+        points, values, margins = self.points, self.values, self.margins
+        at = bisect.bisect_left(points, theta)
+        if at < len(points) and points[at] == theta:
+            return values[at] < 0.0
+        margin = self._margin(theta)
+        # Comparisons are written so that a NaN bound decides nothing.
+        if at < len(points):
+            left, right = values[at - 1] + margins[at - 1], values[at] + margins[at]
+            fraction = (theta - points[at - 1]) / (points[at] - points[at - 1])
+            if left + (right - left) * fraction + margin < 0.0:
+                return True
+        lower = -math.inf
+        if at >= 2:
+            near, far = values[at - 1] - margins[at - 1], values[at - 2] + margins[at - 2]
+            slope = (near - far) / (points[at - 1] - points[at - 2])
+            lower = near + slope * (theta - points[at - 1])
+        if at + 1 < len(points):
+            near, far = values[at] - margins[at], values[at + 1] + margins[at + 1]
+            slope = (far - near) / (points[at + 1] - points[at])
+            lower = max(lower, near - slope * (points[at] - theta))
+        if lower - margin >= 0.0:
+            return False
+        value = self.cgf(theta)
+        points.insert(at, theta)
+        values.insert(at, value)
+        margins.insert(at, margin + 8.0 * _ULP * abs(value))
+        return value < 0.0
 
 
 def _threshold(increments: NDArray[np.float64], drift: NDArray[np.float64], block: int,
