@@ -275,6 +275,14 @@ def _threshold(increments: NDArray[np.float64], drift: NDArray[np.float64], bloc
     centre, spread = float(drift.mean()), _DRIFT_INFLATION * float(drift.std())
     deltas = base + math.sqrt(block) * (centre + spread * _NODES) / sd
 
+    # The parts of the rates that do not depend on h, with the same operations as inline.
+    minus_two_deltas = -2.0 * deltas
+    inverse_run = 2.0 * deltas * deltas / block
+    # |y| = |-2 delta| barrier and rounding is monotone, so this bounds every |y| exactly
+    # (NaN takes the general path).
+    closest = float(np.abs(minus_two_deltas).min())
+    scratch = np.empty_like(deltas)
+
     def false_alarm_rate(h: float) -> float:
         # Siegmund: a run lasts (e^y - 1 - y) / (2 delta^2) blocks, y = -2 delta barrier;
         # near y = 0 that is barrier^2 (1 + y/3). The rate per event is the inverse over
@@ -282,13 +290,19 @@ def _threshold(increments: NDArray[np.float64], drift: NDArray[np.float64], bloc
         # far below zero (seen with references of a few hundred values) the run length
         # itself exceeds the largest float, while its inverse only underflows, harmlessly.
         barrier = h / block_sd + _OVERSHOOT
-        y = -2.0 * deltas * barrier
+        y = minus_two_deltas * barrier
+        if closest * barrier >= 1e-4:
+            # No y near 0 (the usual case): the general path's far branch, in place.
+            np.minimum(y, 700.0, out=scratch)
+            np.expm1(scratch, out=scratch)
+            np.subtract(scratch, y, out=scratch)
+            return float(np.dot(_WEIGHTS, np.divide(inverse_run, scratch, out=scratch)))
         near_zero = np.abs(y) < 1e-4
         # Each branch sees only its own y (the other gets a harmless stand-in).
         y_near, y_far = np.where(near_zero, y, 0.0), np.where(near_zero, 1.0, y)
         excess = np.expm1(np.minimum(y_far, 700.0)) - y_far
         rates = np.where(near_zero, 1.0 / (block * barrier * barrier * (1.0 + y_near / 3.0)),
-                         2.0 * deltas * deltas / block / excess)
+                         inverse_run / excess)
         return float(np.dot(_WEIGHTS, rates))
 
     low, high = 0.0, block_sd
