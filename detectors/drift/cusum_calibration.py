@@ -11,7 +11,9 @@ module docstring of :mod:`detectors.drift.cusum`).
 
 from __future__ import annotations
 
+import bisect
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -39,6 +41,7 @@ _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
 # and a quarter more spread.
 _SAFETY = 1.0 / 3.0
 _DRIFT_INFLATION = 1.25
+_ULP = 2.0 ** -52
 
 
 class Calibration(NamedTuple):
@@ -99,25 +102,11 @@ def calibrate(reference: NDArray[np.float64], alpha: float, block_size: int, min
 
 
 def _transform(reference: NDArray[np.float64], z_of: NDArray[np.float64],
-               cumulative: NDArray[np.intp] | None = None,
-               positions: NDArray[np.intp] | None = None,
                ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Knots (values at fine quantiles) and their mid-rank normal scores.
-
-    ``cumulative`` (0, then the running count of draws of each sorted reference
-    value) describes a bootstrap resample without materializing it;
-    ``positions`` are :func:`_positions` of the reference's size, when known.
-    """
-    if positions is None:
-        positions = _positions(reference.size)
-    if cumulative is None:
-        knots = np.unique(reference[positions])
-        below = np.searchsorted(reference, knots, side="left")
-        upto = np.searchsorted(reference, knots, side="right")
-    else:
-        knots = np.unique(reference[np.searchsorted(cumulative, positions, side="right") - 1])
-        below = cumulative[np.searchsorted(reference, knots, side="left")]
-        upto = cumulative[np.searchsorted(reference, knots, side="right")]
+    """Knots (values at fine quantiles) and their mid-rank normal scores."""
+    knots = np.unique(reference[_positions(reference.size)])
+    below = np.searchsorted(reference, knots, side="left")
+    upto = np.searchsorted(reference, knots, side="right")
     # Mid-rank: half of the ties at a knot count below it, so counts and flags centre.
     return knots, z_of[below + upto]
 
@@ -138,24 +127,41 @@ def _bootstrap_drift(reference: NDArray[np.float64], z_of: NDArray[np.float64],
     """
     n = reference.size
     rng = np.random.default_rng(_BOOTSTRAP_SEED)
-    # Every replicate's draws at once (the generator yields the same numbers as one
-    # replicate at a time), counted per replicate by one bincount over offset draws.
-    draws = rng.integers(0, n, (_BOOTSTRAP, n))
-    draws += np.arange(0, _BOOTSTRAP * n, n)[:, np.newaxis]
-    cumulative = np.zeros((_BOOTSTRAP, n + 1), dtype=np.intp)
-    weights = np.bincount(draws.ravel(), minlength=_BOOTSTRAP * n).reshape(_BOOTSTRAP, n)
-    np.cumsum(weights, axis=1, out=cumulative[:, 1:])
     positions = _positions(n)
+    # Where each value's ties start and end in the reference, so that a resample's
+    # knots (values drawn at ``positions``) need neither np.unique nor a search.
+    first = np.searchsorted(reference, reference, side="left")
+    end = np.searchsorted(reference, reference, side="right")
+    # 0, then the running count of draws of each sorted reference value: the
+    # resample, described without materializing it.
+    cumulative = np.zeros(n + 1, dtype=np.intp)
+    square = np.empty(n)
     drift_u = np.empty(_BOOTSTRAP)
     drift_w = np.empty(_BOOTSTRAP)
     for replicate in range(_BOOTSTRAP):
-        knots, z = _transform(reference, z_of, cumulative[replicate], positions)
-        scored = np.interp(reference, knots, z)
-        mean = float(weights[replicate] @ scored) / n
-        sd = math.sqrt(max(float(weights[replicate] @ (scored * scored)) / n - mean * mean,
-                           1e-300))
-        drift_u[replicate] = (float(scored.mean()) - mean) / sd
-        drift_w[replicate] = float(np.mean((scored - mean) ** 2)) / (sd * sd) - 1.0
+        # One replicate's draws at a time: the generator yields the same numbers as
+        # all at once, and arrays of one replicate's size stay in cache.
+        counts = np.bincount(rng.integers(0, n, n), minlength=n)
+        np.cumsum(counts, out=cumulative[1:])
+        drawn = first[np.searchsorted(cumulative, positions, side="right") - 1]
+        distinct = np.empty(drawn.size, dtype=np.bool_)
+        distinct[0] = True
+        np.not_equal(drawn[1:], drawn[:-1], out=distinct[1:])
+        starts = drawn[distinct]
+        # Mid-rank, as in _transform. A knot is the first of its ties, so it may differ
+        # from np.unique's only in the sign of a zero, which np.interp does not see.
+        scored = np.interp(reference, reference[starts],
+                           z_of[cumulative[starts] + cumulative[end[starts]]])
+        # The counts are the resample's weights, converted once for both products.
+        weights = counts.astype(np.float64)
+        mean = float(weights @ scored) / n
+        np.multiply(scored, scored, out=square)
+        sd = math.sqrt(max(float(weights @ square) / n - mean * mean, 1e-300))
+        # np.mean's pairwise sum over the count, without its Python overhead.
+        drift_u[replicate] = (float(np.add.reduce(scored)) / n - mean) / sd
+        np.subtract(scored, mean, out=square)
+        np.square(square, out=square)
+        drift_w[replicate] = float(np.add.reduce(square)) / n / (sd * sd) - 1.0
     return drift_u, drift_w
 
 
@@ -175,17 +181,80 @@ def _tilt(increments: NDArray[np.float64]) -> float:
         np.exp(scaled, out=scaled)
         return theta * top + math.log(float(np.add.reduce(scaled)) / size)
 
+    negative = _CgfSign(cgf, top, size).negative
     high = 1.0
-    while cgf(high) < 0.0:
+    while negative(high):
         high *= 2.0
     low = 0.0
     for _ in range(40):
         middle = 0.5 * (low + high)
-        if cgf(middle) < 0.0:
+        if negative(middle):
             low = middle
         else:
             high = middle
     return 0.5 * (low + high)
+
+
+class _CgfSign:
+    """Whether the computed ``cgf(θ) < 0``, evaluating it only where convexity cannot tell.
+
+    The bisection needs only signs, and the cumulant generating function
+    K(θ) = θ top + log mean exp(θ b) (exact arithmetic on the shifted increments
+    b <= 0, one of them 0) is convex with K(0) = 0. So chords between evaluated
+    points bound K from above and secants extended beyond them bound it from
+    below. The computed value differs from K by at most ``_margin``: the exponent
+    products and exp (the product's error is relative, and terms below e^-745 are 0;
+    libm's exp is within an ulp), the pairwise sum of positive terms (relative error
+    about its depth), the division by the count, log (``|log mean| <= log size``) and
+    the final product and sum. The margin is four times that bound, plus 8 ulps of
+    each evaluated value for the bounds' own rounding; a sign that the bounds leave
+    within it is evaluated. Every answer is therefore that of the evaluation, and the
+    bisection's floats are those of evaluating every point.
+    """
+
+    def __init__(self, cgf: Callable[[float], float], top: float, size: int) -> None:
+        self.cgf = cgf
+        self.top = top
+        # θ-independent part: ~750 ulps of exponent error, the sum's depth (generously,
+        # as if summed in 8-wide blocks of 8,192), division, log and a safety factor.
+        self.floor = 4.0 * _ULP * (1024.0 + size / 64.0 + 3.0 * math.log(size))
+        # Evaluated points (K(0) = 0 exactly), ascending, with their values and margins.
+        self.points = [0.0]
+        self.values = [0.0]
+        self.margins = [0.0]
+
+    def _margin(self, theta: float) -> float:
+        return self.floor + 8.0 * _ULP * theta * self.top
+
+    def negative(self, theta: float) -> bool:
+        """``cgf(theta) < 0.0`` for a ``theta`` > 0."""
+        points, values, margins = self.points, self.values, self.margins
+        at = bisect.bisect_left(points, theta)
+        if at < len(points) and points[at] == theta:
+            return values[at] < 0.0
+        margin = self._margin(theta)
+        # Comparisons are written so that a NaN bound decides nothing.
+        if at < len(points):
+            left, right = values[at - 1] + margins[at - 1], values[at] + margins[at]
+            fraction = (theta - points[at - 1]) / (points[at] - points[at - 1])
+            if left + (right - left) * fraction + margin < 0.0:
+                return True
+        lower = -math.inf
+        if at >= 2:
+            near, far = values[at - 1] - margins[at - 1], values[at - 2] + margins[at - 2]
+            slope = (near - far) / (points[at - 1] - points[at - 2])
+            lower = near + slope * (theta - points[at - 1])
+        if at + 1 < len(points):
+            near, far = values[at] - margins[at], values[at + 1] + margins[at + 1]
+            slope = (far - near) / (points[at + 1] - points[at])
+            lower = max(lower, near - slope * (points[at] - theta))
+        if lower - margin >= 0.0:
+            return False
+        value = self.cgf(theta)
+        points.insert(at, theta)
+        values.insert(at, value)
+        margins.insert(at, margin + 8.0 * _ULP * abs(value))
+        return value < 0.0
 
 
 def _threshold(increments: NDArray[np.float64], drift: NDArray[np.float64], block: int,
@@ -206,6 +275,14 @@ def _threshold(increments: NDArray[np.float64], drift: NDArray[np.float64], bloc
     centre, spread = float(drift.mean()), _DRIFT_INFLATION * float(drift.std())
     deltas = base + math.sqrt(block) * (centre + spread * _NODES) / sd
 
+    # The parts of the rates that do not depend on h, with the same operations as inline.
+    minus_two_deltas = -2.0 * deltas
+    inverse_run = 2.0 * deltas * deltas / block
+    # |y| = |-2 delta| barrier and rounding is monotone, so this bounds every |y| exactly
+    # (NaN takes the general path).
+    closest = float(np.abs(minus_two_deltas).min())
+    scratch = np.empty_like(deltas)
+
     def false_alarm_rate(h: float) -> float:
         # Siegmund: a run lasts (e^y - 1 - y) / (2 delta^2) blocks, y = -2 delta barrier;
         # near y = 0 that is barrier^2 (1 + y/3). The rate per event is the inverse over
@@ -213,13 +290,19 @@ def _threshold(increments: NDArray[np.float64], drift: NDArray[np.float64], bloc
         # far below zero (seen with references of a few hundred values) the run length
         # itself exceeds the largest float, while its inverse only underflows, harmlessly.
         barrier = h / block_sd + _OVERSHOOT
-        y = -2.0 * deltas * barrier
+        y = minus_two_deltas * barrier
+        if closest * barrier >= 1e-4:
+            # No y near 0 (the usual case): the general path's far branch, in place.
+            np.minimum(y, 700.0, out=scratch)
+            np.expm1(scratch, out=scratch)
+            np.subtract(scratch, y, out=scratch)
+            return float(np.dot(_WEIGHTS, np.divide(inverse_run, scratch, out=scratch)))
         near_zero = np.abs(y) < 1e-4
         # Each branch sees only its own y (the other gets a harmless stand-in).
         y_near, y_far = np.where(near_zero, y, 0.0), np.where(near_zero, 1.0, y)
         excess = np.expm1(np.minimum(y_far, 700.0)) - y_far
         rates = np.where(near_zero, 1.0 / (block * barrier * barrier * (1.0 + y_near / 3.0)),
-                         2.0 * deltas * deltas / block / excess)
+                         inverse_run / excess)
         return float(np.dot(_WEIGHTS, rates))
 
     low, high = 0.0, block_sd
