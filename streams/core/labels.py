@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -62,6 +63,12 @@ class LabelRequest(NamedTuple):
     offset: int
 
 
+# A LabelRequest from its fields' tuple by tuple.__new__ itself (a C call: the named
+# tuple's own __new__ is a Python function).
+_as_request = cast("Callable[[tuple[Any, ...]], LabelRequest]",
+                   partial(tuple.__new__, LabelRequest))
+
+
 @dataclass
 class LabelBatch:
     """Labels of one model that claim their predictions, as columns.
@@ -100,13 +107,29 @@ class LabelBatch:
         return LabelRequest(self.event_ids[row], int(self.indices[row]), self.labels[row],
                             float(self.ts[row]), int(self.offsets[row]))
 
+    def requests(self) -> Iterator[LabelRequest]:
+        """Every label, as it waits among the early ones (no Python call per label)."""
+        return map(_as_request, zip(self.event_ids, self.indices.tolist(), self.labels,
+                                    self.ts.tolist(), self.offsets.tolist(), strict=True))
+
     @classmethod
     def of_requests(cls, requests: list[LabelRequest]) -> LabelBatch:
-        """The columns of early labels."""
-        return cls([r.event_id for r in requests], [r.label for r in requests],
-                   np.array([r.ts for r in requests], dtype=np.float64),
-                   np.array([r.offset for r in requests], dtype=np.int64),
-                   np.array([r.position for r in requests], dtype=np.int64))
+        """The columns of early labels.
+
+        >>> batch = LabelBatch(["e1", "e2"], [1, 0], np.array([5.0, 6.0]), np.array([9, 9]),
+        ...                    np.array([0, 1]))
+        >>> again = LabelBatch.of_requests(list(batch.requests()))
+        >>> again.event_ids, again.labels, again.ts.tolist(), again.indices.tolist()
+        (['e1', 'e2'], [1, 0], [5.0, 6.0], [0, 1])
+        >>> list(batch.requests())[1]
+        LabelRequest(event_id='e2', position=1, label=0, ts=6.0, offset=9)
+        """
+        if not requests:
+            return cls([], [], np.empty(0), np.empty(0, dtype=np.int64),
+                       np.empty(0, dtype=np.int64))
+        event_ids, positions, labels, ts, offsets = zip(*requests, strict=True)
+        return cls(list(event_ids), list(labels), np.array(ts, dtype=np.float64),
+                   np.array(offsets, dtype=np.int64), np.array(positions, dtype=np.int64))
 
 
 @dataclass
@@ -257,8 +280,10 @@ class LabelEngine:
         counts = self.counts(model_id)
         codes = claimed.codes
         counts.duplicates += int(np.count_nonzero(codes == _DUPLICATE))
-        for row in np.flatnonzero(codes == _MISSING).tolist():
-            self._wait(model_id, requests.request(row))
+        missing = np.flatnonzero(codes == _MISSING)
+        if missing.size:
+            self._wait_many(model_id, requests if missing.size == len(requests)
+                            else requests.take(missing))
         rows = claimed.rows
         if rows is None:
             return step
@@ -303,6 +328,22 @@ class LabelEngine:
         if rows.segments is not None and rows.segments[row] is not None:
             record["segments"] = rows.segments[row]
         return record
+
+    def _wait_many(self, model_id: str, batch: LabelBatch) -> None:
+        """Queue labels that came before their predictions, in order, as :meth:`_wait` does.
+
+        The usual batch (no label already waiting, none twice, room for all) is queued
+        without a Python step per label.
+        """
+        early = self._early.setdefault(model_id, {})
+        ids = batch.event_ids
+        if (self._early_total + len(ids) <= self.settings.labels.max_early_labels
+                and early.keys().isdisjoint(ids) and len(set(ids)) == len(ids)):
+            early.update(zip(ids, batch.requests(), strict=True))
+            self._early_total += len(ids)
+            return
+        for request in batch.requests():
+            self._wait(model_id, request)
 
     def _wait(self, model_id: str, request: LabelRequest) -> None:
         early = self._early.setdefault(model_id, {})

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 import orjson
+from hypothesis import given
+from hypothesis import strategies as st
 
 from streams.core.labels import LabelBatch, LabelEngine, LabelStep, infer_task
 from streams.settings import load_settings
@@ -175,3 +177,29 @@ def test_challengers_learn_from_the_kept_rows_only() -> None:
     batch = LabelledBatch.of(["1"] * 300, ["1"] * 300, features=features)
     challengers.update_many(batch, np.ones(300, dtype=bool))
     assert challengers.result()["logistic_regression"]["learned"] == 2
+
+
+@given(st.lists(st.lists(st.tuples(st.sampled_from("mn"), st.integers(0, 12)), max_size=8),
+                max_size=5),
+       st.integers(1, 12))
+def test_a_batch_of_early_labels_waits_as_its_labels_would_one_by_one(
+        batches: list[list[tuple[str, int]]], limit: int) -> None:
+    settings = load_settings(environ={})
+    settings = settings.with_overrides(labels=type(settings.labels)(max_early_labels=limit))
+    batched, single = LabelEngine(settings), LabelEngine(settings)
+    for number, batch in enumerate(batches):
+        by_model: dict[str, list[int]] = {}
+        for model_id, event in batch:
+            by_model.setdefault(model_id, []).append(event)
+        for model_id, events in by_model.items():
+            requests = LabelBatch([f"e{e}" for e in events], [e % 2 for e in events],
+                                  np.arange(len(events), dtype=np.float64),
+                                  np.full(len(events), number), np.arange(len(events)))
+            batched._wait_many(model_id, requests)
+            for request in requests.requests():
+                single._wait(model_id, request)
+    assert batched._early == single._early
+    assert [list(early) for early in batched._early.values()] == [
+        list(early) for early in single._early.values()]
+    assert batched._early_total == single._early_total
+    assert batched.summary() == single.summary()
