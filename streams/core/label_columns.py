@@ -9,6 +9,7 @@ without a per-event Python loop on the common path.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from itertools import repeat
 from operator import itemgetter
 from typing import Any
@@ -25,7 +26,7 @@ from detectors.performance import (
     normalise_class,
     normalise_classes,
 )
-from streams.ingest.columnar import float_column, struct_columns, unset_as_none
+from streams.ingest.columnar import float_column, packed_floats, struct_columns, unset_as_none
 from streams.ingest.values import category_text
 from streams.state.pending import PendingRows
 
@@ -128,20 +129,22 @@ def _typed_pending_rows(columns: dict[str, tuple[Any, ...]], offsets: NDArray[np
         features = [None] * len(offsets)
         features[::feature_every] = map(msgspec.to_builtins,
                                         columns["features"][::feature_every])
+    # The structs declare the score a float (UNSET when absent): packed, it needs no check.
+    score = packed_floats(columns["score"])
     return _rows(list(columns["event_id"]), list(columns["model_version"]),
                  float_column(columns["ts"]), offsets, list(columns["prediction"]),
-                 list(unset_as_none(columns["score"])), list(unset_as_none(columns["scores"])),
-                 list(unset_as_none(columns["segments"])), features)
+                 list(unset_as_none(columns["score"])) if score is None else columns["score"],
+                 list(unset_as_none(columns["scores"])),
+                 list(unset_as_none(columns["segments"])), features, score)
 
 
 def _rows(event_ids: list[str], versions: list[str],
           ts: NDArray[np.float64], offsets: NDArray[np.int64], predictions: list[Any],
-          raw_scores: list[Any], multi: list[Any], segments: list[Any],
-          features: list[dict[str, Any] | None] | None) -> PendingRows:
-    if None in raw_scores:
-        score = np.array([math.nan if v is None else v for v in raw_scores], dtype=np.float64)
-    else:
-        score = float_column(raw_scores)
+          raw_scores: Sequence[Any], multi: list[Any], segments: list[Any],
+          features: list[dict[str, Any] | None] | None,
+          score: NDArray[np.float64] | None = None) -> PendingRows:
+    if score is None:
+        score = float_column(raw_scores)      # None (no score) as NaN
     kinds = set(map(type, predictions))
     if kinds <= {int, float, bool}:
         numeric = float_column(predictions)

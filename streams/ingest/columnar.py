@@ -129,7 +129,7 @@ def build_batch(events: list[Any], schema: dict[str, str], outputs: dict[str, st
         if fields is None:
             fields = struct_columns(events)
         columns = _typed_features(fields["features"], schema, problems)
-        output_columns = {name: _column(unset_as_none(fields[name]), kind, name, problems)
+        output_columns = {name: _typed_output(fields[name], kind, name, problems)
                           for name, kind in outputs.items()}
         ts = float_column(fields["ts"])
     else:
@@ -191,6 +191,18 @@ def _typed_features(features: Sequence[Any], schema: dict[str, str],
             array[missing] = 0.0
         columns[name] = _numeric_column(array, missing, path, problems)
     return columns
+
+
+def _typed_output(values: Sequence[Any], kind: str, name: str,
+                  problems: list[RowProblem]) -> Column:
+    if name == "score" and kind == NUMERIC:
+        # The structs declare the score a float (UNSET when absent): if the column packs,
+        # it holds floats only, and no per-value type check is needed.
+        packed = packed_floats(values)
+        if packed is not None:
+            return _numeric_column(packed, np.zeros(len(values), dtype=np.bool_), name,
+                                   problems)
+    return _column(unset_as_none(values), kind, name, problems)
 
 
 def struct_columns(events: Sequence[Any]) -> dict[str, tuple[Any, ...]]:
@@ -323,6 +335,22 @@ def float_column(values: Sequence[Any]) -> np.ndarray[Any, np.dtype[np.float64]]
     >>> float_column((1, None, 2.5)).tolist(), float_column((1, True, 2.5)).tolist()
     ([1.0, nan, 2.5], [1.0, 1.0, 2.5])
     """
+    packed = packed_floats(values)
+    if packed is None:
+        return np.fromiter(values, dtype=np.float64, count=len(values))
+    return packed
+
+
+def packed_floats(values: Sequence[Any]) -> np.ndarray[Any, np.dtype[np.float64]] | None:
+    """Numbers as a float column, packed (see :func:`float_column`); ``None`` if one is not.
+
+    A column of a field that typed structs declare ``float`` (or leave absent, ``UNSET``)
+    is then known to hold floats only. Booleans pack as numbers: other columns still need
+    their types checked.
+
+    >>> packed_floats((1.5, 2.0)).tolist(), packed_floats((1.5, None))
+    ([1.5, 2.0], None)
+    """
     count = len(values)
     packer = _PACKERS.get(count)
     if packer is None:
@@ -332,7 +360,7 @@ def float_column(values: Sequence[Any]) -> np.ndarray[Any, np.dtype[np.float64]]
     try:
         packed = packer.pack(*values)
     except struct.error:
-        return np.fromiter(values, dtype=np.float64, count=count)
+        return None
     # A bytearray, so that the column is writable like any other.
     return np.frombuffer(bytearray(packed), dtype=np.float64)
 
