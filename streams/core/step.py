@@ -299,8 +299,10 @@ class PartitionStep:
         of which :meth:`BatchDecoder.add_singles` refuses is left to that loop, from its
         first message on.
         """
-        # None (a tombstone) is refused message by message.
-        if None in values or sum(map(len, cast("list[bytes]", values))) >= max_bytes:
+        try:
+            if sum(map(len, cast("list[bytes]", values))) >= max_bytes:
+                return 0
+        except TypeError:           # None (a tombstone) is refused message by message
             return 0
         taken = 0
         while taken < len(values):

@@ -190,10 +190,13 @@ class BatchDecoder:
         Otherwise nothing is decoded and the messages go to :meth:`add` one by one.
         """
         models = self._models
-        if models is None or not len(models) or None in values:
+        if models is None or not len(models) or not values:
             return False
         present = cast("list[bytes]", values)
-        lengths = list(map(len, present))
+        try:
+            lengths = list(map(len, present))
+        except TypeError:           # a tombstone (None) among them
+            return False
         if not 0 < min(lengths) <= max(lengths) <= self.limits.max_message_bytes:
             return False
         # One object per message, by its first byte: arrays (or leading spaces) are never
@@ -201,13 +204,16 @@ class BatchDecoder:
         if set(map(_FIRST_BYTE, present)) != {_OBJECT}:
             return False
         raw: list[bytes | None] | None = None
-        if self._keys and keys.count(None) < len(keys):
+        key_types = set(map(type, keys)) if self._keys else {type(None)}
+        if key_types != {type(None)}:
             # Bytes from Kafka; a str only where a caller built the message itself.
             raw = ([key.encode() if isinstance(key, str) else key for key in keys]
-                   if str in set(map(type, keys)) else cast("list[bytes | None]", keys))
+                   if str in key_types else cast("list[bytes | None]", keys))
         origins: range | list[int] = range(first_origin, first_origin + len(present))
         runs: list[int] | None = None
-        if raw is not None and raw.count(raw[0]) < len(raw):
+        if raw is not None and raw.count(raw[0]) == len(raw):
+            runs = [len(raw)]       # one key: one run, checked without a tuple per message
+        elif raw is not None:
             # Decoded a key (model) at a time, each model's events lie together in memory:
             # the passes that read them per model then walk memory in order. A 20-model
             # stream stepped 20,000 events at a time took 12.0-13.2 µs/event so, against

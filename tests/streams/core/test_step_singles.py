@@ -218,3 +218,22 @@ def test_messages_without_offsets_step_like_the_others_and_move_no_offset() -> N
         **numbered, "offsets": None, "dead_letters": None}
     assert [reason for _, reason, _ in bare["dead_letters"]] == [
         reason for _, reason, _ in numbered["dead_letters"]]
+
+
+def test_a_tombstone_among_one_event_messages_is_refused_and_the_rest_step() -> None:
+    settings = _settings()
+    first, second = _messages(settings, spoilt=False)
+    tombstone = Record(second[100].topic(), second[100].offset(), None, second[100].key())
+    second = [*second[:100], tombstone, *second[101:]]
+    summaries = []
+    for singles in (True, False):
+        state = PartitionState.fresh(settings, 0)
+        step = PartitionStep(settings, MemoryPendingStore())
+        if not singles:
+            step._single_events = lambda *_: 0  # type: ignore[method-assign]
+        step(state, first)
+        summaries.append(_summary(step(state, second), state))
+    assert summaries[0] == summaries[1]
+    assert summaries[0]["events"] == 1499
+    [(_, reason, _)] = summaries[0]["dead_letters"]
+    assert reason == "empty message"
