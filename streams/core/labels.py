@@ -102,11 +102,6 @@ class LabelBatch:
         """Who claims each row: the label's offset and index (the same after a crash)."""
         return claimants(self.offsets, self.indices)
 
-    def request(self, row: int) -> LabelRequest:
-        """One label, as it waits among the early ones."""
-        return LabelRequest(self.event_ids[row], int(self.indices[row]), self.labels[row],
-                            float(self.ts[row]), int(self.offsets[row]))
-
     def requests(self) -> Iterator[LabelRequest]:
         """Every label, as it waits among the early ones (no Python call per label)."""
         return map(_as_request, zip(self.event_ids, self.indices.tolist(), self.labels,
@@ -229,15 +224,13 @@ class LabelEngine:
                 step.retry[model_id] = LabelBatch.of_requests(waiting)
         known = ~np.isnan(rows.confidence)
         if known.any():
-            versions = dict.fromkeys(rows.versions)
-            for version in versions:
-                mask = known if len(versions) == 1 else known & np.array(
-                    [v == version for v in rows.versions])
+            for version, picked in rows_by_key(rows.versions).items():
+                scored = picked[known[picked]]
                 estimator = self._estimators.get((model_id, version))
                 if estimator is None:
                     estimator = self._estimators[(model_id, version)] = LabelFreeEstimator(
                         self.settings.estimation)
-                for report in estimator.update_many(rows.ts[mask], rows.confidence[mask]):
+                for report in estimator.update_many(rows.ts[scored], rows.confidence[scored]):
                     self._report(step, model_id, version, report)
         self._expire_early()
         return step
@@ -291,23 +284,17 @@ class LabelEngine:
         joined = requests if joins.all() else requests.take(np.flatnonzero(joins))
         if not len(joined):
             return step
-        versions = dict.fromkeys(rows.versions)
-        for version in versions:
-            if len(versions) == 1:
-                pairs, part = joined, rows
-            else:
-                picked = np.array([i for i, v in enumerate(rows.versions) if v == version],
-                                  dtype=np.intp)
-                pairs, part = joined.take(picked), rows.take(picked)
+        for version, picked in rows_by_key(rows.versions).items():
+            pairs, part = ((joined, rows) if len(picked) == len(rows) else
+                           (joined.take(picked), rows.take(picked)))
             counts.joined += len(pairs)
             delays = np.maximum(pairs.ts - part.ts, 0.0)
             buckets = np.bincount(np.searchsorted(DELAY_BUCKETS, delays, side="left"),
                                   minlength=len(DELAY_BUCKETS) + 1)
             counts.delays = [a + int(b) for a, b in zip(counts.delays, buckets, strict=True)]
             if self.settings.labels.joined_topic:
-                step.joined += [self._joined_record(model_id, version, pairs.request(row), part,
-                                                    row)
-                                for row in range(len(pairs))]
+                step.joined += [self._joined_record(model_id, version, request, part, row)
+                                for row, request in enumerate(pairs.requests())]
             self._feed(step, model_id, version, pairs, part)
         return step
 

@@ -371,11 +371,7 @@ class PartitionStep:
         # Rows are in stream order: a version's last row holds its newest offset.
         output.alerts += state.monitors.heard({key: int(event_offsets[rows[-1]])
                                                for key, rows in by_version.items()})
-        only: dict[str, tuple[str, str] | None] = {}     # a model's version, if just one
-        for pair in by_version:
-            only[pair[0]] = None if pair[0] in only else pair
-        for model_id, rows in _by_model(by_version).items():
-            one = only[model_id]
+        for model_id, (rows, one) in _by_model(by_version).items():
             if one is not None:
                 # The model's one version: its group and fields as its monitor had them.
                 group, group_fields = groups[one], fields.get(one)
@@ -500,15 +496,19 @@ def _map_safely(mapper: RecordMapper, message: InputMessage) -> Decoded:
         return Decoded([], [unexpected(exc, message.value() or b"")])
 
 
-def _by_model(by_version: dict[tuple[str, str], list[int]]) -> dict[str, list[int]]:
-    """Rows per model from rows per model version (a model's versions share its blob)."""
-    rows: dict[str, list[int]] = {}
-    for (model_id, _), version_rows in by_version.items():
-        if model_id in rows:
-            rows[model_id] = sorted(rows[model_id] + version_rows)
+def _by_model(by_version: dict[tuple[str, str], list[int]]
+              ) -> dict[str, tuple[list[int], tuple[str, str] | None]]:
+    """Rows per model from rows per model version (a model's versions share its blob).
+
+    With each model's rows, its version's key if it has just one in the step.
+    """
+    models: dict[str, tuple[list[int], tuple[str, str] | None]] = {}
+    for key, version_rows in by_version.items():
+        if key[0] in models:
+            models[key[0]] = (sorted(models[key[0]][0] + version_rows), None)
         else:
-            rows[model_id] = version_rows
-    return rows
+            models[key[0]] = (version_rows, key)
+    return models
 
 
 _TOPIC, _VALUE, _KEY = methodcaller("topic"), methodcaller("value"), methodcaller("key")
