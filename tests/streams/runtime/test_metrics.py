@@ -8,6 +8,8 @@ from typing import Any
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from detectors.base import TestResult
+from detectors.monitor import Finding, WindowReport
 from streams.runtime.metrics import WorkerMetrics
 
 # Every gauge a worker exports, each a level that can go down as well as up. A new
@@ -62,6 +64,31 @@ def test_label_join_counts_are_exported_as_counters() -> None:
     assert value(families, "driftline_label_events", model_id="fraud",
                  status="predictions") == 250
     assert value(families, "driftline_labels_waiting", model_id="fraud") == 0
+
+
+def report(statistic: float, *features: str) -> WindowReport:
+    result = TestResult(detector="ks", drift=False, statistic=statistic, threshold=0.5,
+                        p_value=0.5, effect_size=statistic / 10, severity="none",
+                        window_events=100, explanation="", reference={})
+    return WindowReport(index=0, start_ts=0.0, end_ts=1.0, events=100, findings=[
+        Finding(kind="data_drift", feature=name, check="distribution", result=result)
+        for name in features])
+
+
+def test_window_reports_set_their_series_each_time_within_the_series_bound() -> None:
+    metrics = WorkerMetrics(max_series=2)
+    metrics.observe_report("fraud", "v1", report(0.1, "amount", "age"))
+    metrics.observe_report("fraud", "v1", report(0.4, "amount", "age", "country"))
+    _, families = exposition(metrics)
+    series = dict(model_id="fraud", model_version="v1", kind="data_drift",
+                  check="distribution")
+    # The second report's values, not the first's: each report sets its series again.
+    assert value(families, "driftline_drift_score", feature="amount", **series) == 0.8
+    assert value(families, "driftline_drift_effect_size", feature="age", **series) == 0.04
+    # A third series would pass max_series: dropped, and counted.
+    assert {s.labels["feature"] for s in families["driftline_drift_score"].samples} == {
+        "amount", "age"}
+    assert value(families, "driftline_metric_series_dropped") == 1
 
 
 def test_build_info_carries_the_installed_version() -> None:
