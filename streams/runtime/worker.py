@@ -50,6 +50,14 @@ from streams.state.redis_retry import RedisRetry, RedisUnavailable
 
 log = logging.getLogger(__name__)
 _ERROR, _PARTITION = methodcaller("error"), methodcaller("partition")
+FETCH_QUEUE_BACKOFF_MS = 100
+"""The consumer's ``fetch.queue.backoff.ms`` (a ``kafka:`` map may set another).
+
+librdkafka's default, 1,000 ms, postpones the next fetch once 100,000 messages are
+queued, and a worker catching up on one-event messages drains them in less than
+that: it then waited for its next batch. Measured on the bench's 1-event topic
+(6 alternating runs): 1.1-1.7 µs/event in ``consume()`` with the default, 0.6-0.7
+with 100 ms, and 129-136k against 110-125k events/s."""
 
 
 @dataclass
@@ -107,15 +115,7 @@ class Worker:
         self._partitions: dict[int, PartitionState] = {}
         self._dirty: set[int] = set()
         # The user's kafka: map (SASL, TLS) goes to both clients: client_config.
-        self._consumer = Consumer(client_config(settings.bootstrap_servers, settings.kafka, **{
-            "group.id": settings.group_id,
-            "client.id": client_id,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "session.timeout.ms": settings.worker.session_timeout_ms,
-            "heartbeat.interval.ms": max(settings.worker.session_timeout_ms // 5, 100),
-            "partition.assignment.strategy": "range",
-        }))
+        self._consumer = Consumer(consumer_config(settings, client_id))
         self._producer = Producer(client_config(settings.bootstrap_servers, settings.kafka, **{
             "client.id": client_id,
             "linger.ms": 20,
@@ -447,6 +447,27 @@ class Worker:
     def label_engines(self) -> dict[int, LabelEngine]:
         """The label engines of the partitions currently assigned (read-only use)."""
         return {p: state.labels for p, state in self._partitions.items()}
+
+
+
+def consumer_config(settings: Settings, client_id: str) -> dict[str, Any]:
+    """The worker's consumer: manual commits, range assignment, the user's ``kafka:`` map on top.
+
+    >>> from streams.settings import load_settings
+    >>> config = consumer_config(load_settings(environ={}), "w")
+    >>> config["fetch.queue.backoff.ms"], config["enable.auto.commit"]
+    (100, False)
+    """
+    return client_config(settings.bootstrap_servers, settings.kafka, **{
+        "group.id": settings.group_id,
+        "client.id": client_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "session.timeout.ms": settings.worker.session_timeout_ms,
+        "heartbeat.interval.ms": max(settings.worker.session_timeout_ms // 5, 100),
+        "partition.assignment.strategy": "range",
+        "fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS,
+    })
 
 
 def run_worker(settings: Settings, stop: threading.Event | None = None) -> WorkerStats:

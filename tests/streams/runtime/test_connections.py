@@ -16,6 +16,8 @@ from streams.runtime.connections import (
     cluster_metadata,
     require_redis,
 )
+from streams.runtime.worker import FETCH_QUEUE_BACKOFF_MS, consumer_config
+from streams.settings import load_settings
 from streams.stack.embedded import free_port
 
 
@@ -71,3 +73,11 @@ def test_a_client_against_a_closed_port_logs_one_line_not_a_flood(
     assert refused[0].levelno == logging.ERROR
     producer.purge()
     producer.flush(0)
+
+
+def test_the_workers_consumer_fetches_again_soon_unless_the_kafka_map_says_otherwise() -> None:
+    config = consumer_config(load_settings(environ={}), "w")
+    assert config["fetch.queue.backoff.ms"] == FETCH_QUEUE_BACKOFF_MS < 1000
+    assert config["group.id"] and config["enable.auto.commit"] is False
+    mine = load_settings(environ={"DRIFTLINE_KAFKA": "{fetch.queue.backoff.ms: '500'}"})
+    assert consumer_config(mine, "w")["fetch.queue.backoff.ms"] == "500"
