@@ -161,6 +161,10 @@ class Worker:
                 if messages:
                     started = time.perf_counter()
                     self.process(messages)
+                    # Freed first: not held while the next poll waits (a grown step is
+                    # thousands of messages), and the collector tracks every Message, so
+                    # collecting with them alive would walk each one (~0.15 µs/event).
+                    del messages
                     gc.collect(1)
                     self._write_hot_view()
                     finished = time.perf_counter()
@@ -168,8 +172,6 @@ class Worker:
                     self.stats.busy_s += finished - started
                     self.stats.first_batch_at = self.stats.first_batch_at or started
                     self.stats.last_batch_at = finished
-                    # Not held while the next poll waits: a grown step is thousands of messages.
-                    del messages
                 # After the step: a tick carries the offsets read so far (streams.runtime.ticks).
                 self.ticks.publish_due(catching_up)
                 self._producer.poll(0)
