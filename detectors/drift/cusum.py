@@ -54,7 +54,7 @@ from detectors.base import CRITICAL, WARNING, FeatureTest, TestResult
 from detectors.batch import NumericBlock, NumericColumn
 from detectors.buffers import buffer_rows, collect, empty_buffer, restore_buffer
 from detectors.drift.cusum_blocks import Cusums, advance, block_sums, walk
-from detectors.drift.cusum_calibration import MIN_EVENTS, SCALE, calibrate
+from detectors.drift.cusum_calibration import MIN_EVENTS, SCALE, Resamples, calibrate
 from detectors.drift.cusum_explain import explain_location, explain_quiet, explain_spread
 from detectors.drift.score_lookup import ScoreLookup
 from detectors.errors import ConfigurationError, require
@@ -274,10 +274,11 @@ class NumericCusum(FeatureTest[NumericColumn | NumericBlock]):
 
     def end_reference(self) -> None:
         """Build each feature's score transform and calibrate its thresholds; free the buffer."""
+        resamples = Resamples()      # features of one size share the bootstrap's draws
         for feature in range(self.width):
             reference = np.sort(self._buffer[feature, :int(self._buffer_used[feature])])
             calibration = calibrate(reference, self.alpha, self.block_size, self.min_shift,
-                                    self.min_variance_ratio)
+                                    self.min_variance_ratio, resamples)
             if calibration is None:
                 self._knots.append(np.empty(0, dtype=np.float64))
                 self._table.append(np.empty(0, dtype=np.float64))

@@ -103,3 +103,16 @@ def test_the_threshold_is_the_plain_bisections_to_the_bit(block: int, rate: floa
     for drift in drifts:
         assert cusum_calibration._threshold(increments, drift, block, rate) == plain_threshold(
             increments, drift, block, rate)
+
+
+def test_features_sharing_the_bootstraps_resamples_calibrate_as_alone() -> None:
+    rng = np.random.default_rng(13)
+    references = [np.sort(rng.normal(size=1000)), np.sort(rng.poisson(3.0, 1000) * 1.0),
+                  np.sort(rng.normal(size=700)), np.sort(rng.exponential(size=1000))]
+    shared = cusum_calibration.Resamples()
+    for reference in references:
+        together = cusum_calibration.calibrate(reference, 1e-7, 200, 0.15, 1.2, shared)
+        alone = cusum_calibration.calibrate(reference, 1e-7, 200, 0.15, 1.2)
+        assert together is not None and alone is not None
+        assert together.thresholds == alone.thresholds and together.centres == alone.centres
+        assert together.table.tobytes() == alone.table.tobytes()
