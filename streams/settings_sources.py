@@ -23,14 +23,11 @@ variable of the user's own, say) is a logged warning.
 
 from __future__ import annotations
 
-import difflib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from streams.errors import SettingsError
 
@@ -89,6 +86,10 @@ def text_list(text: str) -> list[Any]:
 
 def yaml_value(text: str) -> Any:
     """A mapping (or list) written as YAML flow text, e.g. ``{alerts: pager}``."""
+    # yaml is imported where it is used: a run without a YAML file or YAML-valued variable
+    # (`driftline replay`, most workers) would otherwise pay ~15 ms of start-up for it.
+    import yaml
+
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -172,6 +173,8 @@ def _key(key: str, default: Any, owner: type) -> EnvKey:
 
 def read_yaml(path: Path) -> dict[str, Any]:
     """The mapping a YAML settings file holds (empty file: no keys)."""
+    import yaml
+
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -239,6 +242,8 @@ def check_unknown(env: Mapping[str, str], keys: list[EnvKey], also: set[str]) ->
     sections = {PREFIX + key.key.split(".")[0].upper() + "_" for key in keys if "." in key.key}
     structured = [key for key in keys if key.parse in (yaml_value, text_list)]
     for var in sorted(v for v in env if v.startswith(PREFIX) and v not in known | also):
+        import difflib  # only here: the common run, with no unknown variable, never needs it
+
         # Compared without the prefix every name shares, which would make all of them "close".
         close = difflib.get_close_matches(var.removeprefix(PREFIX),
                                           sorted(v.removeprefix(PREFIX) for v in known), n=1,
