@@ -30,15 +30,18 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from itertools import islice, repeat
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
 from streams.core.messages import Line, LineRun
 from streams.core.step import InputMessage, PartitionState, PartitionStep, StepOutput
-from streams.offline.run_summary import RunSummary
 from streams.settings import Settings
 from streams.state.pending import MemoryPendingStore
+
+if TYPE_CHECKING:
+    # Only a replay with --summary or --report makes one (streams.ui.commands imports it then).
+    from streams.offline.run_summary import RunSummary
 
 CHUNK_LINES = 5000
 STDIN = "-"

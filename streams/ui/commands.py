@@ -9,13 +9,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 import threading
 import time
 from types import FrameType
 
-from detectors.synthetic import ScenarioSpec
 from streams.errors import DriftlineError
 from streams.settings import Settings, load_settings
 
@@ -28,6 +26,8 @@ class _Stop:
     """Turns SIGTERM/SIGINT into a stop event (first signal) or an exit (second)."""
 
     def __init__(self) -> None:
+        import signal
+
         self.event = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._handle)
@@ -208,6 +208,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Write a synthetic scenario to files."""
+    from detectors.synthetic import ScenarioSpec
     from streams.offline.simulate import write_scenario
 
     spec = ScenarioSpec(args.scenario, args.events, seed=args.seed,
