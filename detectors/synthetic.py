@@ -22,6 +22,8 @@ from typing import Any, NoReturn
 import numpy as np
 import numpy.typing as npt
 
+from detectors.scenarios import SCENARIOS
+
 __all__ = [
     "FEATURES",
     "GRADUAL_WIDTH",
@@ -31,16 +33,6 @@ __all__ = [
     "iter_chunks",
     "truth",
 ]
-
-SCENARIOS: tuple[str, ...] = (
-    "stationary",
-    "mean_shift",
-    "variance_change",
-    "new_category",
-    "gradual",
-    "concept_change",
-    "missing_surge",
-)
 
 FEATURES: dict[str, str] = {
     "age": "numeric",

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from detectors.errors import ConfigurationError
-from detectors.synthetic import SCENARIOS
+from detectors.scenarios import SCENARIOS
 from streams.errors import DriftlineError
 from streams.offline.reference import add_reference_commands
 from streams.settings_service import LOG_FORMATS
