@@ -103,7 +103,8 @@ def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
                          help="YAML settings file (default: $DRIFTLINE_CONFIG, else built-in "
                          "defaults and environment variables)")
     options.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                         default="INFO" if top else argparse.SUPPRESS, help="default: INFO")
+                         default=None if top else argparse.SUPPRESS,
+                         help="default: INFO; WARNING for bench, whose output is its figures")
     options.add_argument("--log-format", choices=list(LOG_FORMATS),
                          default=None if top else argparse.SUPPRESS,
                          help="text lines, or one JSON object per line (ts, level, logger, "
@@ -475,9 +476,24 @@ def _configured_log_format(config: Path | None) -> str:
         logging.disable(logging.NOTSET)
 
 
+def log_level(args: argparse.Namespace) -> str:
+    """The ``--log-level`` given, else INFO, or WARNING for a bench.
+
+    A bench prints tables, which the INFO lines of the workers it starts would interleave.
+
+    >>> parser = build_parser()
+    >>> [log_level(parser.parse_args(argv)) for argv in (["status"], ["bench", "replay"],
+    ...  ["--log-level", "INFO", "bench", "replay"], ["bench", "replay", "--log-level", "DEBUG"])]
+    ['INFO', 'WARNING', 'INFO', 'DEBUG']
+    """
+    level: str | None = args.log_level
+    return level or ("WARNING" if args.command == "bench" else "INFO")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``driftline`` console script."""
     args = build_parser().parse_args(argv)
+    args.log_level = log_level(args)
     configure_logging(args.log_level, args.log_format or _configured_log_format(args.config))
     try:
         code: int = args.run(args)
