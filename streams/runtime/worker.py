@@ -22,7 +22,7 @@ import gc
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import methodcaller
 from typing import Any
 
@@ -80,6 +80,17 @@ class WorkerStats:
     last_batch_at: float = 0.0
 
 
+@dataclass
+class _LiveViewUpdates:
+    """What the next write of the live view (after the batch) carries."""
+
+    reports: list[tuple[str, str, WindowReport, int]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    retired: list[tuple[str, str]] = field(default_factory=list)
+    """Versions no longer monitored: their keys are deleted."""
+
+
 class Worker:
     """One member of the driftline consumer group."""
 
@@ -106,8 +117,7 @@ class Worker:
         self._checkpoints = Checkpointer(settings, self._store, self.metrics)
         self._hot = HotView(settings.redis_url, settings.group_id, security=settings.redis)
         self._last_totals = (0, 0, 0)
-        self._hot_pending: tuple[list[tuple[str, str, WindowReport, int]],
-                                 list[dict[str, Any]], list[dict[str, Any]]] = ([], [], [])
+        self._hot_pending = _LiveViewUpdates()
         self._pending = RedisPendingStore(settings.redis_url, settings.group_id,
                                           settings.labels.pending_ttl_s, retry=self._retry,
                                           security=settings.redis)
@@ -265,7 +275,7 @@ class Worker:
             metrics.events.labels(self._labels_topic).inc(output.labels)
         for model_id, model_version, report, seen in output.reports:
             metrics.observe_report(model_id, model_version, report)
-            self._hot_pending[0].append((model_id, model_version, report, seen))
+            self._hot_pending.reports.append((model_id, model_version, report, seen))
         # Label-driven windows (performance, estimates) count labelled events, not predictions:
         # the live view's drift series stay the monitor's; performance reaches the page
         # through the label summary (write_labels).
@@ -277,6 +287,7 @@ class Worker:
         for retired in output.retired:
             log.info("%s %s no longer monitored: %s", retired.model_id, retired.model_version,
                      retired.explanation)
+            self._hot_pending.retired.append((retired.model_id, retired.model_version))
         for model_id, version, resolved in output.rebaselines:
             log.info("re-baselined %s %s (%d open alerts resolved)", model_id,
                      version or "(all versions)", resolved)
@@ -304,23 +315,23 @@ class Worker:
                                    key=audit_key(record), on_delivery=self._delivered,
                                    **({"partition": partition}
                                       if 0 <= partition < self._audit_partitions else {}))
-        self._hot_pending[2].extend(records)
+        self._hot_pending.audit.extend(records)
 
     def _publish_alerts(self, alerts: list[dict[str, Any]]) -> None:
         for alert in alerts:
             self._producer.produce(self._alerts_topic, orjson.dumps(alert),
                                    key=alert["model_id"], on_delivery=self._delivered)
             self.metrics.observe_alert(alert)
-        self._hot_pending[1].extend(alerts)
+        self._hot_pending.alerts.extend(alerts)
         self.stats.alerts += len(alerts)
 
     def _write_hot_view(self) -> None:
-        reports, alerts, audit = self._hot_pending
-        if not reports and not alerts and not audit:
+        pending = self._hot_pending
+        if not (pending.reports or pending.alerts or pending.audit or pending.retired):
             return
-        self._hot_pending = ([], [], [])
+        self._hot_pending = _LiveViewUpdates()
         try:
-            self._hot.write(reports, alerts, audit)
+            self._hot.write(pending.reports, pending.alerts, pending.audit, pending.retired)
         except redis.RedisError as exc:
             # The live view is a convenience; checkpoints (same Redis) report real trouble.
             log.warning("hot view not updated: %s", exc)

@@ -13,10 +13,13 @@ Workers write, per step, in one pipeline:
 * ``{prefix}drifted:{model_id}|{model_version}`` — list, newest first, of the same for
   each feature whose window drifted, capped (the histograms behind an alert);
 * ``{prefix}audit`` — list, newest first, of audit records, capped;
+* a version the worker stops monitoring (idle, or past ``limits.max_versions_per_model``)
+  loses its ``models`` entry and its ``series``, ``detail`` and ``drifted`` keys;
 * a message on the pub/sub channel ``{prefix}updates`` after each write, so a
   dashboard can push changes at once instead of polling.
 
-``prefix`` is ``driftline:hot:<group_id>:``. Everything is bounded.
+``prefix`` is ``driftline:hot:<group_id>:``. Everything is bounded, the number of
+versions included.
 """
 
 from __future__ import annotations
@@ -57,9 +60,16 @@ class HotView:
         return self.prefix + "updates"
 
     def write(self, reports: list[tuple[str, str, WindowReport, int]],
-              alerts: list[dict[str, Any]], audit: Sequence[dict[str, Any]] = ()) -> None:
-        """Record closed windows ``(model_id, model_version, report, events)``, alerts, audit."""
-        if not reports and not alerts and not audit:
+              alerts: list[dict[str, Any]], audit: Sequence[dict[str, Any]] = (),
+              retired: Sequence[tuple[str, str]] = ()) -> None:
+        """Record closed windows ``(model_id, model_version, report, events)``, alerts, audit.
+
+        ``retired`` versions ``(model_id, model_version)`` are no longer monitored: their
+        summary, series, detail and drifted keys are deleted, after this write's own
+        (their alerts stay in the alerts list, their history in the audit topic).
+        Otherwise every version a worker ever saw would keep its keys for good.
+        """
+        if not reports and not alerts and not audit and not retired:
             return
         pipe = self._redis.pipeline(transaction=False)
         # A write covers a whole step, often many windows of one version. The detail hash and
@@ -110,8 +120,13 @@ class HotView:
         if audit:
             pipe.lpush(self.prefix + "audit", *map(orjson.dumps, audit))
             pipe.ltrim(self.prefix + "audit", 0, self.audit_length - 1)
+        for model_id, model_version in retired:
+            name = f"{model_id}|{model_version}"
+            pipe.hdel(self.prefix + "models", name)
+            pipe.delete(*(f"{self.prefix}{kind}:{name}" for kind in ("series", "detail",
+                                                                      "drifted")))
         pipe.publish(self.channel, orjson.dumps({"windows": len(reports), "alerts": len(alerts),
-                                                 "audit": len(audit)}))
+                                                 "audit": len(audit), "retired": len(retired)}))
         pipe.execute()
 
     def _write_detail(self, pipe: Any, name: str, finding: Finding,

@@ -40,3 +40,28 @@ def test_one_write_of_many_windows_keeps_each_point_and_the_newest_detail(
     assert summary["m1", "v1"]["windows"] == 5 and summary["m1", "v1"]["events"] == 3500
     assert summary["m2", "v1"]["windows"] == 1
     assert [a["alert_id"] for a in hot.alerts()] == ["2", "1", "0"]   # newest first
+
+
+def test_a_retired_version_leaves_the_live_view_after_that_writes_own_points(
+        settings: Settings) -> None:
+    rng = np.random.default_rng(5)
+    monitor = ModelMonitor({"x": "numeric"}, {}, MonitorConfig(reference_size=1000,
+                                                               window_size=500))
+    x = np.r_[rng.normal(size=2000), rng.normal(3.0, 1.0, 500)]
+    closed = [r for r in monitor.update_many(ColumnBatch.from_numeric(ts=np.arange(2500.0),
+                                                                       x=x)) if not r.partial]
+    assert closed[-1].drifted
+    hot = HotView(settings.redis_url, settings.group_id + "-retired")
+    hot.write([("m", "v1", r, 2500) for r in closed] + [("m", "v2", closed[0], 1500)],
+              [{"alert_id": "a1", "model_version": "v1"}])
+    assert hot.series("m", "v1") and hot.details("m", "v1") and hot.drifted("m", "v1")
+    # v1's last windows and its retirement in one write: the retirement wins.
+    hot.write([("m", "v1", closed[-1], 3000)], [], retired=[("m", "v1")])
+    assert [(m["model_id"], m["model_version"]) for m in hot.models()] == [("m", "v2")]
+    assert (hot.series("m", "v1"), hot.details("m", "v1"), hot.drifted("m", "v1")) == (
+        [], {}, [])
+    assert [p["index"] for p in hot.series("m", "v2")] == [0] and hot.details("m", "v2")
+    assert [a["alert_id"] for a in hot.alerts()] == ["a1"]     # alerts stay
+    # A retirement alone is a write too.
+    hot.write([], [], retired=[("m", "v2")])
+    assert hot.models() == [] and hot.series("m", "v2") == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -10,6 +11,7 @@ import pytest
 
 from streams.runtime.topics import ensure_topics
 from streams.settings import Settings
+from streams.state.hotview import HotView
 from tests.contract import validate
 
 from .conftest import as_arrays, events, produce, read_until, wait_for
@@ -190,3 +192,23 @@ def test_topics_with_different_partition_counts_are_refused(settings: Settings) 
     admin.create_topics([NewTopic(labels, 1, 1)])[labels].result(15)
     with pytest.raises(StackError, match=r"\(2 partitions\) and .*labels \(1 partitions\)"):
         ensure_topics(settings)
+
+
+def test_a_version_the_worker_stops_monitoring_leaves_the_live_view(
+        settings: Settings, start_worker: Any) -> None:
+    settings = settings.with_overrides(limits=replace(settings.limits,
+                                                      max_versions_per_model=1))
+    ensure_topics(settings)
+    start_worker(settings)
+    hot = HotView(settings.redis_url, settings.group_id)
+
+    def versions() -> list[str]:
+        return [m["model_version"] for m in hot.models()]
+
+    produce(settings, as_arrays(events(1500)))          # v1: its reference and a window
+    assert wait_for(lambda: versions() == ["v1"]), versions()
+    assert hot.series("m1", "v1") and hot.details("m1", "v1")
+    # v2 takes v1's place (limits.max_versions_per_model 1): v1's keys go with it.
+    produce(settings, as_arrays([dict(e, model_version="v2") for e in events(1500, 1500)]))
+    assert wait_for(lambda: versions() == ["v2"]), versions()
+    assert hot.series("m1", "v1") == [] and hot.details("m1", "v1") == {}
