@@ -38,8 +38,9 @@ from faust.app.base import BootStrategy
 from faust.web import Request, Response, View
 
 from streams.errors import DriftlineError
+from streams.runtime.outputs import WorkerStats
 from streams.runtime.probes import HEALTH, METRICS_ROUTES, OPEN_PATHS, PROBE_ROUTES, Health
-from streams.runtime.worker import Worker, WorkerStats
+from streams.runtime.worker import Worker
 from streams.runtime.worker_service import WorkerService
 from streams.settings import Settings
 from streams.settings_service import LOOPBACK_HOSTS

@@ -3,10 +3,11 @@
 The hot path is a confluent-kafka ``consume(batch_size)`` loop (DESIGN: a
 per-message Faust agent costs ~60× more). Each consumed batch is split by
 partition number and handed to :class:`~streams.core.step.PartitionStep` with
-that partition's :class:`~streams.core.step.PartitionState`; the worker only
-routes the step's outputs (alerts, retrain requests, joined records, dead
-letters, metrics, the live view) and checkpoints each partition's state with
-the offsets it covers. On assignment it restores the checkpoint and seeks
+that partition's :class:`~streams.core.step.PartitionState`; the worker hands
+the step's outputs to its :class:`~streams.runtime.outputs.OutputRouter`
+(alerts, retrain requests, joined records, dead letters, audit records,
+metrics, the live view) and checkpoints each partition's state with the
+offsets it covers. On assignment it restores the checkpoint and seeks
 there, so detector state counts every event once.
 
 A step that raises leaves its partition half-applied: the worker forgets that
@@ -22,29 +23,25 @@ import gc
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
 from operator import methodcaller
 from typing import Any
 
-import orjson
-import redis
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from detectors.monitor import WindowReport
-from streams.core.audit import alert_record, audit_key
+from streams.core.audit import alert_record
 from streams.core.engine import MonitorEngine
 from streams.core.labels import LabelEngine
-from streams.core.step import PartitionState, PartitionStep, StepOutput
+from streams.core.step import PartitionState, PartitionStep
 from streams.errors import DriftlineError
 from streams.ingest.mapping import input_topics
 from streams.runtime.checkpointing import Checkpointer
 from streams.runtime.connections import client_config
 from streams.runtime.metrics import WorkerMetrics
+from streams.runtime.outputs import OutputRouter, WorkerStats
 from streams.runtime.ticks import TickPublisher
 from streams.runtime.topics import ensure_topics
 from streams.settings import Settings
 from streams.state.checkpoint import FENCED, CheckpointStore
-from streams.state.hotview import HotView
 from streams.state.pending_redis import RedisPendingStore
 from streams.state.redis_retry import RedisRetry, RedisUnavailable
 
@@ -60,37 +57,6 @@ that: it then waited for its next batch. Measured on the bench's 1-event topic
 with 100 ms, and 129-136k against 110-125k events/s."""
 
 
-@dataclass
-class WorkerStats:
-    """Running totals, for logs, the demo summary and benchmarks."""
-
-    messages: int = 0
-    events: int = 0
-    dead_letters: int = 0
-    alerts: int = 0
-    windows: int = 0
-    labels: int = 0
-    retrain: int = 0
-    batches: int = 0
-    checkpoints: int = 0
-    ticks: int = 0
-    delivery_errors: int = 0
-    busy_s: float = 0.0
-    first_batch_at: float = 0.0
-    last_batch_at: float = 0.0
-
-
-@dataclass
-class _LiveViewUpdates:
-    """What the next write of the live view (after the batch) carries."""
-
-    reports: list[tuple[str, str, WindowReport, int]] = field(default_factory=list)
-    alerts: list[dict[str, Any]] = field(default_factory=list)
-    audit: list[dict[str, Any]] = field(default_factory=list)
-    retired: list[tuple[str, str]] = field(default_factory=list)
-    """Versions no longer monitored: their keys are deleted."""
-
-
 class Worker:
     """One member of the driftline consumer group."""
 
@@ -103,21 +69,12 @@ class Worker:
         # The inputs: driftline's topics, or a mapped topic of the user's own per role
         # (the checkpoints and pending predictions are then keyed by the mapped topic).
         self._topic, self._labels_topic, self._control_topic = input_topics(settings)
-        self._retrain_topic = settings.topics.name("retrain")
-        self._joined_topic = settings.topics.name("joined")
-        self._alerts_topic = settings.topics.name("alerts")
-        self._deadletter_topic = settings.topics.name("deadletter")
-        self._audit_topic = settings.topics.name("audit")
-        self._audit_partitions = 0
         # One outage policy for every Redis call the state depends on; the live view
         # (a convenience) only logs its failures.
         self._retry = RedisRetry(on_change=self.metrics.redis_changed)
         self._store = CheckpointStore(settings.redis_url, settings.group_id, settings.redis,
                                       retry=self._retry)
         self._checkpoints = Checkpointer(settings, self._store, self.metrics)
-        self._hot = HotView(settings.redis_url, settings.group_id, security=settings.redis)
-        self._last_totals = (0, 0, 0)
-        self._hot_pending = _LiveViewUpdates()
         self._pending = RedisPendingStore(settings.redis_url, settings.group_id,
                                           settings.labels.pending_ttl_s, retry=self._retry,
                                           security=settings.redis)
@@ -131,6 +88,7 @@ class Worker:
             "linger.ms": 20,
             "compression.type": "none",
         }))
+        self.outputs = OutputRouter(settings, self._producer, self.metrics, self.stats)
         self.ticks = TickPublisher(settings, self._producer, lambda: self._partitions)
 
     def run(self, stop: threading.Event) -> WorkerStats:
@@ -140,9 +98,10 @@ class Worker:
         ensure_topics(self.settings)
         # An audit record goes to its input partition's number, so a model's records keep
         # their order; an audit topic created with another count falls back to the key.
-        audit = self._producer.list_topics(self._audit_topic, timeout=10).topics.get(
-            self._audit_topic)
-        self._audit_partitions = len(audit.partitions) if audit is not None else 0
+        outputs = self.outputs
+        audit = self._producer.list_topics(outputs.audit_topic, timeout=10).topics.get(
+            outputs.audit_topic)
+        outputs.audit_partitions = len(audit.partitions) if audit is not None else 0
         # The label monitors' challengers use river: pay for its import now, not at the
         # first label.
         import river.linear_model  # noqa: F401
@@ -176,7 +135,7 @@ class Worker:
                     # collecting with them alive would walk each one (~0.15 µs/event).
                     del messages
                     gc.collect(1)
-                    self._write_hot_view()
+                    outputs.write_live_view()
                     finished = time.perf_counter()
                     self.metrics.batch_seconds.observe(finished - started)
                     self.stats.busy_s += finished - started
@@ -189,8 +148,8 @@ class Worker:
                 if now - last_checkpoint >= interval:
                     if self._dirty:
                         self.checkpoint(sorted(self._dirty))
-                    self._sample_throughput(now - last_checkpoint)
-                    self._write_label_view()
+                    outputs.sample_throughput(now - last_checkpoint, len(self._partitions))
+                    outputs.write_label_view(self._partitions)
                     gc.collect()
                     last_checkpoint = now
                 if now - last_log >= 10.0:
@@ -249,7 +208,7 @@ class Worker:
         for partition, batch in by_partition.items():
             state = self._partitions[partition]
             try:
-                self._publish(self._step(state, batch))
+                self.outputs.route(self._step(state, batch))
             except BaseException:
                 # Until its outputs are with the producer, the step is not done.
                 log.error("step of partition %d failed: its state is dropped, not checkpointed; "
@@ -259,104 +218,6 @@ class Worker:
                 self._pending.forget(partition)
                 raise
             self._dirty.add(partition)
-
-    def _publish(self, output: StepOutput) -> None:
-        stats, metrics = self.stats, self.metrics
-        for topic, count in output.messages.items():
-            metrics.messages.labels(topic).inc(count)
-        stats.messages += output.messages.get(self._topic, 0)
-        stats.events += output.events
-        stats.labels += output.labels
-        stats.windows += output.windows
-        stats.ticks += output.ticks
-        if output.events:
-            metrics.events.labels(self._topic).inc(output.events)
-        if output.labels:
-            metrics.events.labels(self._labels_topic).inc(output.labels)
-        for model_id, model_version, report, seen in output.reports:
-            metrics.observe_report(model_id, model_version, report)
-            self._hot_pending.reports.append((model_id, model_version, report, seen))
-        # Label-driven windows (performance, estimates) count labelled events, not predictions:
-        # the live view's drift series stay the monitor's; performance reaches the page
-        # through the label summary (write_labels).
-        for model_id, model_version, report in output.label_reports:
-            metrics.observe_report(model_id, model_version, report)
-        for reason, count in output.suppressed.items():
-            metrics.alerts_suppressed.labels(reason).inc(count)
-        metrics.observe_bounds(output.retired, output.limited)
-        for retired in output.retired:
-            log.info("%s %s no longer monitored: %s", retired.model_id, retired.model_version,
-                     retired.explanation)
-            self._hot_pending.retired.append((retired.model_id, retired.model_version))
-        for model_id, version, resolved in output.rebaselines:
-            log.info("re-baselined %s %s (%d open alerts resolved)", model_id,
-                     version or "(all versions)", resolved)
-        for key, record in output.dead_letters:
-            self._producer.produce(self._deadletter_topic, orjson.dumps(record), key=key,
-                                   on_delivery=self._delivered)
-            metrics.dead_letters.labels(record["error"]).inc()
-        stats.dead_letters += len(output.dead_letters)
-        self._publish_alerts(output.alerts)
-        for request in output.retrain:
-            self._producer.produce(self._retrain_topic, orjson.dumps(request),
-                                   key=request["model_id"], on_delivery=self._delivered)
-            stats.retrain += 1
-            log.info("retrain requested for %s %s: %s", request["model_id"],
-                     request["model_version"], request["reason"])
-        for record in output.joined:
-            self._producer.produce(self._joined_topic, orjson.dumps(record),
-                                   key=record["model_id"], on_delivery=self._delivered)
-        self._publish_audit(output.audit)
-
-    def _publish_audit(self, records: list[dict[str, Any]]) -> None:
-        for record in records:
-            partition = record["partition"]
-            self._producer.produce(self._audit_topic, orjson.dumps(record),
-                                   key=audit_key(record), on_delivery=self._delivered,
-                                   **({"partition": partition}
-                                      if 0 <= partition < self._audit_partitions else {}))
-        self._hot_pending.audit.extend(records)
-
-    def _publish_alerts(self, alerts: list[dict[str, Any]]) -> None:
-        for alert in alerts:
-            self._producer.produce(self._alerts_topic, orjson.dumps(alert),
-                                   key=alert["model_id"], on_delivery=self._delivered)
-            self.metrics.observe_alert(alert)
-        self._hot_pending.alerts.extend(alerts)
-        self.stats.alerts += len(alerts)
-
-    def _write_hot_view(self) -> None:
-        pending = self._hot_pending
-        if not (pending.reports or pending.alerts or pending.audit or pending.retired):
-            return
-        self._hot_pending = _LiveViewUpdates()
-        try:
-            self._hot.write(pending.reports, pending.alerts, pending.audit, pending.retired)
-        except redis.RedisError as exc:
-            # The live view is a convenience; checkpoints (same Redis) report real trouble.
-            log.warning("hot view not updated: %s", exc)
-
-    def _write_label_view(self) -> None:
-        for partition, state in list(self._partitions.items()):
-            summary = state.labels.summary()
-            self.metrics.observe_labels(summary)
-            try:
-                self._hot.write_labels(summary, partition)
-            except redis.RedisError as exc:
-                log.warning("hot view not updated: %s", exc)
-
-    def _sample_throughput(self, elapsed_s: float) -> None:
-        totals = (self.stats.events, self.stats.dead_letters, self.stats.alerts)
-        previous, self._last_totals = self._last_totals, totals
-        if elapsed_s <= 0:
-            return
-        try:
-            self._hot.write_throughput({
-                "ts": time.time(), "events_per_s": (totals[0] - previous[0]) / elapsed_s,
-                "dead_letters_per_s": (totals[1] - previous[1]) / elapsed_s,
-                "alerts": totals[2] - previous[2], "partitions": len(self._partitions)})
-        except redis.RedisError as exc:
-            log.warning("hot view not updated: %s", exc)
 
     def _observe_lag(self) -> None:
         for partition, state in list(self._partitions.items()):
@@ -397,11 +258,6 @@ class Worker:
         self.stats.checkpoints += 1
         self.metrics.checkpoint_seconds.observe(time.perf_counter() - started)
 
-    def _delivered(self, error: KafkaError | None, message: Message) -> None:
-        if error is not None:
-            self.stats.delivery_errors += 1
-            log.error("delivery to %s failed: %s", message.topic(), error)
-
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         states, resets = self._checkpoints.assign(consumer, partitions)
         for partition, state in states.items():
@@ -410,8 +266,8 @@ class Worker:
         log.info("assigned %s", [(tp.topic, tp.partition, tp.offset) for tp in partitions])
         consumer.assign(partitions)
         self.assignments += 1
-        self._publish_alerts(resets)
-        self._publish_audit([alert_record(alert, alert["partition"]) for alert in resets])
+        self.outputs.alerts(resets)
+        self.outputs.audit([alert_record(alert, alert["partition"]) for alert in resets])
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         try:
@@ -488,4 +344,4 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> Worke
     return Worker(settings).run(stop or threading.Event())
 
 
-__all__ = ["Worker", "WorkerStats", "run_worker"]
+__all__ = ["Worker", "consumer_config", "run_worker"]

@@ -19,7 +19,8 @@ from typing import Any
 
 from mode import Service
 
-from streams.runtime.worker import Worker, WorkerStats
+from streams.runtime.outputs import WorkerStats
+from streams.runtime.worker import Worker
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -20,6 +20,7 @@ import pytest
 from streams.core.engine import MonitorEngine
 from streams.core.labels import LabelEngine
 from streams.ingest.batch import BatchDecoder
+from streams.runtime.outputs import OutputRouter
 from streams.runtime.topics import ensure_topics
 from streams.runtime.worker import Worker
 from streams.settings import Settings
@@ -37,7 +38,7 @@ STAGES: dict[str, tuple[type, str]] = {
     "store pending": (ColumnarPendingStore, "put"),
     "claim": (ColumnarPendingStore, "claim"),
     "join": (LabelEngine, "on_claims"),
-    "publish": (Worker, "_publish"),
+    "publish": (OutputRouter, "route"),
     "checkpoint": (CheckpointStore, "write"),
 }
 

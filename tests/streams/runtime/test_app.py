@@ -15,7 +15,8 @@ import pytest
 
 from streams.errors import DriftlineError
 from streams.runtime.app import app_paths, make_app, run_app
-from streams.runtime.worker import Worker, WorkerStats
+from streams.runtime.outputs import WorkerStats
+from streams.runtime.worker import Worker
 from streams.settings import Settings, load_settings
 from streams.settings_service import WebSettings
 
