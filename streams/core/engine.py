@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class StepOutput:
+class MonitorOutput:
     """What one call of :meth:`MonitorEngine.process` produced."""
 
     alerts: list[dict[str, Any]] = field(default_factory=list)
@@ -161,9 +161,9 @@ class MonitorEngine:
                 alerts += self._silence.heard(key, offset, self._clock.last(key))
         return alerts
 
-    def tick(self, ts: float, predictions_offset: int) -> StepOutput:
+    def tick(self, ts: float, predictions_offset: int) -> MonitorOutput:
         """Apply a tick (:mod:`streams.core.silence`): close idle windows, raise ``no_data``."""
-        output = StepOutput()
+        output = MonitorOutput()
         result = self._silence.tick(ts, predictions_offset, self._clock.last)
         self._changed |= result.changed
         output.alerts += result.alerts
@@ -181,7 +181,7 @@ class MonitorEngine:
             self._count_full_categories(monitor, report, output)
         return output
 
-    def process(self, events: list[dict[str, Any]]) -> StepOutput:
+    def process(self, events: list[dict[str, Any]]) -> MonitorOutput:
         """Feed validated prediction events (in stream order), dicts or typed structs."""
         groups = group_rows(events)
         uniform_models(events, groups)
@@ -189,7 +189,7 @@ class MonitorEngine:
 
     def process_groups(self, groups: dict[tuple[str, str], list[Any]],
                        fields: dict[tuple[str, str], dict[str, tuple[Any, ...]]] | None = None,
-                       ) -> StepOutput:
+                       ) -> MonitorOutput:
         """Feed events already grouped per (model_id, model_version), each in stream order.
 
         A group holds event dicts, or typed structs of the version's schema
@@ -197,7 +197,7 @@ class MonitorEngine:
         ``fields`` may give a typed group's ``struct_columns``, transposed already.
         """
         fields = fields or {}
-        output = StepOutput()
+        output = MonitorOutput()
         for key, group in groups.items():
             monitor = self._monitors.get(key)
             if monitor is None:
@@ -243,20 +243,20 @@ class MonitorEngine:
         return output
 
     def _feed_segments(self, key: tuple[str, str], group: list[Any], batch: ColumnBatch,
-                       problems: list[RowProblem], output: StepOutput) -> None:
+                       problems: list[RowProblem], output: MonitorOutput) -> None:
         alerts, overflow = self.segments.feed(key, group, batch, {p.row for p in problems},
                                               output.suppressed)
         output.alerts += alerts
         if overflow:
             output.limited[DRIFT_SEGMENTS] = output.limited.get(DRIFT_SEGMENTS, 0) + overflow
 
-    def _retire(self, output: StepOutput, retired: Retired) -> None:
+    def _retire(self, output: MonitorOutput, retired: Retired) -> None:
         output.retired.append(retired)
         output.alerts += self._drop(retired[:2], retired.explanation, retired.at_ts,
                                     retire=True)
 
     def _count_full_categories(self, monitor: ModelMonitor, report: WindowReport,
-                               output: StepOutput) -> None:
+                               output: MonitorOutput) -> None:
         """Count the window's categorical tests whose reference tally is full.
 
         It holds ``monitor.max_tracked_categories`` categories: others went unremembered.
@@ -268,7 +268,7 @@ class MonitorEngine:
                     monitor.schema.get(finding.feature), monitor.outputs.get(finding.feature))):
                 output.limited[CATEGORIES] = output.limited.get(CATEGORIES, 0) + 1
 
-    def _admit(self, key: tuple[str, str], output: StepOutput) -> tuple[str, str] | None:
+    def _admit(self, key: tuple[str, str], output: MonitorOutput) -> tuple[str, str] | None:
         """Make room for a new version; or why its events are refused (error, reason).
 
         Checked once per new model version, never per event.
@@ -294,7 +294,7 @@ class MonitorEngine:
         return None
 
     def _create(self, key: tuple[str, str], events: list[dict[str, Any]],
-                output: StepOutput) -> ModelMonitor:
+                output: MonitorOutput) -> ModelMonitor:
         model_id, model_version = key
         reference = self._references.get(model_id)
         if (reference is not None and reference["model_version"] in (None, model_version)
@@ -324,7 +324,7 @@ class MonitorEngine:
             self.typed.register(*key, monitor.schema)
 
     def _inferred_schema(self, model_id: str, events: list[dict[str, Any]],
-                         output: StepOutput) -> dict[str, str]:
+                         output: MonitorOutput) -> dict[str, str]:
         cap = min(self.settings.limits.max_features_per_model, self.settings.limits.max_features)
         schema = infer_schema(events, cap)
         if len(schema) == cap:
