@@ -33,7 +33,8 @@ import orjson
 
 from detectors.synthetic import ScenarioSpec, iter_chunks
 from streams.bench.summary import print_summary
-from streams.core.step import PartitionState, PartitionStep
+from streams.core.partition import PartitionState
+from streams.core.step import PartitionStep
 from streams.settings import Settings, load_settings
 from streams.state.pending import MemoryPendingStore
 

@@ -59,7 +59,8 @@ def _cpu(run: Callable[[], object]) -> float:
 
 def time_step(values: list[bytes], warmup: int, ticks_every: int) -> float:
     """CPU seconds of the step over ``values[warmup:]`` (a tick every ``ticks_every`` steps)."""
-    from streams.core.step import PartitionState, PartitionStep
+    from streams.core.partition import PartitionState
+    from streams.core.step import PartitionStep
     from streams.settings import load_settings
     from streams.state.pending import MemoryPendingStore
 

@@ -1,7 +1,7 @@
 """Messages a step reads without Kafka: a file's lines, one at a time or as a run.
 
 :class:`Line` is one message with the methods of confluent-kafka's
-``Message`` that a step reads (:class:`~streams.core.step.InputMessage`).
+``Message`` that a step reads (:class:`~streams.core.partition.InputMessage`).
 :class:`LineRun` is many lines of one topic at consecutive offsets, without
 keys: the step reads its values and offsets as whole columns instead of
 calling four methods per line, which is most of what a one-event line costs

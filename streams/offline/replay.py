@@ -35,7 +35,8 @@ from typing import IO, TYPE_CHECKING, Any
 import orjson
 
 from streams.core.messages import Line, LineRun
-from streams.core.step import InputMessage, PartitionState, PartitionStep, StepOutput
+from streams.core.partition import InputMessage, PartitionState, StepOutput
+from streams.core.step import PartitionStep
 from streams.settings import Settings
 from streams.state.pending import MemoryPendingStore
 

@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from detectors.monitor import JOINT, WindowReport
-from streams.core.step import PartitionState, StepOutput
+from streams.core.partition import PartitionState, StepOutput
 from streams.errors import DriftlineError
 from streams.settings import Settings
 

@@ -35,7 +35,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPar
 
 from detectors.errors import DetectorError
 from streams.core.alert_events import monitor_reset_event
-from streams.core.step import PartitionState
+from streams.core.partition import PartitionState
 from streams.errors import CheckpointError
 from streams.ingest.mapping import input_topics
 from streams.runtime.metrics import WorkerMetrics

@@ -1,6 +1,6 @@
 """Where a partition step's outputs go: the output topics, the worker's counts, the live view.
 
-The worker hands each :class:`~streams.core.step.StepOutput` to
+The worker hands each :class:`~streams.core.partition.StepOutput` to
 :meth:`OutputRouter.route`. Dead letters, alerts, retrain requests, joined
 records and audit records are produced to their topics, keyed by model (an
 audit record goes to its input partition's number, so a model's records keep
@@ -26,7 +26,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from detectors.monitor import WindowReport
 from streams.core.audit import audit_key
-from streams.core.step import PartitionState, StepOutput
+from streams.core.partition import PartitionState, StepOutput
 from streams.ingest.mapping import input_topics
 from streams.runtime.metrics import WorkerMetrics
 from streams.settings import Settings

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import orjson
 from confluent_kafka import KafkaException
 
-from streams.core.step import PartitionState
+from streams.core.partition import PartitionState
 from streams.ingest.mapping import input_topics
 from streams.settings import Settings
 

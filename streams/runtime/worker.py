@@ -3,7 +3,7 @@
 The hot path is a confluent-kafka ``consume(batch_size)`` loop (DESIGN: a
 per-message Faust agent costs ~60× more). Each consumed batch is split by
 partition number and handed to :class:`~streams.core.step.PartitionStep` with
-that partition's :class:`~streams.core.step.PartitionState`; the worker hands
+that partition's :class:`~streams.core.partition.PartitionState`; the worker hands
 the step's outputs to its :class:`~streams.runtime.outputs.OutputRouter`
 (alerts, retrain requests, joined records, dead letters, audit records,
 metrics, the live view) and checkpoints each partition's state with the
@@ -31,7 +31,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from streams.core.audit import alert_record
 from streams.core.engine import MonitorEngine
 from streams.core.labels import LabelEngine
-from streams.core.step import PartitionState, PartitionStep
+from streams.core.partition import PartitionState
+from streams.core.step import PartitionStep
 from streams.errors import DriftlineError
 from streams.ingest.mapping import input_topics
 from streams.runtime.checkpointing import Checkpointer

@@ -118,7 +118,7 @@ class Written:
 def split(engine: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """A partition's engine state as (what is not per model, each model's part).
 
-    ``engine`` is :meth:`~streams.core.step.PartitionState.to_state` output, whole or
+    ``engine`` is :meth:`~streams.core.partition.PartitionState.to_state` output, whole or
     for some models. A section this function does not know stays in the head, which
     is written every time: new state is checkpointed whole rather than lost.
 

@@ -9,7 +9,8 @@ import orjson
 import pytest
 import redis
 
-from streams.core.step import PartitionState, PartitionStep
+from streams.core.partition import PartitionState
+from streams.core.step import PartitionStep
 from streams.runtime.checkpointing import Checkpointer
 from streams.runtime.metrics import WorkerMetrics
 from streams.settings import Settings

@@ -19,7 +19,8 @@ from streams.core.audit import (
     audit_key,
     settings_hash,
 )
-from streams.core.step import PartitionState, PartitionStep
+from streams.core.partition import PartitionState
+from streams.core.step import PartitionStep
 from streams.offline.reference import build_reference, write_reference
 from streams.settings import Settings, load_settings
 from streams.state.pending import MemoryPendingStore

@@ -14,7 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from streams.core.bounds import IDLE, TOO_MANY_MODELS, VERSIONS_PER_MODEL
 from streams.core.engine import CATEGORIES, FEATURES_PER_MODEL
-from streams.core.step import STEP_BYTES, PartitionState, PartitionStep, StepOutput
+from streams.core.partition import PartitionState, StepOutput
+from streams.core.step import STEP_BYTES, PartitionStep
 from streams.offline.reference import (
     ReferenceFileError,
     build_reference,

@@ -13,7 +13,8 @@ from typing import Any
 
 import orjson
 
-from streams.core.step import PartitionState, PartitionStep
+from streams.core.partition import PartitionState
+from streams.core.step import PartitionStep
 from streams.offline.replay import Line
 from streams.settings import Settings, load_settings
 from streams.state.checkpoint import merge, split

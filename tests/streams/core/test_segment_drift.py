@@ -9,8 +9,8 @@ import numpy as np
 import orjson
 import pytest
 
+from streams.core.partition import PartitionState
 from streams.core.segment_drift import DRIFT_SEGMENTS
-from streams.core.step import PartitionState
 from streams.state.checkpoint import merge, split
 from tests.streams.core.test_bounds import Partition
 from tests.test_schemas import validator

@@ -25,7 +25,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.core.step import PartitionState, PartitionStep
+from streams.core.partition import PartitionState
+from streams.core.step import PartitionStep
 from streams.ingest.deadletter import MAX_KEPT_KEY, MAX_RECORD_BYTES
 from streams.settings import Settings, load_settings
 from streams.state.pending import MemoryPendingStore, PendingRows

@@ -11,7 +11,8 @@ from detectors.synthetic import ScenarioSpec, iter_chunks
 from streams.core.engine import MonitorEngine
 from streams.core.labels import LabelEngine
 from streams.core.messages import Line, LineRun
-from streams.core.step import PartitionState, PartitionStep, StepOutput
+from streams.core.partition import PartitionState, StepOutput
+from streams.core.step import PartitionStep
 from streams.ingest.batch import BatchDecoder
 from streams.ingest.typed import TypedModels
 from streams.settings import Settings, load_settings

@@ -9,7 +9,8 @@ import pytest
 
 from detectors.synthetic import ScenarioSpec, iter_chunks
 from streams.core.engine import MonitorEngine
-from streams.core.step import PartitionState, PartitionStep
+from streams.core.partition import PartitionState
+from streams.core.step import PartitionStep
 from streams.offline.replay import Line
 from streams.settings import load_settings
 from streams.state.pending import MemoryPendingStore

@@ -8,7 +8,8 @@ import numpy as np
 import orjson
 import pytest
 
-from streams.core.step import PartitionState, PartitionStep, StepOutput
+from streams.core.partition import PartitionState, StepOutput
+from streams.core.step import PartitionStep
 from streams.errors import SettingsError
 from streams.settings import Settings, load_settings
 from streams.state.pending import MemoryPendingStore

@@ -13,7 +13,8 @@ import orjson
 import pytest
 
 from detectors.synthetic import ScenarioSpec, iter_chunks
-from streams.core.step import PartitionState, PartitionStep
+from streams.core.partition import PartitionState
+from streams.core.step import PartitionStep
 from streams.ingest.mapping import UNDECODABLE, RecordMapper, input_topics
 from streams.settings import LimitSettings, Settings, load_settings
 from streams.settings_inputs import parse_inputs

@@ -17,7 +17,8 @@ from detectors.batch import CategoricalColumn, NumericColumn
 from detectors.synthetic import ScenarioSpec, iter_chunks
 from streams.core.label_columns import pending_rows
 from streams.core.messages import Line
-from streams.core.step import PartitionState, PartitionStep
+from streams.core.partition import PartitionState
+from streams.core.step import PartitionStep
 from streams.ingest.batch import BatchDecoder
 from streams.ingest.columnar import build_batch
 from streams.ingest.decode import PREDICTION

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from streams.core.step import PartitionState, PartitionStep
+from streams.core.partition import PartitionState
+from streams.core.step import PartitionStep
 from streams.offline.replay import replay
 from streams.settings import load_settings
 from streams.state.pending import MemoryPendingStore

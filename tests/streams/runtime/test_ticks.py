@@ -6,8 +6,8 @@ from typing import Any
 
 import orjson
 
+from streams.core.partition import PartitionState
 from streams.core.silence import TickSettings
-from streams.core.step import PartitionState
 from streams.runtime.ticks import TickPublisher
 from streams.settings import load_settings
 
