@@ -7,20 +7,28 @@ import pytest
 
 from detectors.batch import ColumnBatch
 from detectors.config import MonitorConfig
-from detectors.monitor import ModelMonitor
+from detectors.monitor import ModelMonitor, WindowReport
 from streams.settings import Settings
 from streams.state.hotview import HotView
 
 pytestmark = pytest.mark.integration
 
 
-def test_one_write_of_many_windows_keeps_each_point_and_the_newest_detail(
-        settings: Settings) -> None:
-    rng = np.random.default_rng(3)
+def window_reports(seed: int, stationary: int, shifted: int, shift: float) -> list[WindowReport]:
+    """Reports of a one-feature monitor (reference 1,000, windows of 500).
+
+    Its feature's mean moves by ``shift`` sd after ``stationary`` events.
+    """
+    rng = np.random.default_rng(seed)
     monitor = ModelMonitor({"x": "numeric"}, {}, MonitorConfig(reference_size=1000,
                                                                window_size=500))
-    x = np.r_[rng.normal(size=2500), rng.normal(2.0, 1.0, 1000)]
-    reports = monitor.update_many(ColumnBatch.from_numeric(ts=np.arange(3500.0), x=x))
+    x = np.r_[rng.normal(size=stationary), rng.normal(shift, 1.0, shifted)]
+    return monitor.update_many(ColumnBatch.from_numeric(ts=np.arange(float(x.size)), x=x))
+
+
+def test_one_write_of_many_windows_keeps_each_point_and_the_newest_detail(
+        settings: Settings) -> None:
+    reports = window_reports(seed=3, stationary=2500, shifted=1000, shift=2.0)
     closed = [r for r in reports if not r.partial]
     assert [r.index for r in closed] == [0, 1, 2, 3, 4]
     drifted = [r.index for r in closed if r.drifted]
@@ -44,12 +52,8 @@ def test_one_write_of_many_windows_keeps_each_point_and_the_newest_detail(
 
 def test_a_retired_version_leaves_the_live_view_after_that_writes_own_points(
         settings: Settings) -> None:
-    rng = np.random.default_rng(5)
-    monitor = ModelMonitor({"x": "numeric"}, {}, MonitorConfig(reference_size=1000,
-                                                               window_size=500))
-    x = np.r_[rng.normal(size=2000), rng.normal(3.0, 1.0, 500)]
-    closed = [r for r in monitor.update_many(ColumnBatch.from_numeric(ts=np.arange(2500.0),
-                                                                       x=x)) if not r.partial]
+    closed = [r for r in window_reports(seed=5, stationary=2000, shifted=500, shift=3.0)
+              if not r.partial]
     assert closed[-1].drifted
     hot = HotView(settings.redis_url, settings.group_id + "-retired")
     hot.write([("m", "v1", r, 2500) for r in closed] + [("m", "v2", closed[0], 1500)],
