@@ -48,6 +48,12 @@ from streams.state.redis_retry import RedisRetry, RedisUnavailable
 
 log = logging.getLogger(__name__)
 _ERROR, _PARTITION = methodcaller("error"), methodcaller("partition")
+LIVE_VIEW_INTERVAL_S = 0.5
+"""While catching up, the live view is written at most this often (else after every batch).
+
+A write covers every window closed since the last one; what it saves is the per-write
+work (a version's summary and drill-down detail, the pub/sub message): 0.22-0.24 µs per
+event, 3 % of the worker's time, on a 1-event topic written after every batch."""
 FETCH_QUEUE_BACKOFF_MS = 100
 """The consumer's ``fetch.queue.backoff.ms`` (a ``kafka:`` map may set another).
 
@@ -122,6 +128,7 @@ class Worker:
                                  on_lost=self._on_lost)
         interval = self.settings.worker.checkpoint_interval_s
         last_checkpoint = last_log = time.monotonic()
+        last_live = 0.0
         try:
             while not stop.is_set():
                 models = sum(len(state.monitors) for state in self._partitions.values())
@@ -136,12 +143,18 @@ class Worker:
                     # collecting with them alive would walk each one (~0.15 µs/event).
                     del messages
                     gc.collect(1)
-                    outputs.write_live_view()
+                    # Caught up, the live view follows every batch; catching up, it is
+                    # written at most every LIVE_VIEW_INTERVAL_S.
+                    if not catching_up or started - last_live >= LIVE_VIEW_INTERVAL_S:
+                        outputs.write_live_view()
+                        last_live = started
                     finished = time.perf_counter()
                     self.metrics.batch_seconds.observe(finished - started)
                     self.stats.busy_s += finished - started
                     self.stats.first_batch_at = self.stats.first_batch_at or started
                     self.stats.last_batch_at = finished
+                else:
+                    outputs.write_live_view()        # what waits, once the input is drained
                 # After the step: a tick carries the offsets read so far (streams.runtime.ticks).
                 self.ticks.publish_due(catching_up)
                 self._producer.poll(0)
@@ -159,6 +172,7 @@ class Worker:
                              self.stats.events, self.stats.dead_letters, self.stats.alerts,
                              self.stats.windows)
                     last_log = now
+            outputs.write_live_view()
             self.checkpoint(sorted(self._dirty))
         except RedisUnavailable as exc:
             log.warning("stopped while waiting for Redis (%s): each partition resumes from its "

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
+from streams.runtime import worker as worker_module
 from streams.runtime.topics import ensure_topics
 from streams.settings import Settings
 from streams.state.hotview import HotView
@@ -212,3 +213,21 @@ def test_a_version_the_worker_stops_monitoring_leaves_the_live_view(
     produce(settings, as_arrays([dict(e, model_version="v2") for e in events(1500, 1500)]))
     assert wait_for(lambda: versions() == ["v2"]), versions()
     assert hot.series("m1", "v1") == [] and hot.details("m1", "v1") == {}
+
+
+def test_catching_up_the_live_view_still_gets_every_window_once_the_input_is_drained(
+        settings: Settings, start_worker: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Small batches: the worker catches up on full batches, whose live-view writes wait
+    # (here for good: only a batch that is not full, or an empty poll, writes).
+    monkeypatch.setattr(worker_module, "LIVE_VIEW_INTERVAL_S", 3600.0)
+    settings = settings.with_overrides(worker=replace(settings.worker, batch_size=500))
+    ensure_topics(settings)
+    hot = HotView(settings.redis_url, settings.group_id)
+    produce(settings, [orjson.dumps(e) for e in events(12_000)])     # one event a message
+    running = start_worker(settings)
+    assert wait_for(lambda: running.worker.stats.events == 12_000), running.worker.stats
+    # The reference (1,000 events), then 22 windows of 500: each one a point of the series.
+    assert wait_for(lambda: len(hot.series("m1", "v1")) == 22), len(hot.series("m1", "v1"))
+    assert [p["index"] for p in hot.series("m1", "v1")] == list(range(22))
+    # Full batches, read while catching up.
+    assert running.worker.stats.batches >= 12_000 // settings.worker.step_events(1)
