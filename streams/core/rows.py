@@ -62,10 +62,11 @@ def _one_version_each(events: list[Any], kinds: list[Any]
     versions = list(map(_MODEL_VERSION_ATTR, events))
     groups: dict[tuple[str, str], list[int]] = {}
     for kind, rows in rows_by_key(kinds).items():
-        taken = itemgetter(*rows.tolist())(versions) if len(rows) > 1 else (versions[rows[0]],)
+        picked = rows.tolist()
+        taken = itemgetter(*picked)(versions) if len(picked) > 1 else (versions[picked[0]],)
         if taken.count(taken[0]) != len(taken):
             return None
-        groups[(kind.model_id, taken[0])] = rows.tolist()
+        groups[(kind.model_id, taken[0])] = picked
     return groups
 
 
