@@ -6,7 +6,9 @@ records and audit records are produced to their topics, keyed by model (an
 audit record goes to its input partition's number, so a model's records keep
 their order). Counts go to :class:`WorkerStats` and the Prometheus metrics.
 Closed windows, alerts, audit records and retired versions wait for the next
-live-view write, once per consumed batch (:meth:`OutputRouter.write_live_view`).
+live-view write: after every consumed batch, or at most every
+:data:`LIVE_VIEW_INTERVAL_S` while the worker catches up
+(:meth:`OutputRouter.write_live_view`).
 
 The live view is a convenience: a Redis error there is logged, never raised
 (checkpoints, in the same Redis, report real trouble).
@@ -15,6 +17,7 @@ The live view is a convenience: a Redis error there is logged, never raised
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,6 +36,12 @@ from streams.settings import Settings
 from streams.state.hotview import HotView
 
 log = logging.getLogger(__name__)
+LIVE_VIEW_INTERVAL_S = 0.5
+"""While catching up, the live view is written at most this often (else after every batch).
+
+A write covers every window closed since the last one; what it saves is the per-write
+work (a version's summary and drill-down detail, the pub/sub message): 0.22-0.24 µs per
+event, 3 % of the worker's time, on a 1-event topic written after every batch."""
 
 
 @dataclass
@@ -92,6 +101,7 @@ class OutputRouter:
         """Partitions of the audit topic (0 until known: records then go by key)."""
         self.hot = HotView(settings.redis_url, settings.group_id, security=settings.redis)
         self._live = _LiveViewUpdates()
+        self._live_written = -math.inf
         self._last_totals = (0, 0, 0)
 
     def route(self, output: StepOutput) -> None:
@@ -168,12 +178,19 @@ class OutputRouter:
             self.stats.delivery_errors += 1
             log.error("delivery to %s failed: %s", message.topic(), error)
 
-    def write_live_view(self) -> None:
-        """Write what the steps since the last write put out, in one pipeline."""
+    def write_live_view(self, catching_up: bool = False) -> None:
+        """Write what the steps since the last write put out, in one pipeline.
+
+        While the worker is ``catching_up`` on a backlog (full batches), at most every
+        :data:`LIVE_VIEW_INTERVAL_S`; the first call that is not writes whatever waits.
+        """
         pending = self._live
         if not (pending.reports or pending.alerts or pending.audit or pending.retired):
             return
-        self._live = _LiveViewUpdates()
+        now = time.monotonic()
+        if catching_up and now - self._live_written < LIVE_VIEW_INTERVAL_S:
+            return
+        self._live, self._live_written = _LiveViewUpdates(), now
         try:
             self.hot.write(pending.reports, pending.alerts, pending.audit, pending.retired)
         except redis.RedisError as exc:

@@ -48,12 +48,6 @@ from streams.state.redis_retry import RedisRetry, RedisUnavailable
 
 log = logging.getLogger(__name__)
 _ERROR, _PARTITION = methodcaller("error"), methodcaller("partition")
-LIVE_VIEW_INTERVAL_S = 0.5
-"""While catching up, the live view is written at most this often (else after every batch).
-
-A write covers every window closed since the last one; what it saves is the per-write
-work (a version's summary and drill-down detail, the pub/sub message): 0.22-0.24 µs per
-event, 3 % of the worker's time, on a 1-event topic written after every batch."""
 FETCH_QUEUE_BACKOFF_MS = 100
 """The consumer's ``fetch.queue.backoff.ms`` (a ``kafka:`` map may set another).
 
@@ -128,7 +122,6 @@ class Worker:
                                  on_lost=self._on_lost)
         interval = self.settings.worker.checkpoint_interval_s
         last_checkpoint = last_log = time.monotonic()
-        last_live = 0.0
         try:
             while not stop.is_set():
                 models = sum(len(state.monitors) for state in self._partitions.values())
@@ -143,11 +136,7 @@ class Worker:
                     # collecting with them alive would walk each one (~0.15 µs/event).
                     del messages
                     gc.collect(1)
-                    # Caught up, the live view follows every batch; catching up, it is
-                    # written at most every LIVE_VIEW_INTERVAL_S.
-                    if not catching_up or started - last_live >= LIVE_VIEW_INTERVAL_S:
-                        outputs.write_live_view()
-                        last_live = started
+                    outputs.write_live_view(catching_up)
                     finished = time.perf_counter()
                     self.metrics.batch_seconds.observe(finished - started)
                     self.stats.busy_s += finished - started

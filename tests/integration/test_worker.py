@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.runtime import worker as worker_module
+from streams.runtime import outputs as outputs_module
 from streams.runtime.topics import ensure_topics
 from streams.settings import Settings
 from streams.state.hotview import HotView
@@ -219,7 +219,7 @@ def test_catching_up_the_live_view_still_gets_every_window_once_the_input_is_dra
         settings: Settings, start_worker: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     # Small batches: the worker catches up on full batches, whose live-view writes wait
     # (here for good: only a batch that is not full, or an empty poll, writes).
-    monkeypatch.setattr(worker_module, "LIVE_VIEW_INTERVAL_S", 3600.0)
+    monkeypatch.setattr(outputs_module, "LIVE_VIEW_INTERVAL_S", 3600.0)
     settings = settings.with_overrides(worker=replace(settings.worker, batch_size=500))
     ensure_topics(settings)
     hot = HotView(settings.redis_url, settings.group_id)
